@@ -1,0 +1,69 @@
+import { HealthcareApisManagementClient, type FhirService } from "@azure/arm-healthcareapis";
+import type { FhirServiceRef } from "../domain/arm-ids.js";
+import type { FhirServiceResource } from "../domain/fhir-resource.js";
+import type { AzureContext } from "./azure-context.js";
+
+/** A long-running ARM write, as much of it as a later attempt needs to follow it without a second PUT. */
+export interface ArmOperation {
+  /** The SDK poller's serialized state (`poller.toString()`), accepted by `resumeFrom`. */
+  pollerState: string;
+}
+
+export interface FhirServicesAdapter {
+  /** The resource, or undefined when ARM answers 404. */
+  get(ref: FhirServiceRef): Promise<FhirServiceResource | undefined>;
+  /** Sends the PUT and returns as soon as ARM has accepted it. */
+  startPut(ref: FhirServiceRef, body: FhirServiceResource): Promise<ArmOperation>;
+  /** Polls an accepted PUT until it is terminal; returns the final resource or throws the LRO error. */
+  follow(ref: FhirServiceRef, body: FhirServiceResource, operation: ArmOperation, onPoll: () => void): Promise<FhirServiceResource>;
+}
+
+/** `Microsoft.HealthcareApis/workspaces/fhirservices` through `@azure/arm-healthcareapis`. */
+export function createFhirServicesAdapter(context: AzureContext, options: { pollIntervalMs: number }): FhirServicesAdapter {
+  const clients = new Map<string, HealthcareApisManagementClient>();
+  const client = (subscriptionId: string) => {
+    let existing = clients.get(subscriptionId);
+    if (!existing) {
+      existing = new HealthcareApisManagementClient(context.credential, subscriptionId, {
+        ...context.clientOptions,
+        endpoint: context.cloud.resourceManager,
+      });
+      clients.set(subscriptionId, existing);
+    }
+    return existing;
+  };
+
+  return {
+    async get(ref) {
+      try {
+        return (await client(ref.subscriptionId).fhirServices.get(ref.resourceGroup, ref.workspace, ref.fhirService)) as FhirServiceResource;
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+        throw error;
+      }
+    },
+
+    async startPut(ref, body) {
+      const poller = await client(ref.subscriptionId).fhirServices.beginCreateOrUpdate(
+        ref.resourceGroup,
+        ref.workspace,
+        ref.fhirService,
+        body as FhirService,
+        { updateIntervalInMs: options.pollIntervalMs },
+      );
+      return { pollerState: poller.toString() };
+    },
+
+    async follow(ref, body, operation, onPoll) {
+      const poller = await client(ref.subscriptionId).fhirServices.beginCreateOrUpdate(
+        ref.resourceGroup,
+        ref.workspace,
+        ref.fhirService,
+        body as FhirService,
+        { updateIntervalInMs: options.pollIntervalMs, resumeFrom: operation.pollerState },
+      );
+      poller.onProgress(onPoll);
+      return (await poller.pollUntilDone()) as FhirServiceResource;
+    },
+  };
+}

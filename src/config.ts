@@ -1,0 +1,111 @@
+import { Type, type Static } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+
+/** An integer read from an environment string. */
+const Integer = (options: { minimum: number; maximum: number; default: number; description: string }) =>
+  Type.Integer(options);
+
+/**
+ * The environment the service reads, as one TypeBox schema: the single place where a variable, its
+ * default and its meaning are written down (README's configuration table mirrors it).
+ */
+export const EnvSchema = Type.Object({
+  PORT: Integer({ minimum: 0, maximum: 65535, default: 3000, description: "API listener port" }),
+  HOST: Type.String({ default: "0.0.0.0", minLength: 1, description: "API listener address" }),
+  REDIS_URL: Type.String({
+    default: "redis://127.0.0.1:6379",
+    pattern: "^rediss?://",
+    description: "BullMQ and all job state",
+  }),
+  CMK_QUEUE_PREFIX: Type.String({
+    default: "cmk",
+    pattern: "^[A-Za-z0-9_.-]+$",
+    description: "BullMQ prefix; lets several deployments or test runs share one Redis",
+  }),
+  CMK_ROLE: Type.Union([Type.Literal("api"), Type.Literal("worker"), Type.Literal("all")], {
+    default: "all",
+    description: "api, worker or all (both in one process)",
+  }),
+  CMK_MODE: Type.Union([Type.Literal("sandbox"), Type.Literal("azure")], {
+    default: "sandbox",
+    description: "sandbox (the emulator) or azure (DefaultAzureCredential)",
+  }),
+  CMK_SANDBOX_URL: Type.Optional(
+    Type.String({ pattern: "^https://", description: "in sandbox mode, the emulator to use; unset: start an embedded one" }),
+  ),
+  CMK_SANDBOX_PORT: Integer({ minimum: 0, maximum: 65535, default: 8443, description: "port of an emulator this process starts" }),
+  CMK_SANDBOX_CA_FILE: Type.String({ default: ".sandbox/ca.pem", minLength: 1, description: "the emulator's CA certificate" }),
+  CMK_SANDBOX_LRO_MS: Integer({ minimum: 0, maximum: 3_600_000, default: 3000, description: "how long an emulated ARM update runs" }),
+  CMK_API_KEYS: Type.Optional(Type.String({ description: "JSON array of { name, sha256, roles }" })),
+  CMK_WEBHOOK_SECRET: Type.Optional(Type.String({ pattern: "^whsec_", description: "Standard Webhooks signing secret" })),
+  CMK_CALLBACK_ALLOWED_HOSTS: Type.Optional(Type.String({ description: "comma-separated callback host names" })),
+  CMK_AUTH_ISSUER: Type.Optional(Type.String({ pattern: "^https://", description: "Entra ID issuer for caller tokens" })),
+  CMK_AUTH_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: "expected audience of caller tokens" })),
+  CMK_ARM_POLL_INTERVAL_MS: Type.Optional(
+    Type.Integer({ minimum: 50, maximum: 600_000, description: "interval between polls of an ARM long-running operation (default 5000; 250 in sandbox mode)" }),
+  ),
+  CMK_WORKER_CONCURRENCY: Integer({ minimum: 1, maximum: 100, default: 5, description: "jobs one worker process runs at once" }),
+  CMK_JOB_RETENTION_HOURS: Integer({ minimum: 24, maximum: 24 * 365, default: 168, description: "how long finished jobs' status monitors are kept" }),
+  LOG_LEVEL: Type.Union(
+    ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((level) => Type.Literal(level)),
+    { default: "info", description: "pino log level" },
+  ),
+});
+
+export type Env = Static<typeof EnvSchema>;
+
+export const ApiKeyEntrySchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    sha256: Type.String({ pattern: "^[0-9a-fA-F]{64}$" }),
+    roles: Type.Array(Type.Union([Type.Literal("reader"), Type.Literal("operator"), Type.Literal("admin")]), { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+export type ApiKeyEntry = Static<typeof ApiKeyEntrySchema>;
+
+export interface Config extends Omit<Env, "CMK_API_KEYS" | "CMK_ARM_POLL_INTERVAL_MS"> {
+  apiKeys: ApiKeyEntry[] | undefined;
+  armPollIntervalMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Reads and checks the environment once; throws a ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value !== "") raw[key] = value;
+  }
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
+  const firstError = Value.Errors(EnvSchema, converted).First();
+  if (firstError) {
+    const variable = firstError.path.replace(/^\//, "").split("/")[0] || "environment";
+    throw new ConfigError(variable, `${firstError.message} (got ${JSON.stringify(raw[variable] ?? null)})`);
+  }
+  const parsed = converted as Env;
+  return {
+    ...parsed,
+    apiKeys: parsed.CMK_API_KEYS === undefined ? undefined : parseApiKeys(parsed.CMK_API_KEYS),
+    armPollIntervalMs: parsed.CMK_ARM_POLL_INTERVAL_MS ?? (parsed.CMK_MODE === "sandbox" ? 250 : 5000),
+  };
+}
+
+function parseApiKeys(text: string): ApiKeyEntry[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ConfigError("CMK_API_KEYS", "is not valid JSON; expected [{\"name\",\"sha256\",\"roles\"}]");
+  }
+  const schema = Type.Array(ApiKeyEntrySchema);
+  const error = Value.Errors(schema, value).First();
+  if (error) throw new ConfigError("CMK_API_KEYS", `${error.path || "/"} ${error.message}`);
+  return value as ApiKeyEntry[];
+}

@@ -1,0 +1,76 @@
+/**
+ * The FHIR service resource as the service reads and writes it (the SDK's flattened model: the
+ * `properties.*` members sit at the top level). Pure: no I/O.
+ */
+
+export type IdentityType = "SystemAssigned" | "UserAssigned";
+
+export interface ManagedIdentity {
+  type: string;
+  principalId?: string;
+  tenantId?: string;
+  userAssignedIdentities?: Record<string, { principalId?: string; clientId?: string }>;
+}
+
+export interface FhirServiceResource {
+  id?: string;
+  name?: string;
+  type?: string;
+  location?: string;
+  tags?: Record<string, string>;
+  etag?: string;
+  kind?: string;
+  identity?: ManagedIdentity;
+  provisioningState?: string;
+  encryption?: { customerManagedKeyEncryption?: { keyEncryptionKeyUrl?: string } };
+  [property: string]: unknown;
+}
+
+export type RequestedIdentity =
+  | { type: "SystemAssigned" }
+  | { type: "UserAssigned"; userAssignedIdentityId: string };
+
+/** Members ARM fills in and ignores on PUT; leaving them out makes the body exactly what is sent. */
+const READ_ONLY_MEMBERS = ["id", "name", "type", "systemData", "provisioningState", "privateEndpointConnections", "eventState"] as const;
+
+/** The identity block to send for a requested identity. */
+export function identityBody(identity: RequestedIdentity): ManagedIdentity {
+  return identity.type === "SystemAssigned"
+    ? { type: "SystemAssigned" }
+    : { type: "UserAssigned", userAssignedIdentities: { [identity.userAssignedIdentityId]: {} } };
+}
+
+/**
+ * The full PUT body that sets the key and identity on an existing FHIR service: every writable property
+ * of `current` is kept (PUT replaces the resource; PATCH cannot carry the key), the identity and
+ * `encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl` are replaced.
+ */
+export function buildKeyChangeBody(
+  current: FhirServiceResource,
+  change: { keyEncryptionKeyUrl: string; identity: RequestedIdentity },
+): FhirServiceResource {
+  const body: FhirServiceResource = structuredClone(current);
+  for (const member of READ_ONLY_MEMBERS) delete body[member];
+  body.identity = identityBody(change.identity);
+  body.encryption = { ...body.encryption, customerManagedKeyEncryption: { keyEncryptionKeyUrl: change.keyEncryptionKeyUrl } };
+  return body;
+}
+
+export function currentKeyUrl(resource: FhirServiceResource): string | undefined {
+  return resource.encryption?.customerManagedKeyEncryption?.keyEncryptionKeyUrl || undefined;
+}
+
+/** `SystemAssigned`, `UserAssigned`, `None`, or the combined form, as ARM reports it. */
+export function currentIdentityType(resource: FhirServiceResource): string {
+  return resource.identity?.type ?? "None";
+}
+
+/** True when the resource already has the requested key and identity: a PUT would change nothing. */
+export function hasKeyAndIdentity(resource: FhirServiceResource, change: { keyEncryptionKeyUrl: string; identity: RequestedIdentity }): boolean {
+  if (currentKeyUrl(resource) !== change.keyEncryptionKeyUrl) return false;
+  const identity = resource.identity;
+  if (!identity || identity.type.toLowerCase() !== change.identity.type.toLowerCase()) return false;
+  if (change.identity.type === "SystemAssigned") return true;
+  const assigned = Object.keys(identity.userAssignedIdentities ?? {}).map((id) => id.toLowerCase());
+  return assigned.length === 1 && assigned[0] === change.identity.userAssignedIdentityId.toLowerCase();
+}

@@ -1,0 +1,146 @@
+import type { ChangeRequest } from "../schemas/change-requests.js";
+import type { JobErrorBody, JobResult, JobStatus, JobStatusMonitor, JobStep, StepStatus } from "../schemas/jobs.js";
+
+/**
+ * A job's execution record, kept as the BullMQ job's `progress`. Each step's outcome (and the output a
+ * later attempt resumes from) is written before the next step begins. Pure functions: no I/O.
+ */
+export interface StepRecord extends JobStep {
+  /** Percentage points this step is worth in `percentComplete`. */
+  weight: number;
+  /** Share of the step done so far (0-1), for long steps that report progress. */
+  fraction?: number;
+  /** What a later attempt needs to resume without redoing the step; not shown to callers. */
+  output?: unknown;
+}
+
+export interface JobProgress {
+  steps: StepRecord[];
+  currentStep?: string;
+  result?: JobResult;
+  error?: JobErrorBody;
+  lastUpdatedDateTime: string;
+}
+
+export interface ChangeJobData {
+  request: ChangeRequest;
+  createdBy: string;
+  createdDateTime: string;
+}
+
+export interface StepPlan {
+  name: string;
+  weight: number;
+}
+
+export function newProgress(plan: readonly StepPlan[], now: Date): JobProgress {
+  return {
+    steps: plan.map(({ name, weight }) => ({ name, weight, status: "NotStarted" as StepStatus })),
+    lastUpdatedDateTime: now.toISOString(),
+  };
+}
+
+/** Returns a copy of `progress` with step `name` changed by `update`. */
+export function updateStep(progress: JobProgress, name: string, update: Partial<StepRecord>, now: Date): JobProgress {
+  let found = false;
+  const steps = progress.steps.map((step) => {
+    if (step.name !== name) return step;
+    found = true;
+    return { ...step, ...update };
+  });
+  if (!found) throw new Error(`Unknown step ${name}`);
+  return { ...progress, steps, currentStep: name, lastUpdatedDateTime: now.toISOString() };
+}
+
+export function startStep(progress: JobProgress, name: string, now: Date): JobProgress {
+  return updateStep(progress, name, { status: "Running", startedDateTime: now.toISOString(), endedDateTime: undefined, fraction: 0 }, now);
+}
+
+export function endStep(
+  progress: JobProgress,
+  name: string,
+  outcome: { status: Extract<StepStatus, "Succeeded" | "Failed" | "Skipped">; message?: string; output?: unknown },
+  now: Date,
+): JobProgress {
+  return updateStep(progress, name, { ...outcome, endedDateTime: now.toISOString(), fraction: undefined }, now);
+}
+
+export function findStep(progress: JobProgress, name: string): StepRecord | undefined {
+  return progress.steps.find((step) => step.name === name);
+}
+
+export function percentComplete(progress: JobProgress): number {
+  const total = progress.steps.reduce((sum, step) => sum + step.weight, 0) || 1;
+  const done = progress.steps.reduce((sum, step) => {
+    if (step.status === "Succeeded" || step.status === "Skipped") return sum + step.weight;
+    if (step.status === "Running") return sum + step.weight * Math.min(Math.max(step.fraction ?? 0, 0), 0.99);
+    return sum;
+  }, 0);
+  return Math.min(100, Math.floor((done / total) * 100));
+}
+
+/** What BullMQ knows of a job, reduced to what the status monitor needs. */
+export interface JobSnapshot {
+  id: string;
+  data: ChangeJobData;
+  progress: JobProgress | undefined;
+  state: string;
+  attemptsMade: number;
+  attemptsStarted: number;
+  finishedOn: number | undefined;
+  failedReason: string | undefined;
+}
+
+export function jobStatus(snapshot: Pick<JobSnapshot, "state" | "attemptsStarted" | "progress">): JobStatus {
+  switch (snapshot.state) {
+    case "completed":
+      return snapshot.progress?.error?.code === "Canceled" ? "Canceled" : "Succeeded";
+    case "failed":
+      return snapshot.progress?.error?.code === "Canceled" ? "Canceled" : "Failed";
+    case "active":
+      return "Running";
+    default:
+      // waiting, delayed (between retries), prioritized: Running once a worker has started it.
+      return snapshot.attemptsStarted > 0 ? "Running" : "NotStarted";
+  }
+}
+
+export function isTerminal(status: JobStatus): boolean {
+  return status === "Succeeded" || status === "Failed" || status === "Canceled";
+}
+
+export function toStatusMonitor(snapshot: JobSnapshot): JobStatusMonitor {
+  const { data, progress } = snapshot;
+  const status = jobStatus(snapshot);
+  const monitor: JobStatusMonitor = {
+    id: snapshot.id,
+    operation: data.request.operation,
+    status,
+    percentComplete: status === "Succeeded" ? 100 : progress ? percentComplete(progress) : 0,
+    steps: (progress?.steps ?? []).map(({ name, status: stepStatus, startedDateTime, endedDateTime, message }) => ({
+      name,
+      status: stepStatus,
+      ...(startedDateTime ? { startedDateTime } : {}),
+      ...(endedDateTime ? { endedDateTime } : {}),
+      ...(message ? { message } : {}),
+    })),
+    fhirServiceId: data.request.fhirServiceId,
+    createdBy: data.createdBy,
+    createdDateTime: data.createdDateTime,
+    lastUpdatedDateTime:
+      progress?.lastUpdatedDateTime ?? (snapshot.finishedOn ? new Date(snapshot.finishedOn).toISOString() : data.createdDateTime),
+    attempts: snapshot.attemptsStarted,
+  };
+  if (progress?.currentStep) monitor.currentStep = progress.currentStep;
+  if (data.request.dryRun) monitor.dryRun = true;
+  if (data.request.ticket) monitor.ticket = data.request.ticket;
+  if (progress?.result) monitor.result = progress.result;
+  if (status === "Failed" || status === "Canceled") {
+    monitor.error = progress?.error ?? {
+      code: "InternalError",
+      message: "The job stopped unexpectedly; see the service logs for its id.",
+      target: data.request.fhirServiceId,
+    };
+  }
+  return monitor;
+}

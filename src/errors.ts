@@ -1,0 +1,112 @@
+import type { JobErrorBody } from "./schemas/jobs.js";
+
+/**
+ * Every error the service reports has a stable PascalCase `code` callers can branch on and an HTTP
+ * status. Routes throw these; the one error handler (plugins/app/error-handler.ts) turns them into
+ * RFC 9457 problem details. Nothing else builds error responses.
+ */
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  code: string;
+  [extension: string]: unknown;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    readonly statusCode: number,
+    readonly title: string,
+    detail: string,
+    /** Extra problem members (e.g. `errors`, `activeJobId`); never secrets. */
+    readonly extensions: Record<string, unknown> = {},
+    /** Response headers that belong to this problem, e.g. Retry-After. */
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationFailedError extends ApiError {
+  constructor(errors: FieldError[], detail = describeFieldErrors(errors), extensions: Record<string, unknown> = {}) {
+    super("ValidationFailed", 400, "The request is not valid", detail, { errors, ...extensions });
+  }
+}
+
+export class UnauthorizedError extends ApiError {
+  constructor(detail = "Send an API key in the x-api-key header or an Entra ID token in Authorization: Bearer.") {
+    super("Unauthorized", 401, "Authentication is required", detail, {}, { "www-authenticate": 'Bearer realm="cmk-service", ApiKey header="x-api-key"' });
+  }
+}
+
+export class ForbiddenError extends ApiError {
+  constructor(requiredRole: string) {
+    super("Forbidden", 403, "The credential's role is too low", `This operation needs the ${requiredRole} role.`, { requiredRole });
+  }
+}
+
+export class NotFoundError extends ApiError {
+  constructor(what: string) {
+    super("NotFound", 404, "Not found", `${what} was not found.`);
+  }
+}
+
+export class ChangeInProgressError extends ApiError {
+  constructor(fhirServiceId: string, activeJobId: string) {
+    super(
+      "ChangeInProgress",
+      409,
+      "A change is already running for this FHIR service",
+      `Job ${activeJobId} has not finished for ${fhirServiceId}; follow it at /v1/jobs/${activeJobId} and submit again when it ends.`,
+      { activeJobId, fhirServiceId },
+    );
+  }
+}
+
+export class QueueUnavailableError extends ApiError {
+  constructor(retryAfterSeconds = 5) {
+    super(
+      "QueueUnavailable",
+      503,
+      "The job store is unavailable",
+      "Redis does not answer; nothing was accepted. Retry later.",
+      {},
+      { "retry-after": String(retryAfterSeconds) },
+    );
+  }
+}
+
+export function describeFieldErrors(errors: FieldError[]): string {
+  return errors.map((error) => `${error.path}: ${error.message}`).join("; ");
+}
+
+const PROBLEM_TYPE_BASE = "https://cmk-service.dev/problems/";
+
+export function problemType(code: string): string {
+  return PROBLEM_TYPE_BASE + code;
+}
+
+
+/**
+ * A failure inside a job step. `retryable` errors are retried by BullMQ with backoff; the others end the
+ * job at once.
+ */
+export class JobError extends Error {
+  constructor(
+    readonly body: JobErrorBody,
+    readonly retryable = false,
+  ) {
+    super(body.message);
+    this.name = "JobError";
+  }
+}

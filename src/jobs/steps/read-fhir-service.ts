@@ -1,0 +1,23 @@
+import { JobError } from "../../errors.js";
+import type { FhirServiceRef } from "../../domain/arm-ids.js";
+import { currentIdentityType, currentKeyUrl, type FhirServiceResource } from "../../domain/fhir-resource.js";
+import type { WorkerDependencies } from "../worker-dependencies.js";
+import type { StepOutcome } from "../job-steps.js";
+
+/** Reads the FHIR service as ARM has it now; the change is built on top of it. */
+export async function readFhirService(deps: WorkerDependencies, ref: FhirServiceRef): Promise<StepOutcome<FhirServiceResource>> {
+  const resource = await deps.fhirServices.get(ref);
+  if (!resource) {
+    throw new JobError({
+      code: "FhirServiceNotFound",
+      message: `FHIR service ${ref.fhirService} was not found in workspace ${ref.workspace} (resource group ${ref.resourceGroup}, subscription ${ref.subscriptionId}).`,
+      target: ref.id,
+    });
+  }
+  return { message: describeEncryption(resource), output: resource };
+}
+
+export function describeEncryption(resource: FhirServiceResource): string {
+  const key = currentKeyUrl(resource);
+  return `provisioningState ${resource.provisioningState ?? "unknown"}; identity ${currentIdentityType(resource)}; ${key ? `key ${key}` : "Microsoft-managed key"}.`;
+}

@@ -1,0 +1,17 @@
+import { buildApp } from "./app.js";
+import { loadConfig } from "./config.js";
+
+/**
+ * The OpenAPI document as the app serves it at /docs/json. Built from an app that never listens; its
+ * Redis connection is closed before anything is sent.
+ */
+export async function buildOpenApiDocument(): Promise<unknown> {
+  const config = loadConfig({ LOG_LEVEL: "silent", REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379" });
+  const app = await buildApp(config, { apiKeys: [] });
+  try {
+    await app.ready();
+    return app.swagger();
+  } finally {
+    await app.close();
+  }
+}

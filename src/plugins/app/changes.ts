@@ -1,0 +1,99 @@
+import fp from "fastify-plugin";
+import { Redis } from "ioredis";
+import type { FastifyInstance } from "fastify";
+import { QueueUnavailableError } from "../../errors.js";
+import type { ChangeRequest } from "../../schemas/change-requests.js";
+import type { JobStatusMonitor } from "../../schemas/jobs.js";
+import { createChangesQueue, enqueueChange, type ChangesQueue, type EnqueueResult } from "../../jobs/queue.js";
+import { readStatusMonitor } from "../../jobs/job-store.js";
+import { toStatusMonitor } from "../../domain/job-record.js";
+import type { Principal } from "./authentication.js";
+
+export interface ChangesService {
+  submit(request: ChangeRequest, principal: Principal): Promise<({ accepted: true; jobId: string; monitor: JobStatusMonitor }) | Extract<EnqueueResult, { accepted: false }>>;
+  status(jobId: string): Promise<JobStatusMonitor | undefined>;
+  /** True when Redis answers within the deadline. */
+  ping(): Promise<boolean>;
+  queue: ChangesQueue;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    changes: ChangesService;
+  }
+}
+
+export interface ChangesOptions {
+  redisUrl: string;
+  prefix: string;
+  retentionHours: number;
+  /** How long an API call waits for Redis before answering 503. */
+  redisTimeoutMs?: number;
+}
+
+/**
+ * The API's side of the job queue. Redis trouble never surfaces as a 500 or a hang: the connection
+ * does not queue commands while offline, every call has a deadline, and both become 503 QueueUnavailable.
+ */
+export default fp<ChangesOptions>(
+  async function changes(fastify: FastifyInstance, options) {
+    const timeoutMs = options.redisTimeoutMs ?? 2500;
+    const connection = new Redis(options.redisUrl, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2000,
+      retryStrategy: (times) => Math.min(times * 250, 2000),
+    });
+    connection.on("error", (error) => fastify.log.warn({ err: error.message }, "redis connection error"));
+    const queue = createChangesQueue(connection, { prefix: options.prefix, retentionHours: options.retentionHours });
+    queue.on("error", (error) => fastify.log.warn({ err: error.message }, "queue error"));
+
+    // Commands are not queued while offline, so wait (within the deadline) for a connection in progress.
+    const connected = () =>
+      connection.status === "ready" ? Promise.resolve() : new Promise<void>((resolve) => connection.once("ready", () => resolve()));
+
+    const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new QueueUnavailableError()), timeoutMs);
+      });
+      try {
+        return await Promise.race([connected().then(work), deadline]);
+      } catch (error) {
+        if (error instanceof QueueUnavailableError) throw error;
+        fastify.log.warn({ err: (error as Error).message }, "redis call failed");
+        throw new QueueUnavailableError();
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+
+    const service: ChangesService = {
+      queue,
+      submit: (request, principal) =>
+        guarded(async () => {
+          const data = { request, createdBy: principal.name, createdDateTime: new Date().toISOString() };
+          const result = await enqueueChange(queue, data);
+          if (!result.accepted) return result;
+          // The job was just added: its monitor is known without reading it back.
+          const monitor = toStatusMonitor({ id: result.jobId, data, progress: undefined, state: "waiting", attemptsMade: 0, attemptsStarted: 0, finishedOn: undefined, failedReason: undefined });
+          return { ...result, monitor };
+        }),
+      status: (jobId) => guarded(() => readStatusMonitor(queue, jobId)),
+      ping: async () => {
+        try {
+          await guarded(() => connection.ping());
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    };
+    fastify.decorate("changes", service);
+    fastify.addHook("onClose", async () => {
+      await queue.close().catch(() => undefined);
+      connection.disconnect();
+    });
+  },
+  { name: "changes" },
+);

@@ -1,0 +1,47 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { ChangeInProgressError, ValidationFailedError } from "../../../errors.js";
+import { ChangeRequest } from "../../../schemas/change-requests.js";
+import { problemResponses } from "../../../schemas/common.js";
+import { JobStatusMonitor } from "../../../schemas/jobs.js";
+import { failedChecks } from "../../../domain/checks/check-result.js";
+import { checkKeyUrl } from "../../../domain/checks/key-url-checks.js";
+
+const changeRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post(
+    "/change-requests",
+    {
+      config: { role: "operator" },
+      schema: {
+        tags: ["Change requests"],
+        summary: "Submit a change",
+        description:
+          "Validates the request, refuses at once what needs no Azure to decide (unversioned key URL, a host outside the " +
+          "cloud's Key Vault suffixes, vault + key name over 94 characters), then enqueues a job. Answers 202 with the job's " +
+          "status monitor and `Operation-Location`. While the FHIR service has an unfinished job: 409 ChangeInProgress.",
+        security: [{ apiKey: [] }, { bearer: [] }],
+        body: ChangeRequest,
+        response: {
+          202: Type.Ref(JobStatusMonitor, { description: "Accepted; follow Operation-Location." }),
+          ...problemResponses(400, 401, 403, 409, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const refused = failedChecks(checkKeyUrl(body.keyEncryptionKeyUrl, fastify.cloud));
+      if (refused.length > 0) {
+        throw new ValidationFailedError(
+          refused.map((check) => ({ path: "/body/keyEncryptionKeyUrl", message: `${check.id}: ${check.message} ${check.remediation ?? ""}`.trim() })),
+          `Refused before anything was fetched: ${refused.map((check) => check.id).join(", ")}.`,
+          { failedChecks: refused.map((check) => check.id), checks: refused },
+        );
+      }
+      const outcome = await fastify.changes.submit(body, request.principal!);
+      if (!outcome.accepted) throw new ChangeInProgressError(body.fhirServiceId, outcome.activeJobId);
+      return reply.code(202).header("operation-location", `/v1/jobs/${outcome.jobId}`).send(outcome.monitor);
+    },
+  );
+};
+
+export default changeRequestRoutes;

@@ -1,0 +1,53 @@
+import closeWithGrace from "close-with-grace";
+import pino from "pino";
+import { buildApp, REDACTED_PATHS } from "./app.js";
+import { ConfigError, loadConfig, type Config } from "./config.js";
+import { connectSandbox, createContext, resolveApiKeys, startWorker, type RunningWorker, type SandboxHandle } from "./runtime.js";
+
+/** Entry point: configuration, then the API and/or the worker (CMK_ROLE), then graceful shutdown. */
+async function main() {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`Configuration error: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = pino({ level: config.LOG_LEVEL, redact: REDACTED_PATHS });
+
+  const sandbox: SandboxHandle | undefined = config.CMK_MODE === "sandbox" ? await connectSandbox(config, logger) : undefined;
+  const context = createContext(config, sandbox);
+  const runApi = config.CMK_ROLE !== "worker";
+  const runWorker = config.CMK_ROLE !== "api";
+
+  let worker: RunningWorker | undefined;
+  if (runWorker) worker = startWorker(config, context, logger);
+
+  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  if (runApi) {
+    const { apiKeys, generatedKey } = resolveApiKeys(config);
+    app = await buildApp(config, { apiKeys, logger });
+    await app.listen({ port: config.PORT, host: config.HOST });
+    const shown = config.HOST === "0.0.0.0" ? "localhost" : config.HOST;
+    const base = `http://${shown}:${config.PORT}`;
+    const lines = [`cmk-service (${config.CMK_MODE} mode, role ${config.CMK_ROLE}) listening on ${base}`, `  Swagger UI: ${base}/docs`];
+    if (sandbox) lines.push(`  Sandbox:    ${sandbox.url} (admin API: ${sandbox.url}/_sandbox/state)`);
+    if (generatedKey) lines.push(`  Admin API key (sandbox, generated at start): ${generatedKey}`);
+    console.log(lines.join("\n"));
+  } else {
+    console.log(`cmk-service worker (${config.CMK_MODE} mode) started`);
+  }
+
+  closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, "shutting down after an error");
+    else logger.info({ signal }, "shutting down");
+    await app?.close();
+    await worker?.close();
+    await sandbox?.close();
+  });
+}
+
+await main();

@@ -1,0 +1,45 @@
+import t from "tap";
+import { ConfigError, loadConfig } from "../src/config.js";
+
+t.test("defaults match the contract", async (t) => {
+  const config = loadConfig({});
+  t.equal(config.PORT, 3000);
+  t.equal(config.HOST, "0.0.0.0");
+  t.equal(config.REDIS_URL, "redis://127.0.0.1:6379");
+  t.equal(config.CMK_QUEUE_PREFIX, "cmk");
+  t.equal(config.CMK_ROLE, "all");
+  t.equal(config.CMK_MODE, "sandbox");
+  t.equal(config.CMK_SANDBOX_PORT, 8443);
+  t.equal(config.CMK_SANDBOX_CA_FILE, ".sandbox/ca.pem");
+  t.equal(config.CMK_SANDBOX_LRO_MS, 3000);
+  t.equal(config.apiKeys, undefined);
+});
+
+t.test("a bad value names the variable", async (t) => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ PORT: "http" }, "PORT"],
+    [{ PORT: "70000" }, "PORT"],
+    [{ CMK_ROLE: "both" }, "CMK_ROLE"],
+    [{ CMK_MODE: "prod" }, "CMK_MODE"],
+    [{ REDIS_URL: "localhost:6379" }, "REDIS_URL"],
+    [{ CMK_SANDBOX_URL: "http://127.0.0.1:8443" }, "CMK_SANDBOX_URL"],
+    [{ CMK_API_KEYS: "not json" }, "CMK_API_KEYS"],
+    [{ CMK_API_KEYS: '[{"name":"a","sha256":"xyz","roles":["reader"]}]' }, "CMK_API_KEYS"],
+  ];
+  for (const [env, variable] of cases) {
+    let caught: unknown;
+    try {
+      loadConfig(env);
+    } catch (error) {
+      caught = error;
+    }
+    t.ok(caught instanceof ConfigError, JSON.stringify(env));
+    t.equal((caught as ConfigError).variable, variable);
+    t.match((caught as ConfigError).message, new RegExp(`^${variable}: `));
+  }
+});
+
+t.test("API keys are parsed", async (t) => {
+  const sha256 = "a".repeat(64);
+  t.same(loadConfig({ CMK_API_KEYS: JSON.stringify([{ name: "portal", sha256, roles: ["operator"] }]) }).apiKeys, [{ name: "portal", sha256, roles: ["operator"] }]);
+});

@@ -1,0 +1,17 @@
+import type { Test } from "tap";
+import { createSandboxContext } from "../../src/azure/azure-context.js";
+import { startWorker } from "../../src/runtime.js";
+import { buildTestApp, testConfig } from "./app.js";
+import { startTestSandbox } from "./sandbox.js";
+
+/** API + worker + sandbox, wired as `npm start` wires them, torn down after the test. */
+export async function startStack(t: Test, options: { lroMs?: number; env?: Record<string, string> } = {}) {
+  const sandbox = await startTestSandbox(t, { lroMs: options.lroMs ?? 300 });
+  const config = testConfig(t, { CMK_SANDBOX_URL: sandbox.url, CMK_SANDBOX_CA_FILE: sandbox.caFile, ...options.env });
+  const app = await buildTestApp(t, config);
+  const context = createSandboxContext({ url: sandbox.url, caPem: sandbox.caPem });
+  const worker = startWorker(config, context, app.log);
+  t.teardown(() => worker.close());
+  return { app, config, sandbox, worker, context };
+}
+
