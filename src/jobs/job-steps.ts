@@ -1,5 +1,5 @@
 import { UnrecoverableError, type Job } from "bullmq";
-import { JobError } from "../errors.js";
+import type { JobError } from "../errors.js";
 import {
   endStep,
   findStep,
