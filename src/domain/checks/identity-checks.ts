@@ -1,0 +1,144 @@
+import { canonicalArmId } from "../arm-ids.js";
+import type { RequestedIdentity } from "../fhir-resource.js";
+import type { KeyUrl } from "../key-url.js";
+import { failed, passed, skipped, warning, type CheckResult } from "./check-result.js";
+import type { Fact, FhirServiceFacts, PrincipalFacts, RoleAssignmentFacts, VaultFacts } from "./facts.js";
+
+/** The data actions the FHIR service needs on its key (Key Vault Crypto Service Encryption User's). */
+export const REQUIRED_DATA_ACTIONS = [
+  "Microsoft.KeyVault/vaults/keys/read",
+  "Microsoft.KeyVault/vaults/keys/wrap/action",
+  "Microsoft.KeyVault/vaults/keys/unwrap/action",
+];
+export const CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6";
+
+/** ARM action wildcards: `*` matches any run of characters, case-insensitively. */
+export function actionMatches(pattern: string, action: string): boolean {
+  const regex = new RegExp(`^${pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, "\\$&")).join(".*")}$`, "i");
+  return regex.test(action);
+}
+
+export function grantsKeyAccess(assignment: Pick<RoleAssignmentFacts, "dataActions" | "notDataActions">): boolean {
+  return REQUIRED_DATA_ACTIONS.every(
+    (action) => assignment.dataActions.some((allowed) => actionMatches(allowed, action)) && !assignment.notDataActions.some((denied) => actionMatches(denied, action)),
+  );
+}
+
+/** True when an assignment at `scope` applies to `resourceId` (same resource or a parent scope). */
+export function scopeCovers(scope: string, resourceId: string): boolean {
+  const parent = canonicalArmId(scope);
+  const child = canonicalArmId(resourceId);
+  return parent === "" || parent === "/" || child === parent || child.startsWith(`${parent}/`);
+}
+
+export interface IdentityCheckInput {
+  request: { identity: RequestedIdentity; acknowledgeIdentityTypeChange?: boolean };
+  key: KeyUrl;
+  fhir: Fact<FhirServiceFacts>;
+  principal: Fact<PrincipalFacts>;
+  vault: Fact<VaultFacts>;
+  roleAssignments: Fact<RoleAssignmentFacts[]>;
+}
+
+/** IdentitySingleType, IdentityExists, IdentityKeyAccess, IdentityTypeChange. */
+export function checkIdentity(input: IdentityCheckInput): CheckResult[] {
+  return [checkSingleType(input), checkExists(input), checkKeyAccess(input), checkTypeChange(input)];
+}
+
+function describePrincipal(input: IdentityCheckInput): string {
+  const { identity } = input.request;
+  return identity.type === "SystemAssigned" ? "the FHIR service's system-assigned identity" : `user-assigned identity ${identity.userAssignedIdentityId.split("/").at(-1)}`;
+}
+
+function checkSingleType(input: IdentityCheckInput): CheckResult {
+  const requested = input.request.identity.type;
+  if (input.fhir.status === "found") {
+    const current = input.fhir.value;
+    const many = current.identityType.includes(",") || current.userAssignedIdentityIds.length > 1;
+    if (many) {
+      return warning(
+        "IdentitySingleType",
+        `The FHIR service now has ${current.identityType}${current.userAssignedIdentityIds.length > 1 ? ` with ${current.userAssignedIdentityIds.length} user-assigned identities` : ""}; the change leaves only ${requested}.`,
+        "The FHIR service supports one identity type; other features that used the removed identities must be reconfigured.",
+      );
+    }
+  }
+  return passed("IdentitySingleType", `The change uses one identity type: ${requested}.`);
+}
+
+function checkExists(input: IdentityCheckInput): CheckResult {
+  const { identity } = input.request;
+  if (input.principal.status === "found") {
+    const principal = input.principal.value;
+    if (principal.principalId) return passed("IdentityExists", `${capitalize(describePrincipal(input))} exists (principal ${principal.principalId}).`);
+    return passed("IdentityExists", "The FHIR service has no system-assigned identity yet; the job turns it on before it sets the key.");
+  }
+  if (input.principal.status === "missing" && identity.type === "UserAssigned") {
+    const name = identity.userAssignedIdentityId.split("/").at(-1);
+    return failed(
+      "IdentityExists",
+      `User-assigned identity ${name} was not found.`,
+      `Create it (az identity create --name ${name} --resource-group ${identity.userAssignedIdentityId.split("/")[4]}) or use an existing identity's ARM id.`,
+    );
+  }
+  const reason = input.principal.status === "unreadable" ? input.principal.reason : (input.principal.detail ?? "not found");
+  return warning("IdentityExists", `Could not read ${describePrincipal(input)}: ${reason}.`, "Give the service's identity Reader on the identity so it can check it.");
+}
+
+function checkKeyAccess(input: IdentityCheckInput): CheckResult {
+  const who = describePrincipal(input);
+  if (input.principal.status !== "found") return skipped("IdentityKeyAccess", `Not checked: ${who} could not be read.`);
+  const principalId = input.principal.value.principalId;
+  if (!principalId) return skipped("IdentityKeyAccess", "Not checked yet: the system-assigned identity does not exist; the job checks its role after turning it on.");
+  if (input.vault.status === "found" && !input.vault.value.enableRbacAuthorization) {
+    return warning(
+      "IdentityKeyAccess",
+      `Vault ${input.key.vaultName} uses access policies, which this service does not read.`,
+      `Make sure principal ${principalId} has key permissions get, wrapKey and unwrapKey (az keyvault set-policy --name ${input.key.vaultName} --object-id ${principalId} --key-permissions get wrapKey unwrapKey).`,
+    );
+  }
+  if (input.roleAssignments.status !== "found") {
+    const reason = input.roleAssignments.status === "unreadable" ? input.roleAssignments.reason : "no answer";
+    return warning("IdentityKeyAccess", `Could not list role assignments for ${who}: ${reason}.`, "Give the service's identity Reader (Microsoft.Authorization/roleAssignments/read) on the vault.");
+  }
+  const keyScope = `${vaultScope(input)}/keys/${input.key.keyName}`;
+  const granting = input.roleAssignments.value.filter((assignment) => grantsKeyAccess(assignment) && scopeCovers(assignment.scope, keyScope));
+  if (granting.length > 0) {
+    const best = granting[0]!;
+    return passed("IdentityKeyAccess", `${capitalize(who)} holds ${best.roleName ?? best.roleDefinitionId.split("/").at(-1)} at ${best.scope}.`);
+  }
+  return failed(
+    "IdentityKeyAccess",
+    `${capitalize(who)} (principal ${principalId}) holds no role that grants read, wrap and unwrap on key ${input.key.keyName} in ${input.key.vaultName}.`,
+    `Assign Key Vault Crypto Service Encryption User: az role assignment create --role ${CRYPTO_SERVICE_ENCRYPTION_USER} --assignee-object-id ${principalId} --assignee-principal-type ServicePrincipal --scope ${vaultScope(input)}. New assignments can take several minutes to reach Key Vault.`,
+  );
+}
+
+function vaultScope(input: IdentityCheckInput): string {
+  return input.vault.status === "found" ? input.vault.value.id : `<vault ${input.key.vaultName} resource id>`;
+}
+
+function checkTypeChange(input: IdentityCheckInput): CheckResult {
+  const requested = input.request.identity.type;
+  if (input.fhir.status !== "found") return skipped("IdentityTypeChange", "Not checked: the FHIR service could not be read.");
+  const current = input.fhir.value.identityType;
+  if (current === "None" || current.toLowerCase() === requested.toLowerCase()) {
+    return passed("IdentityTypeChange", current === "None" ? `The FHIR service has no identity yet; it gets ${requested}.` : `The identity type stays ${requested}.`);
+  }
+  if (!input.request.acknowledgeIdentityTypeChange) {
+    return failed(
+      "IdentityTypeChange",
+      `The identity type would change from ${current} to ${requested}.`,
+      "Changing the identity type can disturb export and import jobs that use the current identity. Send acknowledgeIdentityTypeChange: true to go ahead, or keep the current type.",
+    );
+  }
+  return warning(
+    "IdentityTypeChange",
+    `The identity type changes from ${current} to ${requested} (acknowledged).`,
+    "Export and import jobs that use the old identity may be affected: reconfigure them with the new identity.",
+  );
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
