@@ -2,9 +2,11 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Config } from "./config.js";
 import type { ApiKeyEntry } from "./config.js";
-import { AZURE_PUBLIC_CLOUD, type AzureCloud } from "./azure/cloud.js";
+import type { AzureCloud } from "./azure/cloud.js";
+import type { AzureAdapters } from "./azure/adapters.js";
 import { sharedSchemas } from "./schemas/common.js";
 import { jobSchemas } from "./schemas/jobs.js";
+import { validationSchemas } from "./schemas/validations.js";
 import swagger from "./plugins/external/swagger.js";
 import errorHandler from "./plugins/app/error-handler.js";
 import authentication from "./plugins/app/authentication.js";
@@ -15,6 +17,7 @@ import v1Routes from "./routes/v1/index.js";
 declare module "fastify" {
   interface FastifyInstance {
     cloud: AzureCloud;
+    azure: AzureAdapters;
     /** Seconds a poller should wait before asking for a running job again. */
     statusRetryAfterSeconds: number;
   }
@@ -23,6 +26,8 @@ declare module "fastify" {
 export interface AppOptions {
   /** The API keys to accept (config's, or the generated sandbox key). */
   apiKeys: readonly ApiKeyEntry[];
+  /** Azure access for the routes that read Azure now (validations). */
+  azure: AzureAdapters;
   /** A logger to share (server.ts passes its pino instance); default: a new one at LOG_LEVEL. */
   logger?: FastifyBaseLogger;
 }
@@ -42,9 +47,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     requestIdHeader: "x-request-id",
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.decorate("cloud", AZURE_PUBLIC_CLOUD);
+  app.decorate("cloud", options.azure.cloud);
+  app.decorate("azure", options.azure);
   app.decorate("statusRetryAfterSeconds", config.CMK_MODE === "sandbox" ? 1 : 5);
-  for (const schema of [...sharedSchemas, ...jobSchemas]) app.addSchema(schema);
+  for (const schema of [...sharedSchemas, ...jobSchemas, ...validationSchemas]) app.addSchema(schema);
 
   await app.register(swagger);
   await app.register(errorHandler);

@@ -5,7 +5,7 @@ import type { Worker } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
 import type { ApiKeyEntry, Config } from "./config.js";
 import { createAzureContext, createSandboxContext, type AzureContext } from "./azure/azure-context.js";
-import { createFhirServicesAdapter } from "./azure/fhir-services.js";
+import { createAzureAdapters, type AzureAdapters } from "./azure/adapters.js";
 import { createChangeWorker } from "./jobs/worker.js";
 import { sha256Hex } from "./plugins/app/authentication.js";
 
@@ -34,7 +34,7 @@ export async function connectSandbox(config: Config, log: Pick<FastifyBaseLogger
     port: config.CMK_SANDBOX_PORT,
     caFile: config.CMK_SANDBOX_CA_FILE,
     lroMs: config.CMK_SANDBOX_LRO_MS,
-    logger: { info: (message) => log.info(message), warn: (message) => log.warn(message) },
+    logger: { info: (message: string) => log.info(message), warn: (message: string) => log.warn(message) },
   });
   return { url: sandbox.url, caPem: sandbox.caPem, close: () => sandbox.close() };
 }
@@ -50,14 +50,15 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-export function startWorker(config: Config, context: AzureContext, logger: FastifyBaseLogger): RunningWorker {
+export function createAdapters(config: Config, context: AzureContext): AzureAdapters {
+  return createAzureAdapters(context, { pollIntervalMs: config.armPollIntervalMs });
+}
+
+export function startWorker(config: Config, adapters: AzureAdapters, logger: FastifyBaseLogger): RunningWorker {
   // Workers block on Redis: BullMQ needs maxRetriesPerRequest null on their connection.
   const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   connection.on("error", (error) => logger.warn({ err: error.message }, "worker redis connection error"));
-  const worker = createChangeWorker(
-    { cloud: context.cloud, fhirServices: createFhirServicesAdapter(context, { pollIntervalMs: config.armPollIntervalMs }) },
-    { connection, prefix: config.CMK_QUEUE_PREFIX, concurrency: config.CMK_WORKER_CONCURRENCY, logger },
-  );
+  const worker = createChangeWorker(adapters, { connection, prefix: config.CMK_QUEUE_PREFIX, concurrency: config.CMK_WORKER_CONCURRENCY, logger });
   return {
     worker,
     close: async () => {

@@ -2,7 +2,7 @@ import closeWithGrace from "close-with-grace";
 import pino from "pino";
 import { buildApp, REDACTED_PATHS } from "./app.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
-import { connectSandbox, createContext, resolveApiKeys, startWorker, type RunningWorker, type SandboxHandle } from "./runtime.js";
+import { connectSandbox, createAdapters, createContext, resolveApiKeys, startWorker, type RunningWorker, type SandboxHandle } from "./runtime.js";
 
 /** Entry point: configuration, then the API and/or the worker (CMK_ROLE), then graceful shutdown. */
 async function main() {
@@ -19,17 +19,17 @@ async function main() {
   const logger = pino({ level: config.LOG_LEVEL, redact: REDACTED_PATHS });
 
   const sandbox: SandboxHandle | undefined = config.CMK_MODE === "sandbox" ? await connectSandbox(config, logger) : undefined;
-  const context = createContext(config, sandbox);
+  const azure = createAdapters(config, createContext(config, sandbox));
   const runApi = config.CMK_ROLE !== "worker";
   const runWorker = config.CMK_ROLE !== "api";
 
   let worker: RunningWorker | undefined;
-  if (runWorker) worker = startWorker(config, context, logger);
+  if (runWorker) worker = startWorker(config, azure, logger);
 
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   if (runApi) {
     const { apiKeys, generatedKey } = resolveApiKeys(config);
-    app = await buildApp(config, { apiKeys, logger });
+    app = await buildApp(config, { apiKeys, azure, logger });
     await app.listen({ port: config.PORT, host: config.HOST });
     const shown = config.HOST === "0.0.0.0" ? "localhost" : config.HOST;
     const base = `http://${shown}:${config.PORT}`;

@@ -1,7 +1,8 @@
 import { HealthcareApisManagementClient, type FhirService } from "@azure/arm-healthcareapis";
 import type { FhirServiceRef } from "../domain/arm-ids.js";
-import type { FhirServiceResource } from "../domain/fhir-resource.js";
+import type { FhirServiceResource, ManagedIdentity } from "../domain/fhir-resource.js";
 import type { AzureContext } from "./azure-context.js";
+import { perSubscription } from "./arm-facts.js";
 
 /** A long-running ARM write, as much of it as a later attempt needs to follow it without a second PUT. */
 export interface ArmOperation {
@@ -12,6 +13,8 @@ export interface ArmOperation {
 export interface FhirServicesAdapter {
   /** The resource, or undefined when ARM answers 404. */
   get(ref: FhirServiceRef): Promise<FhirServiceResource | undefined>;
+  /** PATCH of the identity alone (PATCH carries tags and identity only); waits until ARM is done. */
+  updateIdentity(ref: FhirServiceRef, identity: ManagedIdentity): Promise<FhirServiceResource>;
   /** Sends the PUT and returns as soon as ARM has accepted it. */
   startPut(ref: FhirServiceRef, body: FhirServiceResource): Promise<ArmOperation>;
   /** Polls an accepted PUT until it is terminal; returns the final resource or throws the LRO error. */
@@ -20,18 +23,9 @@ export interface FhirServicesAdapter {
 
 /** `Microsoft.HealthcareApis/workspaces/fhirservices` through `@azure/arm-healthcareapis`. */
 export function createFhirServicesAdapter(context: AzureContext, options: { pollIntervalMs: number }): FhirServicesAdapter {
-  const clients = new Map<string, HealthcareApisManagementClient>();
-  const client = (subscriptionId: string) => {
-    let existing = clients.get(subscriptionId);
-    if (!existing) {
-      existing = new HealthcareApisManagementClient(context.credential, subscriptionId, {
-        ...context.clientOptions,
-        endpoint: context.cloud.resourceManager,
-      });
-      clients.set(subscriptionId, existing);
-    }
-    return existing;
-  };
+  const client = perSubscription(
+    (subscriptionId) => new HealthcareApisManagementClient(context.credential, subscriptionId, { ...context.clientOptions, endpoint: context.cloud.resourceManager }),
+  );
 
   return {
     async get(ref) {
@@ -41,6 +35,13 @@ export function createFhirServicesAdapter(context: AzureContext, options: { poll
         if ((error as { statusCode?: number }).statusCode === 404) return undefined;
         throw error;
       }
+    },
+
+    async updateIdentity(ref, identity) {
+      // Note the SDK's argument order for update: service name before workspace name.
+      return (await client(ref.subscriptionId).fhirServices.beginUpdateAndWait(ref.resourceGroup, ref.fhirService, ref.workspace, { identity }, {
+        updateIntervalInMs: options.pollIntervalMs,
+      })) as FhirServiceResource;
     },
 
     async startPut(ref, body) {

@@ -31,8 +31,8 @@ export function createSandboxHttpClient(options: SandboxRoutingOptions): HttpCli
       }
       const originalUrl = request.url;
       const originalTls = request.tlsSettings;
-      const rerouted = new URL(original.pathname + original.search, target);
-      request.url = rerouted.toString();
+      // Concatenate: a path such as "//subscriptions/..." must not be read as a protocol-relative URL.
+      request.url = `${target.origin}${original.pathname}${original.search}`;
       request.headers.set("host", original.host);
       request.tlsSettings = tlsSettings;
       try {

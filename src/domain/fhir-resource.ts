@@ -65,12 +65,16 @@ export function currentIdentityType(resource: FhirServiceResource): string {
   return resource.identity?.type ?? "None";
 }
 
+/** True when the resource has exactly the requested identity (one type; for UserAssigned, that one identity). */
+export function identityMatches(resource: FhirServiceResource, requested: RequestedIdentity): boolean {
+  const identity = resource.identity;
+  if (!identity || identity.type.toLowerCase() !== requested.type.toLowerCase()) return false;
+  if (requested.type === "SystemAssigned") return true;
+  const assigned = Object.keys(identity.userAssignedIdentities ?? {}).map((id) => id.toLowerCase());
+  return assigned.length === 1 && assigned[0] === requested.userAssignedIdentityId.toLowerCase();
+}
+
 /** True when the resource already has the requested key and identity: a PUT would change nothing. */
 export function hasKeyAndIdentity(resource: FhirServiceResource, change: { keyEncryptionKeyUrl: string; identity: RequestedIdentity }): boolean {
-  if (currentKeyUrl(resource) !== change.keyEncryptionKeyUrl) return false;
-  const identity = resource.identity;
-  if (!identity || identity.type.toLowerCase() !== change.identity.type.toLowerCase()) return false;
-  if (change.identity.type === "SystemAssigned") return true;
-  const assigned = Object.keys(identity.userAssignedIdentities ?? {}).map((id) => id.toLowerCase());
-  return assigned.length === 1 && assigned[0] === change.identity.userAssignedIdentityId.toLowerCase();
+  return currentKeyUrl(resource) === change.keyEncryptionKeyUrl && identityMatches(resource, change.identity);
 }

@@ -76,13 +76,18 @@ export class JobSteps {
     }
   }
 
-  /** Marks every step that has not run as Skipped, e.g. after a dry run or when nothing needs changing. */
-  async skipRemaining(message: string): Promise<void> {
+  /** Marks the named steps Skipped (when they have not run), saying why. */
+  async skip(names: readonly string[], message: string): Promise<void> {
     const now = new Date();
-    for (const step of this.progress.steps) {
-      if (step.status === "NotStarted") this.progress = endStep(this.progress, step.name, { status: "Skipped", message }, now);
+    for (const name of names) {
+      if (findStep(this.progress, name)?.status === "NotStarted") this.progress = endStep(this.progress, name, { status: "Skipped", message }, now);
     }
     await this.save();
+  }
+
+  /** Marks every step that has not run as Skipped, e.g. after a dry run or when nothing needs changing. */
+  async skipRemaining(message: string): Promise<void> {
+    await this.skip(this.progress.steps.filter((step) => step.status === "NotStarted").map((step) => step.name), message);
   }
 
   async succeed(result: JobResult): Promise<JobResult> {

@@ -1,8 +1,4 @@
-import type { AzureCloud } from "../azure/cloud.js";
-import type { FhirServicesAdapter } from "../azure/fhir-services.js";
+import type { AzureAdapters } from "../azure/adapters.js";
 
 /** What job steps use to reach Azure; built once per worker process. */
-export interface WorkerDependencies {
-  cloud: AzureCloud;
-  fhirServices: FhirServicesAdapter;
-}
+export type WorkerDependencies = AzureAdapters;

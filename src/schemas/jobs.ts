@@ -47,6 +47,10 @@ export const JobResult = Type.Object(
     previousIdentityType: Type.Optional(Type.String()),
     provisioningState: Type.String({ description: "ARM provisioning state after the change." }),
     armWrites: Type.Optional(Type.Integer({ description: "How many ARM writes the job sent (0 when the service already matched)." })),
+    dryRun: Type.Optional(Type.Boolean({ description: "True for a dry run: nothing was sent to Azure." })),
+    resourceBody: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), { description: "Dry runs: the full FHIR service body the change would PUT (SDK model: properties flattened)." }),
+    ),
   },
   { $id: "JobResult", additionalProperties: true },
 );

@@ -3,6 +3,9 @@ import { Redis } from "ioredis";
 import type { Test } from "tap";
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/app.js";
+import type { AzureAdapters } from "../../src/azure/adapters.js";
+import { createAzureAdapters } from "../../src/azure/adapters.js";
+import { createSandboxContext } from "../../src/azure/azure-context.js";
 import { loadConfig, type Config } from "../../src/config.js";
 import { sha256Hex } from "../../src/plugins/app/authentication.js";
 
@@ -52,8 +55,13 @@ export async function deletePrefix(redisUrl: string, prefix: string): Promise<vo
   }
 }
 
-export async function buildTestApp(t: Test, config: Config): Promise<FastifyInstance> {
-  const app = await buildApp(config, { apiKeys: config.apiKeys ?? [] });
+/**
+ * The API alone. Without `azure`, its Azure adapters point at a sandbox address where nothing listens:
+ * right for tests that must not reach Azure at all.
+ */
+export async function buildTestApp(t: Test, config: Config, azure?: AzureAdapters): Promise<FastifyInstance> {
+  const adapters = azure ?? createAzureAdapters(createSandboxContext({ url: "https://127.0.0.1:1", caPem: "" }), { pollIntervalMs: 100 });
+  const app = await buildApp(config, { apiKeys: config.apiKeys ?? [], azure: adapters });
   t.teardown(() => app.close());
   await app.ready();
   return app;

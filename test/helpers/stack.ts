@@ -1,6 +1,6 @@
 import type { Test } from "tap";
 import { createSandboxContext } from "../../src/azure/azure-context.js";
-import { startWorker } from "../../src/runtime.js";
+import { createAdapters, startWorker } from "../../src/runtime.js";
 import { buildTestApp, testConfig } from "./app.js";
 import { startTestSandbox } from "./sandbox.js";
 
@@ -8,10 +8,10 @@ import { startTestSandbox } from "./sandbox.js";
 export async function startStack(t: Test, options: { lroMs?: number; env?: Record<string, string> } = {}) {
   const sandbox = await startTestSandbox(t, { lroMs: options.lroMs ?? 300 });
   const config = testConfig(t, { CMK_SANDBOX_URL: sandbox.url, CMK_SANDBOX_CA_FILE: sandbox.caFile, ...options.env });
-  const app = await buildTestApp(t, config);
-  const context = createSandboxContext({ url: sandbox.url, caPem: sandbox.caPem });
-  const worker = startWorker(config, context, app.log);
+  const azure = createAdapters(config, createSandboxContext({ url: sandbox.url, caPem: sandbox.caPem }));
+  const app = await buildTestApp(t, config, azure);
+  const worker = startWorker(config, azure, app.log);
   t.teardown(() => worker.close());
-  return { app, config, sandbox, worker, context };
+  return { app, config, sandbox, worker, azure };
 }
 

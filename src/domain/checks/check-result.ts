@@ -1,6 +1,7 @@
 /** The shape every pre-flight check returns (api-contract: Validation report). */
 
 export const CHECK_IDS = [
+  "FhirServiceExists",
   "KeyUrlVersioned",
   "KeyHostAllowed",
   "KeyNameLength",

@@ -1,5 +1,12 @@
 import { parseFhirServiceId } from "../../domain/arm-ids.js";
-import { buildKeyChangeBody, currentIdentityType, currentKeyUrl, hasKeyAndIdentity, type FhirServiceResource } from "../../domain/fhir-resource.js";
+import {
+  buildKeyChangeBody,
+  currentIdentityType,
+  currentKeyUrl,
+  hasKeyAndIdentity,
+  identityMatches,
+  type FhirServiceResource,
+} from "../../domain/fhir-resource.js";
 import type { StepPlan } from "../../domain/job-record.js";
 import type { SetKeyRequest } from "../../schemas/change-requests.js";
 import type { JobResult } from "../../schemas/jobs.js";
@@ -8,16 +15,19 @@ import type { JobSteps } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import { preflight } from "../steps/preflight.js";
 import { readFhirService } from "../steps/read-fhir-service.js";
+import { applyIdentity } from "../steps/apply-identity.js";
 import { followOperation, startArmUpdate } from "../steps/arm-update.js";
 import { verify } from "../steps/verify.js";
 
-/** The steps of SetKey and their share of percentComplete (ARM's operation is most of the wait). */
+/** The steps of SetKey and their share of percentComplete (ARM's key operation is most of the wait). */
 export const SET_KEY_STEPS = [
   { name: "Preflight", weight: 10 },
   { name: "ReadFhirService", weight: 5 },
+  { name: "ApplyIdentity", weight: 10 },
+  { name: "RecheckKeyAccess", weight: 5 },
   { name: "BuildResource", weight: 5 },
   { name: "StartArmUpdate", weight: 10 },
-  { name: "FollowOperation", weight: 60 },
+  { name: "FollowOperation", weight: 45 },
   { name: "Verify", weight: 10 },
 ] as const satisfies readonly StepPlan[];
 
@@ -30,9 +40,22 @@ export async function runSetKey(steps: JobSteps, deps: WorkerDependencies, reque
   const ref = parseFhirServiceId(request.fhirServiceId);
   if (!ref) throw new JobError({ code: "ValidationFailed", message: "fhirServiceId is not a FHIR service id.", target: request.fhirServiceId });
   const change = { keyEncryptionKeyUrl: request.keyEncryptionKeyUrl, identity: request.identity };
+  const dryRun = request.dryRun === true;
 
   await steps.run("Preflight", () => preflight(deps, request));
-  const current = await steps.run("ReadFhirService", () => readFhirService(deps, ref));
+  const original = await steps.run("ReadFhirService", () => readFhirService(deps, ref));
+
+  let current = original;
+  if (identityMatches(original, request.identity)) {
+    await steps.skip(["ApplyIdentity", "RecheckKeyAccess"], `The service already uses ${request.identity.type}.`);
+  } else if (dryRun) {
+    await steps.skip(["ApplyIdentity", "RecheckKeyAccess"], `Dry run: the identity would change from ${currentIdentityType(original)} to ${request.identity.type}.`);
+  } else {
+    current = await steps.run("ApplyIdentity", () => applyIdentity(deps, ref, original, request.identity));
+    // A new system-assigned identity is a new principal: its key access can only be checked now.
+    await steps.run("RecheckKeyAccess", () => preflight(deps, request));
+  }
+
   const built = await steps.run<BuiltResource>("BuildResource", async () => {
     const unchanged = hasKeyAndIdentity(current, change);
     return {
@@ -41,23 +64,35 @@ export async function runSetKey(steps: JobSteps, deps: WorkerDependencies, reque
     };
   });
 
-  let armWrites = 0;
+  const previous = {
+    ...(currentKeyUrl(original) ? { previousKeyEncryptionKeyUrl: currentKeyUrl(original) } : {}),
+    previousIdentityType: currentIdentityType(original),
+  };
+  if (dryRun) {
+    await steps.skipRemaining("Dry run: nothing was sent to Azure.");
+    return steps.succeed({
+      keyEncryptionKeyUrl: change.keyEncryptionKeyUrl,
+      identityType: request.identity.type,
+      provisioningState: original.provisioningState ?? "Unknown",
+      ...previous,
+      armWrites: 0,
+      dryRun: true,
+      resourceBody: built.body,
+    });
+  }
   if (built.unchanged) {
     await steps.skipRemaining("Nothing to change.");
-  } else {
-    const operation = await steps.run("StartArmUpdate", () => startArmUpdate(deps, ref, built.body));
-    armWrites = 1;
-    await steps.run("FollowOperation", (context) => followOperation(deps, ref, built.body, operation, context));
+    return steps.succeed({
+      keyEncryptionKeyUrl: change.keyEncryptionKeyUrl,
+      identityType: currentIdentityType(current),
+      provisioningState: current.provisioningState ?? "Succeeded",
+      ...previous,
+      armWrites: current === original ? 0 : 1,
+    });
   }
-  const verified = built.unchanged
-    ? { keyEncryptionKeyUrl: change.keyEncryptionKeyUrl, identityType: currentIdentityType(current), provisioningState: current.provisioningState ?? "Succeeded" }
-    : await steps.run("Verify", () => verify(deps, ref, change));
 
-  const previousKey = currentKeyUrl(current);
-  return steps.succeed({
-    ...verified,
-    ...(previousKey ? { previousKeyEncryptionKeyUrl: previousKey } : {}),
-    previousIdentityType: currentIdentityType(current),
-    armWrites,
-  });
+  const operation = await steps.run("StartArmUpdate", () => startArmUpdate(deps, ref, built.body));
+  await steps.run("FollowOperation", (context) => followOperation(deps, ref, built.body, operation, context));
+  const verified = await steps.run("Verify", () => verify(deps, ref, change));
+  return steps.succeed({ ...verified, ...previous, armWrites: current === original ? 1 : 2 });
 }

@@ -5,7 +5,7 @@ import { ChangeRequest } from "../../../schemas/change-requests.js";
 import { problemResponses } from "../../../schemas/common.js";
 import { JobStatusMonitor } from "../../../schemas/jobs.js";
 import { failedChecks } from "../../../domain/checks/check-result.js";
-import { checkKeyUrl } from "../../../domain/checks/key-url-checks.js";
+import { staticReport } from "../../../domain/checks/preflight-report.js";
 
 const changeRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
@@ -29,7 +29,7 @@ const changeRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request, reply) => {
       const body = request.body;
-      const refused = failedChecks(checkKeyUrl(body.keyEncryptionKeyUrl, fastify.cloud));
+      const refused = failedChecks(staticReport(body, fastify.cloud).checks);
       if (refused.length > 0) {
         throw new ValidationFailedError(
           refused.map((check) => ({ path: "/body/keyEncryptionKeyUrl", message: `${check.id}: ${check.message} ${check.remediation ?? ""}`.trim() })),

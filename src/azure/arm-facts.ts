@@ -1,0 +1,44 @@
+import type { Fact } from "../domain/checks/facts.js";
+
+interface HttpErrorShape {
+  statusCode?: number;
+  code?: string;
+  message?: string;
+  details?: { error?: { innererror?: { code?: string }; innerError?: { code?: string } } };
+}
+
+/** A fact that could not be read because Azure was briefly unavailable: worth retrying. */
+export type GatheredFact<T> = Fact<T> & { transient?: boolean };
+
+/**
+ * Reads one fact for the pre-flight checks. 404 means missing; 401/403 mean the service's own
+ * credential may not look (the check warns instead of failing); other trouble is unreadable and
+ * marked transient so a job can retry.
+ */
+export async function readFact<T>(read: () => Promise<T | undefined>): Promise<GatheredFact<T>> {
+  try {
+    const value = await read();
+    return value === undefined ? { status: "missing" } : { status: "found", value };
+  } catch (error) {
+    const http = (error ?? {}) as HttpErrorShape;
+    const inner = http.details?.error?.innererror?.code ?? http.details?.error?.innerError?.code;
+    const code = [http.code, inner].filter(Boolean).join("/") || (http.statusCode ? `HTTP ${http.statusCode}` : "error");
+    if (http.statusCode === 404) return { status: "missing", detail: code };
+    const reason = `${code}${http.statusCode ? ` (HTTP ${http.statusCode})` : ""}`;
+    if (http.statusCode === 401 || http.statusCode === 403 || http.statusCode === 400) return { status: "unreadable", reason };
+    return { status: "unreadable", reason: `${reason}: Azure did not answer`, transient: true };
+  }
+}
+
+/** One SDK client per subscription, made on first use. */
+export function perSubscription<T>(create: (subscriptionId: string) => T): (subscriptionId: string) => T {
+  const clients = new Map<string, T>();
+  return (subscriptionId) => {
+    let client = clients.get(subscriptionId);
+    if (!client) {
+      client = create(subscriptionId);
+      clients.set(subscriptionId, client);
+    }
+    return client;
+  };
+}

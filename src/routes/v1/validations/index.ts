@@ -1,0 +1,28 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { ChangeRequest } from "../../../schemas/change-requests.js";
+import { problemResponses } from "../../../schemas/common.js";
+import { ValidationReport } from "../../../schemas/validations.js";
+import { runPreflight } from "../../../preflight/run-preflight.js";
+
+const validationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post(
+    "/validations",
+    {
+      config: { role: "reader" },
+      schema: {
+        tags: ["Change requests"],
+        summary: "Run every pre-flight check now",
+        description:
+          "Checks a would-be change request against every documented key and identity requirement, reading Azure as the " +
+          "service's own identity, and answers the report whether or not it passes. Nothing is changed and no job is made.",
+        security: [{ apiKey: [] }, { bearer: [] }],
+        body: ChangeRequest,
+        response: { 200: Type.Ref(ValidationReport), ...problemResponses(400, 401, 403) },
+      },
+    },
+    async (request) => (await runPreflight(fastify.azure, request.body)).report,
+  );
+};
+
+export default validationRoutes;
