@@ -73,6 +73,30 @@ export class ChangeInProgressError extends ApiError {
   }
 }
 
+export class IdempotencyKeyReusedError extends ApiError {
+  constructor() {
+    super(
+      "IdempotencyKeyReused",
+      422,
+      "The Idempotency-Key was used with another body",
+      "This Idempotency-Key was first sent with a different request body. Use a new key for a new request.",
+    );
+  }
+}
+
+export class RequestInProgressError extends ApiError {
+  constructor() {
+    super(
+      "RequestInProgress",
+      409,
+      "The first request with this Idempotency-Key is still being handled",
+      "Retry in a moment to get its answer.",
+      {},
+      { "retry-after": "1" },
+    );
+  }
+}
+
 export class QueueUnavailableError extends ApiError {
   constructor(retryAfterSeconds = 5) {
     super(

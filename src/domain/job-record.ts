@@ -14,8 +14,18 @@ export interface StepRecord extends JobStep {
   output?: unknown;
 }
 
+export interface RetryRecord {
+  attempt: number;
+  step: string;
+  code: string;
+  message: string;
+  dateTime: string;
+}
+
 export interface JobProgress {
   steps: StepRecord[];
+  /** Why earlier attempts stopped and were retried. */
+  retries?: RetryRecord[];
   currentStep?: string;
   result?: JobResult;
   error?: JobErrorBody;
@@ -135,6 +145,7 @@ export function toStatusMonitor(snapshot: JobSnapshot): JobStatusMonitor {
   if (data.request.dryRun) monitor.dryRun = true;
   if (data.request.ticket) monitor.ticket = data.request.ticket;
   if (progress?.result) monitor.result = progress.result;
+  if (progress?.retries?.length) monitor.retries = progress.retries;
   if (status === "Failed" || status === "Canceled") {
     monitor.error = progress?.error ?? {
       code: "InternalError",

@@ -104,12 +104,10 @@ export class JobSteps {
     const attempt = this.job.attemptsMade + 1;
     const maxAttempts = this.job.opts.attempts ?? 1;
     if (error.retryable && attempt < maxAttempts) {
-      this.progress = updateStep(
-        this.progress,
-        name,
-        { message: `Attempt ${attempt} of ${maxAttempts} failed (${error.body.code}: ${error.body.message}); retrying.` },
-        new Date(),
-      );
+      const now = new Date();
+      this.progress = updateStep(this.progress, name, { message: `Attempt ${attempt} of ${maxAttempts} failed (${error.body.code}); retrying.` }, now);
+      const retry = { attempt, step: name, code: error.body.code, message: error.body.message, dateTime: now.toISOString() };
+      this.progress = { ...this.progress, retries: [...(this.progress.retries ?? []), retry] };
       await this.save();
       return error;
     }

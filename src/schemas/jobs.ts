@@ -71,6 +71,18 @@ export const JobStatusMonitor = Type.Object(
     createdDateTime: DateTime("When the change was accepted."),
     lastUpdatedDateTime: DateTime("Last change of this record."),
     attempts: Type.Integer({ minimum: 0, description: "How many times a worker started the job." }),
+    retries: Type.Optional(
+      Type.Array(
+        Type.Object({
+          attempt: Type.Integer({ description: "The attempt that stopped." }),
+          step: Type.String({ description: "The step it stopped in." }),
+          code: Type.String({ description: "Why, e.g. AzureUnavailable or ArmConflict." }),
+          message: Type.String(),
+          dateTime: DateTime("When it stopped."),
+        }),
+        { description: "Attempts that stopped on a transient failure and were retried." },
+      ),
+    ),
     result: Type.Optional(Type.Ref(JobResult)),
     error: Type.Optional(Type.Ref(JobError)),
   },

@@ -1,16 +1,23 @@
 import fp from "fastify-plugin";
 import { Redis } from "ioredis";
 import type { FastifyInstance } from "fastify";
-import { QueueUnavailableError } from "../../errors.js";
+import { ApiError, ChangeInProgressError, IdempotencyKeyReusedError, QueueUnavailableError, RequestInProgressError } from "../../errors.js";
 import type { ChangeRequest } from "../../schemas/change-requests.js";
 import type { JobStatusMonitor } from "../../schemas/jobs.js";
-import { createChangesQueue, enqueueChange, type ChangesQueue, type EnqueueResult } from "../../jobs/queue.js";
+import { createChangesQueue, enqueueChange, type ChangesQueue } from "../../jobs/queue.js";
+import { fingerprint, IdempotencyStore, type StoredAnswer } from "../../jobs/idempotency.js";
 import { readStatusMonitor } from "../../jobs/job-store.js";
 import { toStatusMonitor } from "../../domain/job-record.js";
 import type { Principal } from "./authentication.js";
 
+/** The answer to a submission: the first one again when an Idempotency-Key is replayed. */
+export interface SubmitAnswer extends StoredAnswer {
+  replayed: boolean;
+}
+
 export interface ChangesService {
-  submit(request: ChangeRequest, principal: Principal): Promise<({ accepted: true; jobId: string; monitor: JobStatusMonitor }) | Extract<EnqueueResult, { accepted: false }>>;
+  /** Enqueues a change; throws ChangeInProgress, IdempotencyKeyReused or QueueUnavailable. */
+  submit(request: ChangeRequest, principal: Principal, idempotencyKey?: string): Promise<SubmitAnswer>;
   status(jobId: string): Promise<JobStatusMonitor | undefined>;
   /** True when Redis answers within the deadline. */
   ping(): Promise<boolean>;
@@ -60,7 +67,7 @@ export default fp<ChangesOptions>(
       try {
         return await Promise.race([connected().then(work), deadline]);
       } catch (error) {
-        if (error instanceof QueueUnavailableError) throw error;
+        if (error instanceof ApiError) throw error;
         fastify.log.warn({ err: (error as Error).message }, "redis call failed");
         throw new QueueUnavailableError();
       } finally {
@@ -68,16 +75,35 @@ export default fp<ChangesOptions>(
       }
     };
 
+    const idempotency = new IdempotencyStore(connection, options.prefix, Math.max(24, options.retentionHours) * 3600);
+
+    const enqueue = async (request: ChangeRequest, principal: Principal): Promise<StoredAnswer & { fingerprint: "" }> => {
+      const data = { request, createdBy: principal.name, createdDateTime: new Date().toISOString() };
+      const result = await enqueueChange(queue, data);
+      if (!result.accepted) throw new ChangeInProgressError(request.fhirServiceId, result.activeJobId);
+      // The job was just added: its monitor is known without reading it back.
+      const monitor: JobStatusMonitor = toStatusMonitor({ id: result.jobId, data, progress: undefined, state: "waiting", attemptsMade: 0, attemptsStarted: 0, finishedOn: undefined, failedReason: undefined });
+      return { fingerprint: "", statusCode: 202, headers: { "operation-location": `/v1/jobs/${result.jobId}` }, body: monitor };
+    };
+
     const service: ChangesService = {
       queue,
-      submit: (request, principal) =>
+      submit: (request, principal, idempotencyKey) =>
         guarded(async () => {
-          const data = { request, createdBy: principal.name, createdDateTime: new Date().toISOString() };
-          const result = await enqueueChange(queue, data);
-          if (!result.accepted) return result;
-          // The job was just added: its monitor is known without reading it back.
-          const monitor = toStatusMonitor({ id: result.jobId, data, progress: undefined, state: "waiting", attemptsMade: 0, attemptsStarted: 0, finishedOn: undefined, failedReason: undefined });
-          return { ...result, monitor };
+          if (idempotencyKey === undefined) return { ...(await enqueue(request, principal)), replayed: false };
+          const bodyFingerprint = fingerprint(request);
+          const reservation = await idempotency.reserve(principal.name, idempotencyKey, bodyFingerprint);
+          if (reservation.kind === "mismatch") throw new IdempotencyKeyReusedError();
+          if (reservation.kind === "inProgress") throw new RequestInProgressError();
+          if (reservation.kind === "replay") return { ...reservation.answer, replayed: true };
+          try {
+            const answer = { ...(await enqueue(request, principal)), fingerprint: bodyFingerprint };
+            await idempotency.complete(principal.name, idempotencyKey, answer);
+            return { ...answer, replayed: false };
+          } catch (error) {
+            await idempotency.release(principal.name, idempotencyKey).catch(() => undefined);
+            throw error;
+          }
         }),
       status: (jobId) => guarded(() => readStatusMonitor(queue, jobId)),
       ping: async () => {

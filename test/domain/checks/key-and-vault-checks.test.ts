@@ -2,13 +2,14 @@ import t from "tap";
 import { checkKey } from "../../../src/domain/checks/key-checks.js";
 import { checkVault } from "../../../src/domain/checks/vault-checks.js";
 import type { KeyFacts, VaultFacts } from "../../../src/domain/checks/facts.js";
+import type { CheckResult } from "../../../src/domain/checks/check-result.js";
 import { parseKeyUrl } from "../../../src/domain/key-url.js";
 import { rsaModulusBits } from "../../../src/domain/key-size.js";
 
 const key = parseKeyUrl("https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048/00000000000000000000000000000002")!;
 const now = new Date("2026-11-28T12:00:00Z");
 const good: KeyFacts = { kid: key.url, keyType: "RSA", keySize: 2048, enabled: true, keyOps: ["wrapKey", "unwrapKey", "encrypt"], recoveryLevel: "Recoverable" };
-const byId = (results: Array<{ id: string }>) => Object.fromEntries(results.map((r) => [r.id, r])) as Record<string, { status: string; message: string; remediation?: string }>;
+const byId = (results: CheckResult[]) => Object.fromEntries(results.map((r) => [r.id, r])) as Record<string, CheckResult>;
 const keyResult = (facts: Partial<KeyFacts>) => byId(checkKey(key, { status: "found", value: { ...good, ...facts } }, now));
 
 t.test("a good RSA key passes every key check", async (t) => {

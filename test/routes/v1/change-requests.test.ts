@@ -85,6 +85,25 @@ t.test("change request validation and authorization (no worker: jobs stay NotSta
     t.equal(otherCase.statusCode, 409, "ARM ids compare case-insensitively");
   });
 
+  t.test("Idempotency-Key: a retry gets the first answer, another body gets 422", async (t) => {
+    const body = { ...valid, fhirServiceId: FHIR_SYS.replace("fhir-sys", "fhir-norole") };
+    const first = await post(body, KEYS.operator, { "idempotency-key": "ticket-CHG42-attempt" });
+    t.equal(first.statusCode, 202);
+    const retry = await post({ identity: body.identity, keyEncryptionKeyUrl: body.keyEncryptionKeyUrl, fhirServiceId: body.fhirServiceId, operation: "SetKey" }, KEYS.operator, {
+      "idempotency-key": '"ticket-CHG42-attempt"',
+    });
+    t.equal(retry.statusCode, 202, "same key and body (other key order, quoted key): the first answer");
+    t.equal(retry.json().id, first.json().id, "no second job");
+    t.equal(retry.headers["operation-location"], first.headers["operation-location"]);
+    t.equal(retry.headers["idempotent-replayed"], "true");
+    const other = await post({ ...body, dryRun: true }, KEYS.operator, { "idempotency-key": "ticket-CHG42-attempt" });
+    t.equal(other.statusCode, 422);
+    t.equal(other.json().code, "IdempotencyKeyReused");
+    const otherCaller = await post(body, KEYS.admin, { "idempotency-key": "ticket-CHG42-attempt" });
+    t.equal(otherCaller.statusCode, 409, "keys are per caller: another caller's request is judged on its own (and the service is busy)");
+    t.equal((await app.changes.queue.getJobCounts("waiting")).waiting, 2, "only the two accepted jobs exist");
+  });
+
   t.test("unknown jobs are 404 NotFound; bad job ids 400", async (t) => {
     const missing = await app.inject({ method: "GET", url: "/v1/jobs/00000000-0000-0000-0000-000000000000", headers: { "x-api-key": KEYS.reader } });
     t.equal(missing.statusCode, 404);

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import { ChangeInProgressError, ValidationFailedError } from "../../../errors.js";
+import { ValidationFailedError } from "../../../errors.js";
 import { ChangeRequest } from "../../../schemas/change-requests.js";
 import { problemResponses } from "../../../schemas/common.js";
 import { JobStatusMonitor } from "../../../schemas/jobs.js";
@@ -20,10 +20,19 @@ const changeRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           "cloud's Key Vault suffixes, vault + key name over 94 characters), then enqueues a job. Answers 202 with the job's " +
           "status monitor and `Operation-Location`. While the FHIR service has an unfinished job: 409 ChangeInProgress.",
         security: [{ apiKey: [] }, { bearer: [] }],
+        headers: Type.Object({
+          "idempotency-key": Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 255,
+              description: "Retries with the same key and body get the first answer and start nothing new (kept 24 hours or more); the same key with another body gets 422.",
+            }),
+          ),
+        }),
         body: ChangeRequest,
         response: {
           202: Type.Ref(JobStatusMonitor, { description: "Accepted; follow Operation-Location." }),
-          ...problemResponses(400, 401, 403, 409, 503),
+          ...problemResponses(400, 401, 403, 409, 422, 503),
         },
       },
     },
@@ -37,9 +46,11 @@ const changeRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           { failedChecks: refused.map((check) => check.id), checks: refused },
         );
       }
-      const outcome = await fastify.changes.submit(body, request.principal!);
-      if (!outcome.accepted) throw new ChangeInProgressError(body.fhirServiceId, outcome.activeJobId);
-      return reply.code(202).header("operation-location", `/v1/jobs/${outcome.jobId}`).send(outcome.monitor);
+      // The header is a Structured Field string: accept it quoted or bare.
+      const idempotencyKey = request.headers["idempotency-key"]?.replace(/^"(.*)"$/, "$1");
+      const answer = await fastify.changes.submit(body, request.principal!, idempotencyKey);
+      if (answer.replayed) reply.header("idempotent-replayed", "true");
+      return reply.code(202).headers(answer.headers).send(answer.body as JobStatusMonitor);
     },
   );
 };
