@@ -47,7 +47,11 @@ export function createContext(config: Config, sandbox: SandboxHandle | undefined
 
 export interface RunningWorker {
   worker: Worker;
-  close(): Promise<void>;
+  /**
+   * Stops taking jobs and waits up to `deadlineMs` for running steps to end; jobs still running then are
+   * left to BullMQ's stalled-job handling, and another worker resumes them from their last saved step.
+   */
+  close(deadlineMs?: number): Promise<void>;
 }
 
 export function createAdapters(config: Config, context: AzureContext): AzureAdapters {
@@ -61,11 +65,48 @@ export function startWorker(config: Config, adapters: AzureAdapters, logger: Fas
   const worker = createChangeWorker(adapters, { connection, prefix: config.CMK_QUEUE_PREFIX, concurrency: config.CMK_WORKER_CONCURRENCY, logger });
   return {
     worker,
-    close: async () => {
-      await worker.close();
+    close: async (deadlineMs = 25_000) => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), deadlineMs)));
+      const outcome = await Promise.race([worker.close().then(() => "closed" as const), deadline]);
+      clearTimeout(timer);
+      if (outcome === "timeout") {
+        logger.warn({ deadlineMs }, "jobs still running at the shutdown deadline; they will be resumed by another worker");
+        await worker.close(true);
+      }
       connection.disconnect();
     },
   };
+}
+
+/**
+ * BullMQ loses jobs when Redis evicts keys or forgets them on restart: say so at start. Managed Redis
+ * may refuse CONFIG; then nothing is said.
+ */
+export async function warnAboutRedisDurability(redisUrl: string, logger: Pick<FastifyBaseLogger, "warn">): Promise<string[]> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: 2000 });
+  const warnings: string[] = [];
+  try {
+    await redis.connect();
+    const policy = await redis.config("GET", "maxmemory-policy").catch(() => undefined);
+    const value = Array.isArray(policy) ? String(policy[1]) : undefined;
+    if (value !== undefined && value !== "noeviction") warnings.push(`Redis maxmemory-policy is ${value}; BullMQ needs noeviction or jobs can be lost.`);
+    const persistence = await redis.info("persistence").catch(() => "");
+    const aof = /aof_enabled:1/.test(persistence);
+    const saves = await redis.config("GET", "save").catch(() => undefined);
+    const rdb = Array.isArray(saves) && String(saves[1] ?? "").trim() !== "";
+    if (persistence && !aof && !rdb) warnings.push("Redis persistence is off (no AOF, no RDB snapshots): a Redis restart loses every job. Turn on appendonly yes.");
+  } catch {
+    warnings.push(`Redis at ${redactUrl(redisUrl)} does not answer yet; the API answers 503 until it does.`);
+  } finally {
+    redis.disconnect();
+  }
+  for (const warning of warnings) logger.warn(warning);
+  return warnings;
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
 }
 
 /** The API keys to accept; in sandbox mode with none configured, one admin key is made up and returned. */

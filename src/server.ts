@@ -2,7 +2,16 @@ import closeWithGrace from "close-with-grace";
 import pino from "pino";
 import { buildApp, REDACTED_PATHS } from "./app.js";
 import { ConfigError, loadConfig, type Config } from "./config.js";
-import { connectSandbox, createAdapters, createContext, resolveApiKeys, startWorker, type RunningWorker, type SandboxHandle } from "./runtime.js";
+import {
+  connectSandbox,
+  createAdapters,
+  createContext,
+  resolveApiKeys,
+  startWorker,
+  warnAboutRedisDurability,
+  type RunningWorker,
+  type SandboxHandle,
+} from "./runtime.js";
 
 /** Entry point: configuration, then the API and/or the worker (CMK_ROLE), then graceful shutdown. */
 async function main() {
@@ -17,6 +26,7 @@ async function main() {
     throw error;
   }
   const logger = pino({ level: config.LOG_LEVEL, redact: REDACTED_PATHS });
+  await warnAboutRedisDurability(config.REDIS_URL, logger);
 
   const sandbox: SandboxHandle | undefined = config.CMK_MODE === "sandbox" ? await connectSandbox(config, logger) : undefined;
   const azure = createAdapters(config, createContext(config, sandbox));
@@ -41,11 +51,12 @@ async function main() {
     console.log(`cmk-service worker (${config.CMK_MODE} mode) started`);
   }
 
-  closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
+  // SIGTERM/SIGINT: stop accepting, let running steps reach a safe point, hand the rest back.
+  closeWithGrace({ delay: 35_000 }, async ({ signal, err }) => {
     if (err) logger.error({ err }, "shutting down after an error");
     else logger.info({ signal }, "shutting down");
     await app?.close();
-    await worker?.close();
+    await worker?.close(25_000);
     await sandbox?.close();
   });
 }
