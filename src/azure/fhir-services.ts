@@ -1,6 +1,6 @@
 import { HealthcareApisManagementClient, type FhirService } from "@azure/arm-healthcareapis";
 import type { FhirServiceRef } from "../domain/arm-ids.js";
-import type { FhirServiceResource, ManagedIdentity } from "../domain/fhir-resource.js";
+import { isOperationInProgress, type FhirServiceResource, type ManagedIdentity } from "../domain/fhir-resource.js";
 import type { AzureContext } from "./azure-context.js";
 import { perSubscription } from "./arm-facts.js";
 
@@ -17,6 +17,8 @@ export interface FhirServicesAdapter {
   updateIdentity(ref: FhirServiceRef, identity: ManagedIdentity): Promise<FhirServiceResource>;
   /** Sends the PUT and returns as soon as ARM has accepted it. */
   startPut(ref: FhirServiceRef, body: FhirServiceResource): Promise<ArmOperation>;
+  /** Polls the resource until no operation runs on it (e.g. one an earlier attempt started); returns it. */
+  waitUntilSettled(ref: FhirServiceRef, onPoll: () => void): Promise<FhirServiceResource | undefined>;
   /** Polls an accepted PUT until it is terminal; returns the final resource or throws the LRO error. */
   follow(ref: FhirServiceRef, body: FhirServiceResource, operation: ArmOperation, onPoll: () => void): Promise<FhirServiceResource>;
 }
@@ -27,21 +29,32 @@ export function createFhirServicesAdapter(context: AzureContext, options: { poll
     (subscriptionId) => new HealthcareApisManagementClient(context.credential, subscriptionId, { ...context.clientOptions, endpoint: context.cloud.resourceManager }),
   );
 
+  const get = async (ref: FhirServiceRef): Promise<FhirServiceResource | undefined> => {
+    try {
+      return (await client(ref.subscriptionId).fhirServices.get(ref.resourceGroup, ref.workspace, ref.fhirService)) as FhirServiceResource;
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      throw error;
+    }
+  };
+
   return {
-    async get(ref) {
-      try {
-        return (await client(ref.subscriptionId).fhirServices.get(ref.resourceGroup, ref.workspace, ref.fhirService)) as FhirServiceResource;
-      } catch (error) {
-        if ((error as { statusCode?: number }).statusCode === 404) return undefined;
-        throw error;
-      }
-    },
+    get,
 
     async updateIdentity(ref, identity) {
       // Note the SDK's argument order for update: service name before workspace name.
       return (await client(ref.subscriptionId).fhirServices.beginUpdateAndWait(ref.resourceGroup, ref.fhirService, ref.workspace, { identity }, {
         updateIntervalInMs: options.pollIntervalMs,
       })) as FhirServiceResource;
+    },
+
+    async waitUntilSettled(ref, onPoll) {
+      for (;;) {
+        const resource = await get(ref);
+        if (!resource || !isOperationInProgress(resource)) return resource;
+        onPoll();
+        await new Promise((resolve) => setTimeout(resolve, options.pollIntervalMs));
+      }
     },
 
     async startPut(ref, body) {

@@ -56,6 +56,13 @@ export function buildKeyChangeBody(
   return body;
 }
 
+/** provisioningState values that mean ARM is still working on the resource. */
+const IN_PROGRESS_STATES = ["accepted", "creating", "updating", "deleting", "verifying", "moving"];
+
+export function isOperationInProgress(resource: FhirServiceResource): boolean {
+  return IN_PROGRESS_STATES.includes((resource.provisioningState ?? "").toLowerCase());
+}
+
 export function currentKeyUrl(resource: FhirServiceResource): string | undefined {
   return resource.encryption?.customerManagedKeyEncryption?.keyEncryptionKeyUrl || undefined;
 }

@@ -91,8 +91,13 @@ export async function runSetKey(steps: JobSteps, deps: WorkerDependencies, reque
     });
   }
 
-  const operation = await steps.run("StartArmUpdate", () => startArmUpdate(deps, ref, built.body));
-  await steps.run("FollowOperation", (context) => followOperation(deps, ref, built.body, operation, context));
+  const start = await steps.run("StartArmUpdate", (context) => startArmUpdate(deps, ref, built.body, change, context));
+  if (start.kind === "started") {
+    await steps.run("FollowOperation", (context) => followOperation(deps, ref, built.body, start.operation, context));
+  } else {
+    await steps.skip(["FollowOperation"], "No operation to follow.");
+  }
   const verified = await steps.run("Verify", () => verify(deps, ref, change));
-  return steps.succeed({ ...verified, ...previous, armWrites: current === original ? 1 : 2 });
+  const identityWrites = current === original ? 0 : 1;
+  return steps.succeed({ ...verified, ...previous, armWrites: identityWrites + (start.kind === "started" ? 1 : 0) });
 }

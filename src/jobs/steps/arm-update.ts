@@ -1,16 +1,39 @@
 import type { FhirServiceRef } from "../../domain/arm-ids.js";
-import type { FhirServiceResource } from "../../domain/fhir-resource.js";
+import { hasKeyAndIdentity, isOperationInProgress, type FhirServiceResource, type RequestedIdentity } from "../../domain/fhir-resource.js";
 import type { ArmOperation } from "../../azure/fhir-services.js";
+import { JobError } from "../../errors.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import type { StepContext, StepOutcome } from "../job-steps.js";
 
+/** What StartArmUpdate did: sent the PUT (and what to follow), or found nothing left to write. */
+export type ArmUpdateStart = { kind: "started"; operation: ArmOperation } | { kind: "alreadyApplied" };
+
+type Change = { keyEncryptionKeyUrl: string; identity: RequestedIdentity };
+
 /**
- * Sends the PUT. Its output (the operation to follow) is saved before the next step starts, so a later
- * attempt follows the same operation instead of writing again.
+ * Sends the PUT, unless the live resource already has the target (an earlier attempt's write went
+ * through before it could record so). An operation already running on the resource is waited out
+ * first. The output is saved before the next step starts, so a later attempt follows the same operation
+ * instead of writing again.
  */
-export async function startArmUpdate(deps: WorkerDependencies, ref: FhirServiceRef, body: FhirServiceResource): Promise<StepOutcome<ArmOperation>> {
+export async function startArmUpdate(
+  deps: WorkerDependencies,
+  ref: FhirServiceRef,
+  body: FhirServiceResource,
+  change: Change,
+  context: StepContext,
+): Promise<StepOutcome<ArmUpdateStart>> {
+  let live = await deps.fhirServices.get(ref);
+  if (live && isOperationInProgress(live)) {
+    await context.reportFraction(0, `Waiting for the operation already running on the service (provisioningState ${live.provisioningState}).`);
+    live = await deps.fhirServices.waitUntilSettled(ref, () => undefined);
+  }
+  if (!live) throw new JobError({ code: "FhirServiceNotFound", message: `FHIR service ${ref.fhirService} disappeared before the update.`, target: ref.id });
+  if (hasKeyAndIdentity(live, change) && live.provisioningState === "Succeeded") {
+    return { status: "Skipped", message: "The live service already has the target key and identity: no write sent.", output: { kind: "alreadyApplied" } };
+  }
   const operation = await deps.fhirServices.startPut(ref, body);
-  return { message: "ARM accepted the update.", output: operation };
+  return { message: "ARM accepted the update.", output: { kind: "started", operation } };
 }
 
 /** Polls the long-running operation until ARM says it is over, raising the step's share of progress. */
