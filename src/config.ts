@@ -45,6 +45,12 @@ export const EnvSchema = Type.Object({
     Type.Integer({ minimum: 50, maximum: 600_000, description: "interval between polls of an ARM long-running operation (default 5000; 250 in sandbox mode)" }),
   ),
   CMK_WORKER_CONCURRENCY: Integer({ minimum: 1, maximum: 100, default: 5, description: "jobs one worker process runs at once" }),
+  CMK_WORKER_LOCK_MS: Integer({
+    minimum: 1000,
+    maximum: 600_000,
+    default: 30_000,
+    description: "how long a worker's lock on a job lasts without renewal; a job whose worker died is taken over after about this long",
+  }),
   CMK_JOB_RETENTION_HOURS: Integer({ minimum: 24, maximum: 24 * 365, default: 168, description: "how long finished jobs' status monitors are kept" }),
   LOG_LEVEL: Type.Union(
     ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((level) => Type.Literal(level)),

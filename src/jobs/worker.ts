@@ -12,6 +12,8 @@ export interface ChangeWorkerOptions {
   connection: Redis;
   prefix: string;
   concurrency: number;
+  /** Lock duration and stalled-job check interval: how soon a dead worker's job is taken over. */
+  lockMs: number;
   logger: FastifyBaseLogger;
 }
 
@@ -31,6 +33,10 @@ export function createChangeWorker(deps: WorkerDependencies, options: ChangeWork
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,
+    lockDuration: options.lockMs,
+    stalledInterval: options.lockMs,
+    // Steps resume from their last saved outcome, so a job may be taken over several times safely.
+    maxStalledCount: 5,
   });
   const log = options.logger;
   worker.on("active", (job) => log.info({ jobId: job.id, operation: job.name, fhirServiceId: job.data.request.fhirServiceId, attempt: job.attemptsStarted }, "job started"));

@@ -45,9 +45,11 @@ export interface ChangesOptions {
 export default fp<ChangesOptions>(
   async function changes(fastify: FastifyInstance, options) {
     const timeoutMs = options.redisTimeoutMs ?? 2500;
+    // An answered 503 must not turn into a job later: nothing is queued offline or resent on reconnect.
     const connection = new Redis(options.redisUrl, {
       enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
       connectTimeout: 2000,
       retryStrategy: (times) => Math.min(times * 250, 2000),
     });
@@ -55,17 +57,37 @@ export default fp<ChangesOptions>(
     const queue = createChangesQueue(connection, { prefix: options.prefix, retentionHours: options.retentionHours });
     queue.on("error", (error) => fastify.log.warn({ err: error.message }, "queue error"));
 
-    // Commands are not queued while offline, so wait (within the deadline) for a connection in progress.
-    const connected = () =>
-      connection.status === "ready" ? Promise.resolve() : new Promise<void>((resolve) => connection.once("ready", () => resolve()));
+    // Commands are not queued while offline, so a call waits (within its deadline) for a connection in
+    // progress. One shared promise per outage, not one listener per waiting request.
+    let ready: Promise<void> | undefined;
+    const whenReady = (): Promise<void> => {
+      if (connection.status === "ready") return Promise.resolve();
+      ready ??= new Promise<void>((resolve) =>
+        connection.once("ready", () => {
+          ready = undefined;
+          resolve();
+        }),
+      );
+      return ready;
+    };
 
     const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
       let timer: NodeJS.Timeout | undefined;
+      let expired = false;
       const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new QueueUnavailableError()), timeoutMs);
+        timer = setTimeout(() => {
+          expired = true;
+          reject(new QueueUnavailableError());
+        }, timeoutMs);
       });
+      // Work that has not started when the caller got its 503 must never start later.
+      const attempt = whenReady().then(() => {
+        if (expired) throw new QueueUnavailableError();
+        return work();
+      });
+      attempt.catch(() => undefined);
       try {
-        return await Promise.race([connected().then(work), deadline]);
+        return await Promise.race([attempt, deadline]);
       } catch (error) {
         if (error instanceof ApiError) throw error;
         fastify.log.warn({ err: (error as Error).message }, "redis call failed");
