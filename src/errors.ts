@@ -50,8 +50,28 @@ export class UnauthorizedError extends ApiError {
 }
 
 export class ForbiddenError extends ApiError {
-  constructor(requiredRole: string) {
-    super("Forbidden", 403, "The credential's role is too low", `This operation needs the ${requiredRole} role.`, { requiredRole });
+  constructor(requiredRole: string, detail = `This operation needs the ${requiredRole} role.`) {
+    super("Forbidden", 403, "The credential's role is too low", detail, { requiredRole });
+  }
+}
+
+/** The credential has the role but is limited to other subscriptions (its allow-list). */
+export class SubscriptionNotAllowedError extends ApiError {
+  constructor(subscriptionId: string) {
+    super(
+      "Forbidden",
+      403,
+      "The credential may not act on this subscription",
+      `This credential is limited to other subscriptions; it may not act on subscription ${subscriptionId}.`,
+      { subscriptionId },
+    );
+  }
+}
+
+export class TooManyRequestsError extends ApiError {
+  constructor(retryAfterSeconds: number) {
+    const seconds = String(Math.max(1, Math.ceil(retryAfterSeconds)));
+    super("TooManyRequests", 429, "Too many requests", `This credential (or address) sent too many requests; retry in ${seconds} s.`, {}, { "retry-after": seconds });
   }
 }
 

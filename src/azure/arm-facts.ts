@@ -25,8 +25,9 @@ export async function readFact<T>(read: () => Promise<T | undefined>): Promise<G
     const code = [http.code, inner].filter(Boolean).join("/") || (http.statusCode ? `HTTP ${http.statusCode}` : "error");
     if (http.statusCode === 404) return { status: "missing", detail: code };
     const reason = `${code}${http.statusCode ? ` (HTTP ${http.statusCode})` : ""}`;
-    if (http.statusCode === 401 || http.statusCode === 403 || http.statusCode === 400) return { status: "unreadable", reason };
-    return { status: "unreadable", reason: `${reason}: Azure did not answer`, transient: true };
+    if (inner === "ForbiddenByFirewall") return { status: "unreadable", reason, cause: "firewall" };
+    if (http.statusCode === 401 || http.statusCode === 403 || http.statusCode === 400) return { status: "unreadable", reason, cause: "permission" };
+    return { status: "unreadable", reason: `${reason}: Azure did not answer`, cause: "unavailable", transient: true };
   }
 }
 

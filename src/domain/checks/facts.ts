@@ -6,7 +6,10 @@
 export type Fact<T> =
   | { status: "found"; value: T }
   | { status: "missing"; detail?: string }
-  | { status: "unreadable"; reason: string };
+  | { status: "unreadable"; reason: string; cause?: UnreadableCause };
+
+/** Why a fact could not be read: a firewall in the way, no permission, or Azure not answering. */
+export type UnreadableCause = "firewall" | "permission" | "unavailable";
 
 export interface KeyFacts {
   kid: string;

@@ -14,8 +14,12 @@ function createCommand(key: KeyUrl): string {
 export function checkKey(key: KeyUrl, fact: Fact<KeyFacts>, now: Date): CheckResult[] {
   const where = `${key.keyName}${key.version ? ` version ${key.version}` : ""} in ${key.vaultName}`;
   if (fact.status !== "found") {
-    const reason = fact.status === "missing" ? "the key does not exist" : "the key could not be read";
+    const behindFirewall = fact.status === "unreadable" && fact.cause === "firewall";
+    const reason =
+      fact.status === "missing" ? "the key does not exist" : behindFirewall ? "the vault's firewall refuses the service's own requests" : "the key could not be read";
     const dependents = (["KeyType", "KeySize", "KeyEnabled", "KeyNotExpired", "KeyOperations"] as const).map((id) => skipped(id, `Not checked: ${reason}.`));
+    // Behind a firewall, VaultFirewall is the check that matters: whether the FHIR service may pass.
+    if (behindFirewall) return [skipped("KeyExists", `Not checked: ${reason} (${fact.reason}); see VaultFirewall.`), ...dependents];
     const exists =
       fact.status === "missing"
         ? failed(

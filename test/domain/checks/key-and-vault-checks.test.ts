@@ -32,8 +32,10 @@ t.test("a missing key fails KeyExists and skips the rest; an unreadable one warn
   const missing = byId(checkKey(key, { status: "missing" }, now));
   t.match(missing.KeyExists, { status: "Failed", remediation: /az keyvault key create/ });
   t.equal(missing.KeySize?.status, "Skipped");
-  const unreadable = byId(checkKey(key, { status: "unreadable", reason: "403 ForbiddenByRbac" }, now));
+  const unreadable = byId(checkKey(key, { status: "unreadable", reason: "403 ForbiddenByRbac", cause: "permission" }, now));
   t.match(unreadable.KeyExists, { status: "Warning", message: /ForbiddenByRbac/ });
+  const firewalled = byId(checkKey(key, { status: "unreadable", reason: "Forbidden/ForbiddenByFirewall (HTTP 403)", cause: "firewall" }, now));
+  t.match(firewalled.KeyExists, { status: "Skipped", message: /firewall.*VaultFirewall/ }, "behind a firewall, VaultFirewall decides");
 });
 
 const vault: VaultFacts = {
