@@ -18,6 +18,7 @@ declare module "fastify" {
   interface FastifyInstance {
     cloud: AzureCloud;
     azure: AzureAdapters;
+    config: Config;
     /** Seconds a poller should wait before asking for a running job again. */
     statusRetryAfterSeconds: number;
   }
@@ -49,6 +50,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
 
   app.decorate("cloud", options.azure.cloud);
   app.decorate("azure", options.azure);
+  app.decorate("config", config);
   app.decorate("statusRetryAfterSeconds", config.CMK_MODE === "sandbox" ? 1 : 5);
   for (const schema of [...sharedSchemas, ...jobSchemas, ...validationSchemas]) app.addSchema(schema);
 

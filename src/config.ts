@@ -1,4 +1,4 @@
-import { Type, type Static } from "@sinclair/typebox";
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 
 /** An integer read from an environment string. */
@@ -40,7 +40,13 @@ export const EnvSchema = Type.Object({
   CMK_WEBHOOK_SECRET: Type.Optional(Type.String({ pattern: "^whsec_", description: "Standard Webhooks signing secret" })),
   CMK_CALLBACK_ALLOWED_HOSTS: Type.Optional(Type.String({ description: "comma-separated callback host names" })),
   CMK_AUTH_ISSUER: Type.Optional(Type.String({ pattern: "^https://", description: "Entra ID issuer for caller tokens" })),
-  CMK_AUTH_AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: "expected audience of caller tokens" })),
+  CMK_AUTH_AUDIENCE: Type.Optional(
+    Type.String({ minLength: 1, description: "expected audience of caller tokens (comma-separated to accept several, e.g. the App ID URI and the client id)" }),
+  ),
+  CMK_TOKEN_SUBSCRIPTIONS: Type.Optional(
+    Type.String({ description: 'JSON { "<appid, object id or group id>": ["<subscription id>"] }: subscriptions token callers may act on; unlisted callers: all' }),
+  ),
+  CMK_RATE_LIMIT_PER_MINUTE: Integer({ minimum: 1, maximum: 1_000_000, default: 600, description: "requests per minute per credential (per client address before authentication)" }),
   CMK_ARM_POLL_INTERVAL_MS: Type.Optional(
     Type.Integer({ minimum: 50, maximum: 600_000, description: "interval between polls of an ARM long-running operation (default 5000; 250 in sandbox mode)" }),
   ),
@@ -51,6 +57,12 @@ export const EnvSchema = Type.Object({
     default: 30_000,
     description: "how long a worker's lock on a job lasts without renewal; a job whose worker died is taken over after about this long",
   }),
+  CMK_ROLE_PROPAGATION_WINDOW_MS: Integer({
+    minimum: 0,
+    maximum: 3_600_000,
+    default: 600_000,
+    description: "how long a new role assignment may take to reach Key Vault; a job waits for a younger granting assignment before it sets the key",
+  }),
   CMK_JOB_RETENTION_HOURS: Integer({ minimum: 24, maximum: 24 * 365, default: 168, description: "how long finished jobs' status monitors are kept" }),
   LOG_LEVEL: Type.Union(
     ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((level) => Type.Literal(level)),
@@ -60,18 +72,27 @@ export const EnvSchema = Type.Object({
 
 export type Env = Static<typeof EnvSchema>;
 
+const SubscriptionId = Type.String({ pattern: "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$" });
+
 export const ApiKeyEntrySchema = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
     sha256: Type.String({ pattern: "^[0-9a-fA-F]{64}$" }),
     roles: Type.Array(Type.Union([Type.Literal("reader"), Type.Literal("operator"), Type.Literal("admin")]), { minItems: 1 }),
+    /** Subscriptions the key may act on; absent: all. */
+    subscriptions: Type.Optional(Type.Array(SubscriptionId, { minItems: 1 })),
   },
   { additionalProperties: false },
 );
 export type ApiKeyEntry = Static<typeof ApiKeyEntrySchema>;
 
-export interface Config extends Omit<Env, "CMK_API_KEYS" | "CMK_ARM_POLL_INTERVAL_MS"> {
+/** Token caller (appid/azp, oid or group id) → subscriptions it may act on. */
+export const TokenSubscriptionsSchema = Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.Array(SubscriptionId, { minItems: 1 }));
+export type TokenSubscriptions = Static<typeof TokenSubscriptionsSchema>;
+
+export interface Config extends Omit<Env, "CMK_API_KEYS" | "CMK_ARM_POLL_INTERVAL_MS" | "CMK_TOKEN_SUBSCRIPTIONS"> {
   apiKeys: ApiKeyEntry[] | undefined;
+  tokenSubscriptions: TokenSubscriptions | undefined;
   armPollIntervalMs: number;
 }
 
@@ -96,22 +117,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(variable, `${firstError.message} (got ${JSON.stringify(raw[variable] ?? null)})`);
   }
   const parsed = converted as Env;
+  // Without an audience any token of the issuer's tenant would do.
+  if (parsed.CMK_AUTH_ISSUER && !parsed.CMK_AUTH_AUDIENCE && parsed.CMK_MODE === "azure") {
+    throw new ConfigError("CMK_AUTH_AUDIENCE", "is required when CMK_AUTH_ISSUER is set");
+  }
   return {
     ...parsed,
-    apiKeys: parsed.CMK_API_KEYS === undefined ? undefined : parseApiKeys(parsed.CMK_API_KEYS),
+    apiKeys: parseJsonVariable("CMK_API_KEYS", parsed.CMK_API_KEYS, Type.Array(ApiKeyEntrySchema), '[{"name","sha256","roles"}]'),
+    tokenSubscriptions: parseJsonVariable("CMK_TOKEN_SUBSCRIPTIONS", parsed.CMK_TOKEN_SUBSCRIPTIONS, TokenSubscriptionsSchema, '{"<appid>": ["<subscription id>"]}'),
     armPollIntervalMs: parsed.CMK_ARM_POLL_INTERVAL_MS ?? (parsed.CMK_MODE === "sandbox" ? 250 : 5000),
   };
 }
 
-function parseApiKeys(text: string): ApiKeyEntry[] {
+/** A variable holding JSON, checked against its schema; undefined when unset. */
+function parseJsonVariable<T extends TSchema>(variable: string, text: string | undefined, schema: T, expected: string): Static<T> | undefined {
+  if (text === undefined) return undefined;
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new ConfigError("CMK_API_KEYS", "is not valid JSON; expected [{\"name\",\"sha256\",\"roles\"}]");
+    throw new ConfigError(variable, `is not valid JSON; expected ${expected}`);
   }
-  const schema = Type.Array(ApiKeyEntrySchema);
   const error = Value.Errors(schema, value).First();
-  if (error) throw new ConfigError("CMK_API_KEYS", `${error.path || "/"} ${error.message}`);
-  return value as ApiKeyEntry[];
+  if (error) throw new ConfigError(variable, `${error.path || "/"} ${error.message}`);
+  return value as Static<T>;
 }

@@ -62,7 +62,7 @@ export function startWorker(config: Config, adapters: AzureAdapters, logger: Fas
   // Workers block on Redis: BullMQ needs maxRetriesPerRequest null on their connection.
   const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   connection.on("error", (error) => logger.warn({ err: error.message }, "worker redis connection error"));
-  const worker = createChangeWorker(adapters, { connection, prefix: config.CMK_QUEUE_PREFIX, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger });
+  const worker = createChangeWorker({ ...adapters, propagationWindowMs: config.CMK_ROLE_PROPAGATION_WINDOW_MS }, { connection, prefix: config.CMK_QUEUE_PREFIX, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger });
   return {
     worker,
     close: async (deadlineMs = 25_000) => {

@@ -1,4 +1,6 @@
 import type { AzureAdapters } from "../azure/adapters.js";
 
-/** What job steps use to reach Azure; built once per worker process. */
-export type WorkerDependencies = AzureAdapters;
+/** What job steps use: Azure, and the settings that shape the checks. Built once per worker process. */
+export interface WorkerDependencies extends AzureAdapters {
+  propagationWindowMs: number;
+}

@@ -16,10 +16,11 @@ export interface PreflightOutcome {
 export async function runPreflight(
   adapters: PreflightAdapters & { cloud: AzureCloud },
   request: PreflightRequest & { fhirServiceId: string },
+  settings: { propagationWindowMs: number },
   now: () => Date = () => new Date(),
 ): Promise<PreflightOutcome> {
   const refused = staticReport(request, adapters.cloud);
   if (!refused.valid) return { report: refused };
   const facts = await gatherFacts(adapters, request);
-  return { report: fullReport(request, facts, adapters.cloud, now()), facts };
+  return { report: fullReport(request, facts, { cloud: adapters.cloud, ...settings }, now()), facts };
 }

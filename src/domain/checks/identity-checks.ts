@@ -38,6 +38,9 @@ export interface IdentityCheckInput {
   principal: Fact<PrincipalFacts>;
   vault: Fact<VaultFacts>;
   roleAssignments: Fact<RoleAssignmentFacts[]>;
+  /** RBAC changes take minutes to reach Key Vault: a granting assignment younger than this may not work yet. */
+  propagationWindowMs: number;
+  now: Date;
 }
 
 /** IdentitySingleType, IdentityExists, IdentityKeyAccess, IdentityTypeChange. */
@@ -101,11 +104,18 @@ function checkKeyAccess(input: IdentityCheckInput): CheckResult {
     const reason = input.roleAssignments.status === "unreadable" ? input.roleAssignments.reason : "no answer";
     return warning("IdentityKeyAccess", `Could not list role assignments for ${who}: ${reason}.`, "Give the service's identity Reader (Microsoft.Authorization/roleAssignments/read) on the vault.");
   }
-  const keyScope = `${vaultScope(input)}/keys/${input.key.keyName}`;
-  const granting = input.roleAssignments.value.filter((assignment) => grantsKeyAccess(assignment) && scopeCovers(assignment.scope, keyScope));
-  if (granting.length > 0) {
-    const best = granting[0]!;
-    return passed("IdentityKeyAccess", `${capitalize(who)} holds ${best.roleName ?? best.roleDefinitionId.split("/").at(-1)} at ${best.scope}.`);
+  const granting = grantingAssignments(input);
+  const roleName = (assignment: RoleAssignmentFacts) => assignment.roleName ?? assignment.roleDefinitionId.split("/").at(-1);
+  const settled = granting.find((assignment) => !isPropagating(assignment, input));
+  if (settled) return passed("IdentityKeyAccess", `${capitalize(who)} holds ${roleName(settled)} at ${settled.scope}.`);
+  const newest = granting[0];
+  if (newest) {
+    const ageSeconds = Math.round((input.now.getTime() - newest.createdOn!.getTime()) / 1000);
+    return failed(
+      "IdentityKeyAccess",
+      `${capitalize(who)} holds ${roleName(newest)} at ${newest.scope}, but the assignment is only ${ageSeconds} s old and may not have reached Key Vault yet.`,
+      `Wait ${Math.ceil(input.propagationWindowMs / 60_000)} minute(s) after assigning a role; a job waits for it by itself and checks again.`,
+    );
   }
   return failed(
     "IdentityKeyAccess",
@@ -114,7 +124,27 @@ function checkKeyAccess(input: IdentityCheckInput): CheckResult {
   );
 }
 
-function vaultScope(input: IdentityCheckInput): string {
+/** Role assignments of the principal that grant read, wrap and unwrap on the key. */
+export function grantingAssignments(input: Pick<IdentityCheckInput, "roleAssignments" | "vault" | "key">): RoleAssignmentFacts[] {
+  if (input.roleAssignments.status !== "found") return [];
+  const keyScope = `${vaultScope(input)}/keys/${input.key.keyName}`;
+  return input.roleAssignments.value.filter((assignment) => grantsKeyAccess(assignment) && scopeCovers(assignment.scope, keyScope));
+}
+
+/** True while an assignment is younger than the propagation window. */
+export function isPropagating(assignment: RoleAssignmentFacts, input: Pick<IdentityCheckInput, "now" | "propagationWindowMs">): boolean {
+  return assignment.createdOn !== undefined && input.now.getTime() - assignment.createdOn.getTime() < input.propagationWindowMs;
+}
+
+/** When the youngest granting assignment leaves the propagation window, or undefined if none is in it. */
+export function propagationEndsAt(input: Pick<IdentityCheckInput, "roleAssignments" | "vault" | "key" | "now" | "propagationWindowMs">): Date | undefined {
+  const pending = grantingAssignments(input).filter((assignment) => isPropagating(assignment, input));
+  if (pending.length === 0 || grantingAssignments(input).some((assignment) => !isPropagating(assignment, input))) return undefined;
+  const earliest = Math.min(...pending.map((assignment) => assignment.createdOn!.getTime()));
+  return new Date(earliest + input.propagationWindowMs);
+}
+
+function vaultScope(input: Pick<IdentityCheckInput, "vault" | "key">): string {
   return input.vault.status === "found" ? input.vault.value.id : `<vault ${input.key.vaultName} resource id>`;
 }
 

@@ -51,7 +51,14 @@ function checkFhirService(request: PreflightRequest & { fhirServiceId?: string }
 }
 
 /** Every check, from the gathered facts. Pure: the same facts always give the same report. */
-export function fullReport(request: PreflightRequest & { fhirServiceId?: string }, facts: PreflightFacts, cloud: Pick<AzureCloud, "keyVaultSuffixes">, now: Date): ValidationReport {
+export interface ReportSettings {
+  cloud: Pick<AzureCloud, "keyVaultSuffixes">;
+  /** How long a new role assignment may take to reach Key Vault. */
+  propagationWindowMs: number;
+}
+
+export function fullReport(request: PreflightRequest & { fhirServiceId?: string }, facts: PreflightFacts, settings: ReportSettings, now: Date): ValidationReport {
+  const { cloud } = settings;
   const key = parseKeyUrl(request.keyEncryptionKeyUrl);
   if (!key) return staticReport(request, cloud);
   const fhirLocation = facts.fhir.status === "found" ? facts.fhir.value.location : undefined;
@@ -60,6 +67,15 @@ export function fullReport(request: PreflightRequest & { fhirServiceId?: string 
     ...checkKeyUrl(request.keyEncryptionKeyUrl, cloud),
     ...checkKey(key, facts.key, now),
     ...checkVault(key, facts.vault, facts.key, fhirLocation),
-    ...checkIdentity({ request, key, fhir: facts.fhir, principal: facts.principal, vault: facts.vault, roleAssignments: facts.roleAssignments }),
+    ...checkIdentity({
+      request,
+      key,
+      fhir: facts.fhir,
+      principal: facts.principal,
+      vault: facts.vault,
+      roleAssignments: facts.roleAssignments,
+      propagationWindowMs: settings.propagationWindowMs,
+      now,
+    }),
   ]);
 }

@@ -42,7 +42,7 @@ export async function runSetKey(steps: JobSteps, deps: WorkerDependencies, reque
   const change = { keyEncryptionKeyUrl: request.keyEncryptionKeyUrl, identity: request.identity };
   const dryRun = request.dryRun === true;
 
-  await steps.run("Preflight", () => preflight(deps, request));
+  await steps.run("Preflight", (context) => preflight(deps, request, context));
   const original = await steps.run("ReadFhirService", () => readFhirService(deps, ref));
 
   let current = original;
@@ -53,7 +53,7 @@ export async function runSetKey(steps: JobSteps, deps: WorkerDependencies, reque
   } else {
     current = await steps.run("ApplyIdentity", () => applyIdentity(deps, ref, original, request.identity));
     // A new system-assigned identity is a new principal: its key access can only be checked now.
-    await steps.run("RecheckKeyAccess", () => preflight(deps, request));
+    await steps.run("RecheckKeyAccess", (context) => preflight(deps, request, context));
   }
 
   const built = await steps.run<BuiltResource>("BuildResource", async () => {

@@ -1,18 +1,49 @@
 import { JobError } from "../../errors.js";
 import { failedChecks } from "../../domain/checks/check-result.js";
+import { propagationEndsAt } from "../../domain/checks/identity-checks.js";
 import type { ValidationReport } from "../../domain/checks/preflight-report.js";
-import { runPreflight } from "../../preflight/run-preflight.js";
+import { parseKeyUrl } from "../../domain/key-url.js";
+import { runPreflight, type PreflightOutcome } from "../../preflight/run-preflight.js";
 import { transientFacts } from "../../preflight/gather-facts.js";
 import type { SetKeyRequest } from "../../schemas/change-requests.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
-import type { StepOutcome } from "../job-steps.js";
+import type { StepContext, StepOutcome } from "../job-steps.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Step 1 of every change: all pre-flight checks. A failed check ends the job with PreflightFailed and one
- * detail per failed check; warnings stay in the step's message and do not block.
+ * detail per failed check; warnings stay in the step's message and do not block. When the only failure
+ * is a role assignment too new to have reached Key Vault, the step waits for it, checking again with
+ * backoff, instead of failing.
  */
-export async function preflight(deps: WorkerDependencies, request: SetKeyRequest): Promise<StepOutcome<ValidationReport>> {
-  const { report, facts } = await runPreflight(deps, request);
+export async function preflight(deps: WorkerDependencies, request: SetKeyRequest, context: StepContext): Promise<StepOutcome<ValidationReport>> {
+  const settings = { propagationWindowMs: deps.propagationWindowMs };
+  let outcome = await runPreflight(deps, request, settings);
+  for (let round = 0; ; round += 1) {
+    const waitUntil = propagationWait(outcome, request, deps.propagationWindowMs);
+    if (!waitUntil) break;
+    const delay = Math.max(250, Math.min(waitUntil.getTime() - Date.now() + 250, 2 ** round * 1000, 60_000));
+    await context.reportFraction(
+      Math.min(0.9, round / 10),
+      `Waiting for a new role assignment to reach Key Vault (until ${waitUntil.toISOString()}); checking again in ${Math.round(delay / 1000)} s.`,
+    );
+    await sleep(delay);
+    outcome = await runPreflight(deps, request, settings);
+  }
+  return judge(outcome, request);
+}
+
+/** When the only failed check is key access and a granting assignment is still propagating: until when. */
+function propagationWait(outcome: PreflightOutcome, request: SetKeyRequest, propagationWindowMs: number): Date | undefined {
+  const failures = failedChecks(outcome.report.checks);
+  const key = parseKeyUrl(request.keyEncryptionKeyUrl);
+  if (!outcome.facts || !key || failures.length !== 1 || failures[0]!.id !== "IdentityKeyAccess") return undefined;
+  const { roleAssignments, vault } = outcome.facts;
+  return propagationEndsAt({ roleAssignments, vault, key, now: new Date(), propagationWindowMs });
+}
+
+function judge({ report, facts }: PreflightOutcome, request: SetKeyRequest): StepOutcome<ValidationReport> {
   const unavailable = facts ? transientFacts(facts) : [];
   if (unavailable.length > 0) {
     throw new JobError({ code: "AzureUnavailable", message: `Azure did not answer every pre-flight lookup (${unavailable.join("; ")}).`, target: request.fhirServiceId }, true);

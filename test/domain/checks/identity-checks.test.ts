@@ -1,5 +1,5 @@
 import t from "tap";
-import { actionMatches, checkIdentity, grantsKeyAccess, scopeCovers, type IdentityCheckInput } from "../../../src/domain/checks/identity-checks.js";
+import { actionMatches, checkIdentity, grantsKeyAccess, propagationEndsAt, scopeCovers, type IdentityCheckInput } from "../../../src/domain/checks/identity-checks.js";
 import { parseKeyUrl } from "../../../src/domain/key-url.js";
 
 const VAULT_ID = "/subscriptions/22222222-2222-2222-2222-222222222222/resourceGroups/rg-sandbox/providers/Microsoft.KeyVault/vaults/kvsandbox";
@@ -13,6 +13,8 @@ const base: IdentityCheckInput = {
   principal: { status: "found", value: { kind: "SystemAssigned", principalId: "p1" } },
   vault: { status: "found", value: { name: "kvsandbox", id: VAULT_ID, location: "westus3", enableSoftDelete: true, enablePurgeProtection: true, enableRbacAuthorization: true, publicNetworkAccess: "Enabled" } },
   roleAssignments: { status: "found", value: [{ id: "a1", scope: VAULT_ID, roleDefinitionId: "/providers/x/e147488a-f6f5-4113-8e2d-b22465e65bf6", roleName: "Key Vault Crypto Service Encryption User", ...encryptionUser }] },
+  propagationWindowMs: 600_000,
+  now: new Date("2026-11-28T12:00:00Z"),
 };
 const run = (over: Partial<IdentityCheckInput>) => Object.fromEntries(checkIdentity({ ...base, ...over }).map((r) => [r.id, r]));
 
@@ -58,4 +60,15 @@ t.test("a user-assigned identity that does not exist fails IdentityExists", asyn
   const results = run({ request: { identity: { type: "UserAssigned", userAssignedIdentityId: UAMI } }, principal: { status: "missing" } });
   t.match(results.IdentityExists, { status: "Failed", remediation: /az identity create --name uami-sandbox/ });
   t.equal(results.IdentityKeyAccess?.status, "Skipped");
+});
+
+t.test("a granting assignment younger than the propagation window fails, and says when it will do", async (t) => {
+  const young = { id: "y", scope: VAULT_ID, roleDefinitionId: "r", roleName: "Key Vault Crypto Service Encryption User", ...encryptionUser, createdOn: new Date("2026-11-28T11:59:00Z") };
+  const results = run({ roleAssignments: { status: "found", value: [young] } });
+  t.match(results.IdentityKeyAccess, { status: "Failed", message: /only 60 s old/ });
+  t.same(propagationEndsAt({ ...base, roleAssignments: { status: "found", value: [young] } }), new Date("2026-11-28T12:09:00Z"));
+  const old = { ...young, id: "o", createdOn: new Date("2026-11-28T10:00:00Z") };
+  t.equal(run({ roleAssignments: { status: "found", value: [young, old] } }).IdentityKeyAccess?.status, "Passed", "an older grant is enough");
+  t.equal(propagationEndsAt({ ...base, roleAssignments: { status: "found", value: [young, old] } }), undefined);
+  t.equal(propagationEndsAt({ ...base, roleAssignments: { status: "found", value: [] } }), undefined, "nothing to wait for without a grant");
 });

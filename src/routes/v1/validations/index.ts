@@ -21,7 +21,7 @@ const validationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         response: { 200: Type.Ref(ValidationReport), ...problemResponses(400, 401, 403) },
       },
     },
-    async (request) => (await runPreflight(fastify.azure, request.body)).report,
+    async (request) => (await runPreflight(fastify.azure, request.body, { propagationWindowMs: fastify.config.CMK_ROLE_PROPAGATION_WINDOW_MS })).report,
   );
 };
 

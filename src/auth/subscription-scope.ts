@@ -1,0 +1,25 @@
+const SUBSCRIPTION_OF_ARM_ID = /^\/subscriptions\/([^/]+)\//i;
+
+function subscriptionOf(armId: unknown): string | undefined {
+  return typeof armId === "string" ? SUBSCRIPTION_OF_ARM_ID.exec(armId)?.[1] : undefined;
+}
+
+function field(container: unknown, name: string): unknown {
+  return typeof container === "object" && container !== null ? (container as Record<string, unknown>)[name] : undefined;
+}
+
+/**
+ * The subscriptions a (validated) request acts on or reads: the body's and the query's `fhirServiceId`,
+ * and a `subscriptionId` path parameter. Checked against the credential's allow-list.
+ */
+export function requestedSubscriptions(request: { body?: unknown; query?: unknown; params?: unknown }): string[] {
+  const found = [subscriptionOf(field(request.body, "fhirServiceId")), subscriptionOf(field(request.query, "fhirServiceId"))];
+  const pathSubscription = field(request.params, "subscriptionId");
+  if (typeof pathSubscription === "string") found.push(pathSubscription);
+  return [...new Set(found.filter((id): id is string => id !== undefined).map((id) => id.toLowerCase()))];
+}
+
+/** The subscription of an ARM id, lower-case (for filtering records by allow-list). */
+export function subscriptionOfArmId(armId: string | undefined): string | undefined {
+  return subscriptionOf(armId)?.toLowerCase();
+}

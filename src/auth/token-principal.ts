@@ -1,0 +1,56 @@
+import type { TokenSubscriptions } from "../config.js";
+import { highestRole, type Principal, type Role } from "./principal.js";
+
+/** Entra app-role values (api-contract: Authentication) and the service role each grants. */
+export const APP_ROLES: ReadonlyMap<string, Role> = new Map([
+  ["CMK.Reader", "reader"],
+  ["CMK.Operator", "operator"],
+  ["CMK.Admin", "admin"],
+]);
+
+function text(value: unknown, max = 100): string | undefined {
+  if (typeof value !== "string") return undefined;
+  // Claims end up in logs and the audit trail: no control characters, bounded length.
+  const cleaned = value.replace(/[\p{Cc}\p{Cf}]/gu, "").trim().slice(0, max);
+  return cleaned === "" ? undefined : cleaned;
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : [];
+}
+
+/**
+ * Who a verified token speaks for: an application (app-only token: its client id) or a user (delegated
+ * token: the user's object id), with a display name when the token has one.
+ */
+function subjectOf(claims: Record<string, unknown>): string {
+  const appOnly = claims.idtyp === "app" || claims.scp === undefined;
+  const candidates = appOnly ? [claims.azp, claims.appid, claims.oid, claims.sub] : [claims.oid, claims.sub, claims.azp];
+  return candidates.map((candidate) => text(candidate)).find((candidate) => candidate !== undefined) ?? "unknown-subject";
+}
+
+/** Union of the allow-lists configured for the token's application, object id and groups; undefined: none configured. */
+function allowedSubscriptions(claims: Record<string, unknown>, configured: TokenSubscriptions | undefined): string[] | undefined {
+  if (!configured) return undefined;
+  const byId = new Map(Object.entries(configured).map(([id, subscriptions]) => [id.toLowerCase(), subscriptions]));
+  const ids = [claims.azp, claims.appid, claims.oid, ...strings(claims.groups)].filter((id): id is string => typeof id === "string");
+  const lists = ids.map((id) => byId.get(id.toLowerCase())).filter((list) => list !== undefined);
+  return lists.length === 0 ? undefined : [...new Set(lists.flat().map((id) => id.toLowerCase()))];
+}
+
+/** The principal of a verified token; `role` is undefined when it carries none of the service's app roles. */
+export function tokenPrincipal(claims: Record<string, unknown>, configured?: TokenSubscriptions): Principal {
+  const roles = strings(claims.roles).flatMap((value) => {
+    const role = APP_ROLES.get(value);
+    return role ? [role] : [];
+  });
+  const subject = subjectOf(claims);
+  const display = text(claims.name) ?? text(claims.preferred_username) ?? text(claims.app_displayname);
+  const subscriptions = allowedSubscriptions(claims, configured);
+  return {
+    name: display ? `${display} (${subject})` : subject,
+    kind: "token",
+    role: highestRole(roles),
+    ...(subscriptions ? { subscriptions } : {}),
+  };
+}

@@ -1,0 +1,83 @@
+import { authorityOrigin, issueAccessToken, issuerFor } from "../entra/index.js";
+import { FaultValidationError, parseFaultConfiguration } from "../faults.js";
+import { BodyParseError, isRecord, json, jsonBody, empty } from "../http/responses.js";
+import { Router } from "../http/router.js";
+import type { SandboxRequest, SandboxResponse } from "../http/types.js";
+import type { SandboxRuntime } from "../runtime.js";
+import { APPS } from "../seed.js";
+import { runScenario, ScenarioError } from "./scenarios.js";
+import { worldSnapshot } from "./state.js";
+
+/**
+ * The admin API on the emulator's own address (api-contract.md, "Sandbox"), for tests and demos.
+ * Not authenticated: the sandbox is a local development tool.
+ */
+
+function adminError(status: number, code: string, message: string): SandboxResponse {
+  return json(status, { error: { code, message } });
+}
+
+/** Parses the JSON body for `handler`; malformed JSON is a 400. */
+function withJson(handler: (input: unknown, request: SandboxRequest) => SandboxResponse): (request: SandboxRequest) => SandboxResponse {
+  return (request) => {
+    let input: unknown;
+    try {
+      input = jsonBody(request);
+    } catch (error) {
+      if (error instanceof BodyParseError) return adminError(400, "InvalidJson", `The body is not valid JSON: ${error.message}`);
+      throw error;
+    }
+    return handler(input, request);
+  };
+}
+
+export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRequest) => Promise<SandboxResponse> {
+  const router = new Router()
+    .on("GET", "/_sandbox/state", () => json(200, worldSnapshot(runtime)))
+    .on("GET", "/_sandbox/requests", (request) => {
+      const since = Number(request.query.get("since") ?? 0);
+      if (!Number.isInteger(since) || since < 0) return adminError(400, "InvalidQuery", "'since' must be a non-negative integer.");
+      return json(200, runtime.requestLog.since(since));
+    })
+    .on("GET", "/_sandbox/faults", () => json(200, runtime.faults.snapshot()))
+    .on("PUT", "/_sandbox/faults", withJson((input) => {
+      try {
+        runtime.faults.configure(parseFaultConfiguration(input));
+      } catch (error) {
+        if (error instanceof FaultValidationError) return adminError(400, "InvalidFaults", error.message);
+        throw error;
+      }
+      return json(200, runtime.faults.snapshot());
+    }))
+    .on("POST", "/_sandbox/scenarios", withJson((input) => {
+      try {
+        return json(200, runScenario(runtime.world, input));
+      } catch (error) {
+        if (error instanceof ScenarioError) return adminError(error.status, error.code, error.message);
+        throw error;
+      }
+    }))
+    .on("POST", "/_sandbox/reset", () => {
+      runtime.reset();
+      return empty(204);
+    })
+    // Extension for tests: mint a token without the OAuth dance, e.g. an expired one
+    // (`{"clientId": "...", "audience": "https://management.azure.com", "expiresInSeconds": -60}`).
+    .on("POST", "/_sandbox/tokens", withJson((input, request) => {
+      if (!isRecord(input) || typeof input.clientId !== "string") return adminError(400, "InvalidToken", "'clientId' is required.");
+      const app = APPS.find((candidate) => candidate.clientId === String(input.clientId).toLowerCase());
+      if (!app) return adminError(404, "UnknownClient", `No seed application has client id '${input.clientId}'.`);
+      const audience = typeof input.audience === "string" ? input.audience : "https://management.azure.com";
+      const lifetimeSeconds = typeof input.expiresInSeconds === "number" ? input.expiresInSeconds : 3599;
+      const issuer = issuerFor(authorityOrigin(request), runtime.world.tenantId);
+      const { token, claims } = issueAccessToken(runtime, { app, audience, issuer, lifetimeSeconds });
+      return json(200, { access_token: token, claims });
+    }));
+
+  return async (request) => {
+    const match = router.match(request.method, request.path);
+    if (!match) return adminError(404, "NotFound", `No admin endpoint at '${request.path}'.`);
+    if ("methodNotAllowed" in match) return adminError(405, "MethodNotAllowed", `'${request.method}' is not supported on '${request.path}'.`);
+    return match.handler(request, match.params);
+  };
+}

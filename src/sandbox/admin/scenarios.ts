@@ -1,0 +1,156 @@
+import { encryptionPrincipal, parseKeyUrl } from "../key-access.js";
+import { recoverDeletedKey, softDeleteKey } from "../key-vault/model.js";
+import { isRecord } from "../http/responses.js";
+import { newGuid } from "../ids.js";
+import { findRoleDefinition, ROLE_DEFINITIONS, scopeCovers } from "../rbac.js";
+import { roleDefinitionId } from "../seed.js";
+import { idKey, lower, type VaultRecord, type World } from "../world.js";
+
+/**
+ * `POST /_sandbox/scenarios`: out-of-band changes that make a FHIR service lose (or regain) its key,
+ * the way an operator or an incident would.
+ *
+ * - `disableKey` / `enableKey`: `{ keyUrl }` or `{ vault, key, version? }`. With a version, that
+ *   version; without one, every version of the key.
+ * - `deleteKey` / `recoverKey`: `{ keyUrl }` or `{ vault, key }`: soft delete, and recover.
+ * - `removeRoleAssignments`: `{ principalId | fhirServiceId | userAssignedIdentityId, scope? }`: removes
+ *   that principal's assignments (only those at or below `scope` when given).
+ * - `disableIdentity` / `enableIdentity`: `{ principalId | fhirServiceId | userAssignedIdentityId }`.
+ * - `addRoleAssignment` (extension): `{ principalId | fhirServiceId | userAssignedIdentityId, role, scope }`
+ *   where `role` is a built-in role name or id, e.g. to give a principal back its key access.
+ */
+
+export class ScenarioError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface KeyTarget {
+  vault: VaultRecord;
+  keyName: string;
+  version?: string;
+}
+
+function keyTarget(world: World, input: Record<string, unknown>): KeyTarget {
+  let vaultName: unknown = input.vault;
+  let keyName: unknown = input.key;
+  let version: unknown = input.version;
+  if (typeof input.keyUrl === "string") {
+    const parsed = parseKeyUrl(input.keyUrl);
+    if (!parsed) throw new ScenarioError(400, "InvalidKeyUrl", `'${input.keyUrl}' is not a Key Vault key URL.`);
+    ({ vaultName, keyName, version } = { vaultName: parsed.vaultName, keyName: parsed.keyName, version: parsed.version });
+  }
+  if (typeof vaultName !== "string" || typeof keyName !== "string") {
+    throw new ScenarioError(400, "InvalidScenario", "Name the key with 'keyUrl' or with 'vault' and 'key'.");
+  }
+  const vault = world.vaults.get(lower(vaultName));
+  if (!vault) throw new ScenarioError(404, "VaultNotFound", `Vault '${vaultName}' does not exist.`);
+  const target: KeyTarget = { vault, keyName };
+  if (typeof version === "string" && version !== "") target.version = lower(version);
+  return target;
+}
+
+function principalTarget(world: World, input: Record<string, unknown>): string {
+  if (typeof input.principalId === "string") return lower(input.principalId);
+  if (typeof input.fhirServiceId === "string") {
+    const service = world.fhirServices.get(idKey(input.fhirServiceId));
+    if (!service) throw new ScenarioError(404, "FhirServiceNotFound", `FHIR service '${input.fhirServiceId}' does not exist.`);
+    const principal = encryptionPrincipal(world, service);
+    if (!principal) throw new ScenarioError(409, "NoIdentity", `FHIR service '${input.fhirServiceId}' has no managed identity.`);
+    return lower(principal.principalId);
+  }
+  if (typeof input.userAssignedIdentityId === "string") {
+    const identity = world.identities.get(idKey(input.userAssignedIdentityId));
+    if (!identity) throw new ScenarioError(404, "IdentityNotFound", `Identity '${input.userAssignedIdentityId}' does not exist.`);
+    return lower(identity.principalId);
+  }
+  throw new ScenarioError(400, "InvalidScenario", "Name the principal with 'principalId', 'fhirServiceId' or 'userAssignedIdentityId'.");
+}
+
+function setKeyEnabled(world: World, input: Record<string, unknown>, enabled: boolean): Record<string, unknown> {
+  const target = keyTarget(world, input);
+  const key = target.vault.keys.get(lower(target.keyName));
+  if (!key) throw new ScenarioError(404, "KeyNotFound", `Key '${target.keyName}' does not exist in vault '${target.vault.name}'.`);
+  const versions = target.version ? key.versions.filter((candidate) => candidate.version === target.version) : key.versions;
+  if (versions.length === 0) throw new ScenarioError(404, "KeyNotFound", `Key '${target.keyName}' has no version '${target.version}'.`);
+  const now = Math.floor(Date.now() / 1000);
+  for (const version of versions) {
+    version.enabled = enabled;
+    version.updated = now;
+  }
+  return { vault: target.vault.name, key: key.name, versions: versions.map((version) => version.version), enabled };
+}
+
+export function runScenario(world: World, body: unknown): Record<string, unknown> {
+  if (!isRecord(body) || typeof body.action !== "string") throw new ScenarioError(400, "InvalidScenario", "The body needs an 'action'.");
+  const { action } = body;
+  switch (action) {
+    case "disableKey":
+    case "enableKey":
+      return { action, ...setKeyEnabled(world, body, action === "enableKey") };
+    case "deleteKey": {
+      const target = keyTarget(world, body);
+      const deleted = softDeleteKey(target.vault, target.keyName);
+      if (!deleted) throw new ScenarioError(404, "KeyNotFound", `Key '${target.keyName}' does not exist in vault '${target.vault.name}'.`);
+      return { action, vault: target.vault.name, key: deleted.key.name, deletedDate: deleted.deletedDate, scheduledPurgeDate: deleted.scheduledPurgeDate };
+    }
+    case "recoverKey": {
+      const target = keyTarget(world, body);
+      const key = recoverDeletedKey(target.vault, target.keyName);
+      if (!key) throw new ScenarioError(404, "KeyNotFound", `No deleted key '${target.keyName}' in vault '${target.vault.name}'.`);
+      return { action, vault: target.vault.name, key: key.name };
+    }
+    case "removeRoleAssignments": {
+      const principalId = principalTarget(world, body);
+      const scope = typeof body.scope === "string" ? body.scope : "/";
+      const removed: string[] = [];
+      for (const [name, assignment] of world.roleAssignments) {
+        if (lower(assignment.principalId) !== principalId || !scopeCovers(scope, assignment.scope)) continue;
+        world.roleAssignments.delete(name);
+        removed.push(assignment.name);
+      }
+      return { action, principalId, removed };
+    }
+    case "addRoleAssignment": {
+      const principalId = principalTarget(world, body);
+      const role = typeof body.role === "string" ? findRoleDefinition(body.role) ?? ROLE_DEFINITIONS.find((definition) => lower(definition.roleName) === lower(String(body.role))) : undefined;
+      if (!role) throw new ScenarioError(400, "InvalidScenario", "'role' must name a built-in role (name or id).");
+      if (typeof body.scope !== "string" || !body.scope.startsWith("/")) throw new ScenarioError(400, "InvalidScenario", "'scope' must be an ARM scope such as a vault id.");
+      const now = new Date().toISOString();
+      const name = newGuid();
+      world.roleAssignments.set(name, {
+        name,
+        scope: body.scope.replace(/\/+$/, "") || "/",
+        roleDefinitionId: roleDefinitionId(role.id, world.subscriptionId),
+        principalId,
+        principalType: "ServicePrincipal",
+        description: null,
+        condition: null,
+        conditionVersion: null,
+        createdOn: now,
+        updatedOn: now,
+        createdBy: null,
+        updatedBy: null,
+      });
+      return { action, principalId, role: role.roleName, scope: body.scope, name };
+    }
+    case "disableIdentity":
+    case "enableIdentity": {
+      const principalId = principalTarget(world, body);
+      if (action === "disableIdentity") world.disabledPrincipals.add(principalId);
+      else world.disabledPrincipals.delete(principalId);
+      return { action, principalId, disabled: action === "disableIdentity" };
+    }
+    default:
+      throw new ScenarioError(
+        400,
+        "UnknownAction",
+        `Unknown action '${action}'. Use disableKey, enableKey, deleteKey, recoverKey, removeRoleAssignments, addRoleAssignment, disableIdentity or enableIdentity.`,
+      );
+  }
+}

@@ -1,0 +1,71 @@
+import { keyId, recoveryLevel, versionSummary } from "../key-vault/model.js";
+import { findRoleDefinition } from "../rbac.js";
+import type { SandboxRuntime } from "../runtime.js";
+import type { KeyRecord, VaultRecord } from "../world.js";
+
+/** `GET /_sandbox/state`: the whole emulated world as JSON, without private key material. */
+
+function keySummary(vault: VaultRecord, key: KeyRecord): Record<string, unknown> {
+  return {
+    name: key.name,
+    kid: keyId(`${vault.name}.vault.azure.net`, key.name),
+    currentVersion: key.versions[key.versions.length - 1]?.version,
+    versions: key.versions.map(versionSummary),
+    ...(key.rotationPolicy ? { rotationPolicy: key.rotationPolicy } : {}),
+  };
+}
+
+function vaultSummary(vault: VaultRecord): Record<string, unknown> {
+  return {
+    name: vault.name,
+    id: `/subscriptions/${vault.subscriptionId}/resourceGroups/${vault.resourceGroup}/providers/Microsoft.KeyVault/vaults/${vault.name}`,
+    vaultUri: `https://${vault.name}.vault.azure.net/`,
+    location: vault.location,
+    enableSoftDelete: true,
+    softDeleteRetentionInDays: vault.softDeleteRetentionInDays,
+    enablePurgeProtection: vault.purgeProtection,
+    publicNetworkAccess: vault.publicNetworkAccess,
+    networkAcls: vault.networkAcls ?? null,
+    recoveryLevel: recoveryLevel(vault),
+    keys: [...vault.keys.values()].map((key) => keySummary(vault, key)),
+    deletedKeys: [...vault.deletedKeys.values()].map((deleted) => ({
+      ...keySummary(vault, deleted.key),
+      deletedDate: deleted.deletedDate,
+      scheduledPurgeDate: deleted.scheduledPurgeDate,
+    })),
+  };
+}
+
+export function worldSnapshot(runtime: SandboxRuntime): Record<string, unknown> {
+  const { world } = runtime;
+  return {
+    tenantId: world.tenantId,
+    subscriptionId: world.subscriptionId,
+    resourceGroups: [...world.resourceGroups.values()],
+    workspaces: [...world.workspaces.values()],
+    fhirServices: [...world.fhirServices.values()],
+    vaults: [...world.vaults.values()].map(vaultSummary),
+    identities: [...world.identities.values()].map((identity) => ({
+      id: `/subscriptions/${identity.subscriptionId}/resourcegroups/${identity.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${identity.name}`,
+      ...identity,
+      disabled: world.disabledPrincipals.has(identity.principalId.toLowerCase()),
+    })),
+    disabledPrincipals: [...world.disabledPrincipals],
+    roleAssignments: [...world.roleAssignments.values()].map((assignment) => ({
+      id: `${assignment.scope === "/" ? "" : assignment.scope}/providers/Microsoft.Authorization/roleAssignments/${assignment.name}`,
+      ...assignment,
+      roleName: findRoleDefinition(assignment.roleDefinitionId)?.roleName ?? null,
+    })),
+    operations: [...world.operations.values()].map((operation) => ({
+      id: operation.id,
+      resourceId: operation.resourceId,
+      method: operation.method,
+      status: operation.status,
+      startTime: operation.startTime,
+      durationMs: operation.durationMs,
+      ...(operation.error ? { error: operation.error } : {}),
+    })),
+    faults: runtime.faults.snapshot(),
+    lroMs: runtime.lroMs(),
+  };
+}

@@ -1,0 +1,209 @@
+import { empty, isRecord, json } from "../http/responses.js";
+import type { Router } from "../http/router.js";
+import type { RouteParams, SandboxResponse } from "../http/types.js";
+import { encryptionPrincipal } from "../key-access.js";
+import { findRoleDefinition, normalizeScope, ROLE_DEFINITIONS, scopeCovers, type RoleDefinition } from "../rbac.js";
+import type { SandboxRuntime } from "../runtime.js";
+import { APPS } from "../seed.js";
+import { lower, type RoleAssignmentRecord, type World } from "../world.js";
+import { parseArmBody } from "./body.js";
+import { armError, invalidRequestContent } from "./errors.js";
+import type { ArmRequest } from "./request.js";
+
+/**
+ * ARM `Microsoft.Authorization`: role assignments at any scope (create, get, delete, list with the
+ * `$filter`s the SDK documents) and the built-in role definitions (azure-contracts.md 6.2; SUMMARY.md 5).
+ */
+
+const ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments";
+const DEFINITION_TYPE = "Microsoft.Authorization/roleDefinitions";
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Router `{*scope}` → ARM scope: "" is the root scope "/". */
+function scopeOf(params: RouteParams): string {
+  const scope = (params.scope ?? "").replace(/\/+$/, "");
+  return scope === "" ? "/" : `/${scope.replace(/^\/+/, "")}`;
+}
+
+function assignmentId(assignment: Pick<RoleAssignmentRecord, "scope" | "name">): string {
+  return `${assignment.scope === "/" ? "" : assignment.scope}/providers/${ASSIGNMENT_TYPE}/${assignment.name}`;
+}
+
+function assignmentResource(assignment: RoleAssignmentRecord, overrides: Partial<RoleAssignmentRecord> = {}): Record<string, unknown> {
+  const record = { ...assignment, ...overrides };
+  return {
+    properties: {
+      roleDefinitionId: record.roleDefinitionId,
+      principalId: record.principalId,
+      principalType: record.principalType,
+      scope: record.scope,
+      condition: record.condition,
+      conditionVersion: record.conditionVersion,
+      createdOn: record.createdOn,
+      updatedOn: record.updatedOn,
+      createdBy: record.createdBy,
+      updatedBy: record.updatedBy,
+      delegatedManagedIdentityResourceId: null,
+      description: record.description,
+    },
+    id: assignmentId(record),
+    type: ASSIGNMENT_TYPE,
+    name: record.name,
+  };
+}
+
+function definitionResource(definition: RoleDefinition, scope: string): Record<string, unknown> {
+  return {
+    id: `${scope === "/" ? "" : scope}/providers/${DEFINITION_TYPE}/${definition.id}`,
+    properties: {
+      roleName: definition.roleName,
+      type: "BuiltInRole",
+      description: definition.description,
+      assignableScopes: ["/"],
+      permissions: [
+        { actions: definition.actions, notActions: definition.notActions, dataActions: definition.dataActions, notDataActions: definition.notDataActions },
+      ],
+      createdOn: "2015-02-02T21:55:09.8806423Z",
+      updatedOn: "2024-01-01T00:00:00.0000000Z",
+      createdBy: null,
+      updatedBy: null,
+    },
+    type: DEFINITION_TYPE,
+    name: definition.id,
+  };
+}
+
+/** Object ids Entra would know: the seed apps, the user-assigned identities and the FHIR services' identities. */
+function knownPrincipals(world: World): Set<string> {
+  const principals = new Set(APPS.map((app) => lower(app.objectId)));
+  for (const identity of world.identities.values()) principals.add(lower(identity.principalId));
+  for (const service of world.fhirServices.values()) {
+    const principal = encryptionPrincipal(world, service);
+    if (principal) principals.add(lower(principal.principalId));
+  }
+  return principals;
+}
+
+interface AssignmentFilter {
+  atScope: boolean;
+  principalId?: string;
+}
+
+/** `atScope()`, `principalId eq '{id}'`, `assignedTo('{id}')`, joined with `and`. */
+function parseAssignmentFilter(filter: string | null): AssignmentFilter | undefined {
+  const result: AssignmentFilter = { atScope: false };
+  if (!filter || filter.trim() === "") return result;
+  for (const clause of filter.trim().split(/\s+and\s+/i)) {
+    const principal = /^(?:principalId\s+eq\s+'([^']+)'|assignedTo\('([^']+)'\))$/i.exec(clause.trim());
+    if (/^atScope\(\)$/i.test(clause.trim())) result.atScope = true;
+    else if (principal) result.principalId = lower(principal[1] ?? principal[2] ?? "");
+    else return undefined;
+  }
+  return result;
+}
+
+function createAssignment(runtime: SandboxRuntime, request: ArmRequest, params: RouteParams): SandboxResponse {
+  const { world } = runtime;
+  const scope = scopeOf(params);
+  const name = params.name ?? "";
+  if (!GUID.test(name)) {
+    return armError(400, "InvalidRoleAssignmentId", `The role assignment ID '${name}' is not valid. The role assignment ID must be a GUID.`);
+  }
+  const parsed = parseArmBody(request);
+  if ("error" in parsed) return parsed.error;
+  const properties = isRecord(parsed.body.properties) ? parsed.body.properties : undefined;
+  if (!properties || typeof properties.roleDefinitionId !== "string" || typeof properties.principalId !== "string") {
+    return invalidRequestContent("The request content was invalid: 'properties.roleDefinitionId' and 'properties.principalId' are required.");
+  }
+  const { roleDefinitionId, principalId } = properties as { roleDefinitionId: string; principalId: string };
+  if (!findRoleDefinition(roleDefinitionId)) {
+    return armError(400, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${roleDefinitionId.split("/").pop()}' does not exist.`);
+  }
+  const principalType = typeof properties.principalType === "string" ? properties.principalType : undefined;
+  // Entra replication delay: an unknown principal is refused unless principalType says what it is
+  // (azure-contracts.md 6.2, PrincipalNotFound).
+  if (!principalType && !knownPrincipals(world).has(lower(principalId))) {
+    return armError(400, "PrincipalNotFound", `Principal ${principalId.replace(/-/g, "")} does not exist in the directory ${world.tenantId}. Check that you have the correct principal ID.`);
+  }
+
+  const existing = world.roleAssignments.get(lower(name));
+  const sameAs = (assignment: RoleAssignmentRecord) =>
+    normalizeScope(assignment.scope) === normalizeScope(scope) &&
+    lower(assignment.principalId) === lower(principalId) &&
+    findRoleDefinition(assignment.roleDefinitionId)?.id === findRoleDefinition(roleDefinitionId)?.id;
+  if (existing) {
+    if (sameAs(existing)) return json(200, assignmentResource(existing));
+    return armError(400, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.");
+  }
+  const duplicate = [...world.roleAssignments.values()].find(sameAs);
+  if (duplicate) {
+    return armError(409, "RoleAssignmentExists", `The role assignment already exists. The ID of the existing role assignment is ${duplicate.name.replace(/-/g, "")}.`);
+  }
+  const now = new Date().toISOString();
+  const assignment: RoleAssignmentRecord = {
+    name: lower(name),
+    scope,
+    roleDefinitionId,
+    principalId: lower(principalId),
+    principalType: principalType ?? "ServicePrincipal",
+    description: typeof properties.description === "string" ? properties.description : null,
+    condition: typeof properties.condition === "string" ? properties.condition : null,
+    conditionVersion: typeof properties.conditionVersion === "string" ? properties.conditionVersion : null,
+    createdOn: now,
+    updatedOn: now,
+    createdBy: request.caller.objectId,
+    updatedBy: request.caller.objectId,
+  };
+  world.roleAssignments.set(assignment.name, assignment);
+  // Real traffic: `createdBy` is null in the PUT answer and filled in on later reads.
+  return json(201, assignmentResource(assignment, { createdBy: null }));
+}
+
+export function registerAuthorization(router: Router<ArmRequest>, runtime: SandboxRuntime): void {
+  const world = () => runtime.world;
+  const findAssignment = (params: RouteParams) => {
+    const assignment = world().roleAssignments.get(lower(params.name ?? ""));
+    return assignment && normalizeScope(assignment.scope) === normalizeScope(scopeOf(params)) ? assignment : undefined;
+  };
+
+  router.on("GET", `{*scope}/providers/${ASSIGNMENT_TYPE}`, (request, params) => {
+    const scope = scopeOf(params);
+    const filter = parseAssignmentFilter(request.query.get("$filter"));
+    if (!filter) return armError(400, "UnsupportedQuery", `The filter '${request.query.get("$filter")}' is not supported. Use atScope(), principalId eq '{id}' or assignedTo('{id}').`);
+    const value = [...world().roleAssignments.values()]
+      .filter((assignment) => (filter.atScope ? scopeCovers(assignment.scope, scope) : scopeCovers(assignment.scope, scope) || scopeCovers(scope, assignment.scope)))
+      .filter((assignment) => !filter.principalId || lower(assignment.principalId) === filter.principalId)
+      .map((assignment) => assignmentResource(assignment));
+    return json(200, { value });
+  });
+
+  router.on("GET", `{*scope}/providers/${ASSIGNMENT_TYPE}/{name}`, (_request, params) => {
+    const assignment = findAssignment(params);
+    if (!assignment) return armError(404, "RoleAssignmentNotFound", `The role assignment '${params.name}' is not found.`);
+    return json(200, assignmentResource(assignment));
+  });
+
+  router.on("PUT", `{*scope}/providers/${ASSIGNMENT_TYPE}/{name}`, (request, params) => createAssignment(runtime, request, params));
+
+  router.on("DELETE", `{*scope}/providers/${ASSIGNMENT_TYPE}/{name}`, (_request, params) => {
+    const assignment = findAssignment(params);
+    if (!assignment) return empty(204);
+    world().roleAssignments.delete(assignment.name);
+    return json(200, assignmentResource(assignment));
+  });
+
+  router.on("GET", `{*scope}/providers/${DEFINITION_TYPE}`, (request, params) => {
+    const filter = request.query.get("$filter") ?? "";
+    const roleName = /roleName\s+eq\s+'([^']+)'/i.exec(filter)?.[1];
+    const value = ROLE_DEFINITIONS.filter((definition) => !roleName || lower(definition.roleName) === lower(roleName)).map((definition) =>
+      definitionResource(definition, scopeOf(params)),
+    );
+    return json(200, { value });
+  });
+
+  router.on("GET", `{*scope}/providers/${DEFINITION_TYPE}/{id}`, (_request, params) => {
+    const definition = findRoleDefinition(params.id ?? "");
+    if (!definition) return armError(404, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${params.id}' does not exist.`);
+    return json(200, definitionResource(definition, scopeOf(params)));
+  });
+}

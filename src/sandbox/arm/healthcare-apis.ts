@@ -1,0 +1,335 @@
+import { empty, isRecord, json, withHeaders } from "../http/responses.js";
+import type { Router } from "../http/router.js";
+import type { RouteHandler, RouteParams, SandboxResponse } from "../http/types.js";
+import { newEtag, newHexRequestId } from "../ids.js";
+import { checkKeyAccess, encryptionPrincipal } from "../key-access.js";
+import type { SandboxRuntime } from "../runtime.js";
+import { idKey, type OperationError } from "../world.js";
+import { parseArmBody, parseTags } from "./body.js";
+import { armError, invalidRequestContent, parentResourceNotFound, resourceNotFound } from "./errors.js";
+import { resolveIdentity } from "./fhir-identity.js";
+import {
+  composeFhirService,
+  fhirServiceResourceId,
+  keyEncryptionKeyUrlOf,
+  normalizeLocation,
+  systemData,
+  workspaceResourceId,
+  WORKSPACE_TYPE,
+  type FhirServiceAddress,
+  type FhirServiceResource,
+  type WorkspaceResource,
+} from "./healthcare-apis-model.js";
+import { asyncOperationHeaders, injectedFailure, operationStatusBody, runningOperationOn, startOperation } from "./lro.js";
+import type { ArmRequest } from "./request.js";
+import { checkResourceGroup } from "./scope.js";
+
+/**
+ * ARM `Microsoft.HealthcareApis`: workspaces and FHIR services, with async operations shaped like the
+ * real RP's (SUMMARY.md section 1; azure-contracts.md 1.4–1.11).
+ */
+
+const RG = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.HealthcareApis";
+const FHIR_KINDS = ["fhir-R4", "fhir-Stu3"];
+const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{1,21}[a-z0-9]$/;
+
+/** Headers HealthcareApis adds to ARM's (SUMMARY.md 1, "Headers on HealthcareApis responses"). */
+function healthcareHeaders(): Record<string, string> {
+  return { Server: "Microsoft-HTTPAPI/2.0", "x-request-id": newHexRequestId() };
+}
+
+function addressOf(params: RouteParams): FhirServiceAddress {
+  return {
+    subscriptionId: params.subscriptionId ?? "",
+    resourceGroup: params.resourceGroup ?? "",
+    workspace: params.workspace ?? "",
+    name: params.name ?? "",
+  };
+}
+
+function fhirNotFound(address: FhirServiceAddress): SandboxResponse {
+  return resourceNotFound(`Microsoft.HealthcareApis/workspaces/${address.workspace}/fhirservices/${address.name}`, address.resourceGroup);
+}
+
+/** The code for a write while another operation runs is unconfirmed (azure-contracts.md 12.5); `Conflict` is ARM's usual one. */
+function operationInProgress(resourceId: string): SandboxResponse {
+  return armError(
+    409,
+    "Conflict",
+    `The resource '${resourceId}' is busy with another operation. Wait for the operation to complete and try again.`,
+  );
+}
+
+export function registerHealthcareApis(router: Router<ArmRequest>, runtime: SandboxRuntime): void {
+  const world = () => runtime.world;
+  const hc =
+    (handler: RouteHandler<ArmRequest>): RouteHandler<ArmRequest> =>
+    async (request, params) =>
+      withHeaders(await handler(request, params), healthcareHeaders());
+
+  const getWorkspace = (params: RouteParams): WorkspaceResource | undefined =>
+    world().workspaces.get(idKey(workspaceResourceId({ subscriptionId: params.subscriptionId ?? "", resourceGroup: params.resourceGroup ?? "", workspace: params.workspace ?? "" })));
+
+  // --- Workspaces: PUT is synchronous in real traffic (201 with Succeeded, no async headers).
+
+  router.on("GET", `${RG}/workspaces`, hc((_request, params) => {
+    const scopeError = checkResourceGroup(world(), params);
+    if (scopeError) return scopeError;
+    const prefix = idKey(`/subscriptions/${params.subscriptionId}/resourceGroups/${params.resourceGroup}/`);
+    return json(200, { value: [...world().workspaces.values()].filter((workspace) => idKey(workspace.id).startsWith(prefix)) });
+  }));
+
+  router.on("GET", `${RG}/workspaces/{workspace}`, hc((_request, params) => {
+    const scopeError = checkResourceGroup(world(), params);
+    if (scopeError) return scopeError;
+    const workspace = getWorkspace(params);
+    if (!workspace) return resourceNotFound(`Microsoft.HealthcareApis/workspaces/${params.workspace}`, params.resourceGroup ?? "");
+    return json(200, workspace, { ETag: workspace.etag });
+  }));
+
+  router.on("PUT", `${RG}/workspaces/{workspace}`, hc((request, params) => {
+    const scopeError = checkResourceGroup(world(), params);
+    if (scopeError) return scopeError;
+    const parsed = parseArmBody(request);
+    if ("error" in parsed) return parsed.error;
+    const { body } = parsed;
+    const name = params.workspace ?? "";
+    if (!NAME_PATTERN.test(name)) return armError(400, "InvalidResourceName", `The workspace name '${name}' is invalid. It must be 3-24 lowercase letters, digits or hyphens.`);
+    if (typeof body.location !== "string" || body.location.trim() === "") return armError(400, "LocationRequired", "The location property is required for this definition.");
+    const tags = parseTags(body.tags);
+    if (!tags) return invalidRequestContent("The request content was invalid: 'tags' must map strings to strings.");
+    const existing = getWorkspace(params);
+    const address = { subscriptionId: params.subscriptionId ?? "", resourceGroup: params.resourceGroup ?? "", workspace: name };
+    const properties = isRecord(body.properties) ? body.properties : {};
+    const workspace: WorkspaceResource = {
+      id: workspaceResourceId(address),
+      name,
+      type: WORKSPACE_TYPE,
+      etag: newEtag(),
+      location: normalizeLocation(body.location),
+      tags,
+      properties: {
+        privateEndpointConnections: [],
+        publicNetworkAccess: properties.publicNetworkAccess ?? "Enabled",
+        provisioningState: "Succeeded",
+      },
+      systemData: systemData(request.caller.objectId, existing?.systemData),
+    };
+    world().workspaces.set(idKey(workspace.id), workspace);
+    return json(existing ? 200 : 201, workspace, { ETag: workspace.etag });
+  }));
+
+  // --- FHIR services.
+
+  router.on("GET", `${RG}/workspaces/{workspace}/fhirservices`, hc((_request, params) => {
+    const scopeError = checkResourceGroup(world(), params);
+    if (scopeError) return scopeError;
+    const workspace = getWorkspace(params);
+    if (!workspace) return parentResourceNotFound(params.workspace ?? "");
+    const prefix = `${idKey(workspace.id)}/fhirservices/`;
+    // Real traffic: `{"value":[...]}` with no nextLink key at all.
+    return json(200, { value: [...world().fhirServices.values()].filter((service) => idKey(service.id).startsWith(prefix)) });
+  }));
+
+  router.on("GET", `${RG}/workspaces/{workspace}/fhirservices/{name}`, hc((_request, params) => {
+    const scopeError = checkResourceGroup(world(), params);
+    if (scopeError) return scopeError;
+    const address = addressOf(params);
+    if (!getWorkspace(params)) return parentResourceNotFound(address.workspace);
+    const service = world().fhirServices.get(idKey(fhirServiceResourceId(address)));
+    if (!service) return fhirNotFound(address);
+    return json(200, service, { ETag: service.etag });
+  }));
+
+  router.on("PUT", `${RG}/workspaces/{workspace}/fhirservices/{name}`, hc((request, params) => putFhirService(runtime, request, params)));
+  router.on("PATCH", `${RG}/workspaces/{workspace}/fhirservices/{name}`, hc((request, params) => patchFhirService(runtime, request, params)));
+  router.on("DELETE", `${RG}/workspaces/{workspace}/fhirservices/{name}`, hc((request, params) => deleteFhirService(runtime, request, params)));
+
+  router.on(
+    "GET",
+    "/subscriptions/{subscriptionId}/providers/Microsoft.HealthcareApis/locations/{location}/operationresults/{operationId}",
+    hc((request, params) => getOperationResult(runtime, request, params)),
+  );
+}
+
+function putFhirService(runtime: SandboxRuntime, request: ArmRequest, params: RouteParams): SandboxResponse {
+  const { world } = runtime;
+  const scopeError = checkResourceGroup(world, params);
+  if (scopeError) return scopeError;
+  const address = addressOf(params);
+  const workspace = world.workspaces.get(idKey(workspaceResourceId(address)));
+  if (!workspace) return parentResourceNotFound(address.workspace);
+  if (!NAME_PATTERN.test(address.name)) {
+    return armError(400, "InvalidResourceName", `The FHIR service name '${address.name}' is invalid. It must be 3-24 lowercase letters, digits or hyphens.`);
+  }
+  const id = fhirServiceResourceId(address);
+  const key = idKey(id);
+  const previous = world.fhirServices.get(key);
+  if (runningOperationOn(world, id)) return operationInProgress(id);
+
+  const parsed = parseArmBody(request);
+  if ("error" in parsed) return parsed.error;
+  const { body } = parsed;
+  if (typeof body.location !== "string" || body.location.trim() === "") {
+    return armError(400, "LocationRequired", "The location property is required for this definition.");
+  }
+  const location = normalizeLocation(body.location);
+  if (previous && previous.location !== location) {
+    return armError(
+      400,
+      "InvalidResourceLocation",
+      `The resource '${address.name}' already exists in location '${previous.location}' in resource group '${address.resourceGroup}'. A resource with the same name cannot be created in location '${location}'. Please select a new resource name.`,
+    );
+  }
+  const kind = FHIR_KINDS.find((candidate) => candidate.toLowerCase() === String(body.kind ?? "fhir-R4").toLowerCase());
+  if (!kind) return invalidRequestContent(`The request content was invalid: 'kind' must be one of ${FHIR_KINDS.join(", ")}.`);
+  const tags = parseTags(body.tags);
+  if (!tags) return invalidRequestContent("The request content was invalid: 'tags' must map strings to strings.");
+  if (body.properties !== undefined && !isRecord(body.properties)) return invalidRequestContent("The request content was invalid: 'properties' must be an object.");
+  const properties = body.properties ?? {};
+  const keyUrl = (properties.encryption as { customerManagedKeyEncryption?: { keyEncryptionKeyUrl?: unknown } } | undefined)?.customerManagedKeyEncryption
+    ?.keyEncryptionKeyUrl;
+  if (keyUrl !== undefined && typeof keyUrl !== "string") {
+    return invalidRequestContent("The request content was invalid: 'properties.encryption.customerManagedKeyEncryption.keyEncryptionKeyUrl' must be a string.");
+  }
+  const identityResult = resolveIdentity(runtime, body.identity, previous?.identity);
+  if ("error" in identityResult) return identityResult.error;
+
+  const desired = composeFhirService({
+    address,
+    tenantId: world.tenantId,
+    location,
+    kind,
+    tags,
+    identity: identityResult.identity,
+    properties,
+    provisioningState: previous ? "Updating" : "Creating",
+    systemData: systemData(request.caller.objectId, previous?.systemData),
+  });
+  world.fhirServices.set(key, desired);
+
+  // The RP verifies the key when it is set or changed, or when the identity that reaches it changes.
+  const previousUrl = previous ? keyEncryptionKeyUrlOf(previous) : undefined;
+  const principalOf = (resource: FhirServiceResource | undefined) => (resource ? encryptionPrincipal(world, resource)?.principalId : undefined);
+  const verifyKey = keyUrl !== undefined && (keyUrl.toLowerCase() !== previousUrl?.toLowerCase() || principalOf(previous) !== principalOf(desired));
+
+  const injectedError = injectedFailure(runtime, request);
+  const operation = startOperation(runtime, {
+    subscriptionId: address.subscriptionId,
+    location,
+    resourceId: id,
+    method: "PUT",
+    ...(injectedError ? { injectedError } : {}),
+    apply: () => {
+      if (verifyKey) {
+        const failure = checkKeyAccess(world, { keyUrl, location, identity: desired.identity, purpose: "configure" });
+        if (failure) return failure;
+      }
+      desired.properties.provisioningState = "Succeeded";
+      desired.etag = newEtag();
+      return undefined;
+    },
+    // A failed update leaves the service running on its previous configuration (previous key), with
+    // provisioningState `Failed` so a GET shows the write did not take. A failed create leaves the
+    // new resource in `Failed`, as ARM does for tracked resources.
+    rollback: (_error: OperationError) => {
+      const restored = previous ?? desired;
+      restored.properties.provisioningState = "Failed";
+      restored.etag = newEtag();
+      world.fhirServices.set(key, restored);
+    },
+  });
+  return json(previous ? 200 : 201, desired, {
+    ETag: desired.etag,
+    ...asyncOperationHeaders(request.armOrigin, operation, request.apiVersion, false),
+  });
+}
+
+function patchFhirService(runtime: SandboxRuntime, request: ArmRequest, params: RouteParams): SandboxResponse {
+  const { world } = runtime;
+  const scopeError = checkResourceGroup(world, params);
+  if (scopeError) return scopeError;
+  const address = addressOf(params);
+  if (!world.workspaces.get(idKey(workspaceResourceId(address)))) return parentResourceNotFound(address.workspace);
+  const id = fhirServiceResourceId(address);
+  const service = world.fhirServices.get(idKey(id));
+  if (!service) return fhirNotFound(address);
+  if (runningOperationOn(world, id)) return operationInProgress(id);
+
+  const parsed = parseArmBody(request);
+  if ("error" in parsed) return parsed.error;
+  const { body } = parsed;
+  const unsupported = Object.keys(body).filter((name) => name !== "tags" && name !== "identity");
+  if (unsupported.length > 0) {
+    return invalidRequestContent(`PATCH can only change 'tags' and 'identity'; use PUT for '${unsupported.join("', '")}'.`);
+  }
+  if (body.tags !== undefined) {
+    const tags = parseTags(body.tags);
+    if (!tags) return invalidRequestContent("The request content was invalid: 'tags' must map strings to strings.");
+    service.tags = tags; // replaced, not merged (real traffic)
+  }
+  if (body.identity !== undefined) {
+    const identityResult = resolveIdentity(runtime, body.identity, service.identity);
+    if ("error" in identityResult) return identityResult.error;
+    if (identityResult.identity) service.identity = identityResult.identity;
+    else delete service.identity;
+  }
+  service.etag = newEtag();
+  service.systemData = systemData(request.caller.objectId, service.systemData);
+  // Synchronous in real traffic: 200 with the full resource, no async headers.
+  return json(200, service, { ETag: service.etag });
+}
+
+function deleteFhirService(runtime: SandboxRuntime, request: ArmRequest, params: RouteParams): SandboxResponse {
+  const { world } = runtime;
+  const scopeError = checkResourceGroup(world, params);
+  if (scopeError) return scopeError;
+  const address = addressOf(params);
+  if (!world.workspaces.get(idKey(workspaceResourceId(address)))) return parentResourceNotFound(address.workspace);
+  const id = fhirServiceResourceId(address);
+  const key = idKey(id);
+  const service = world.fhirServices.get(key);
+  if (!service) return empty(204); // ARM: deleting what does not exist succeeds with 204
+  if (runningOperationOn(world, id)) return operationInProgress(id);
+
+  const previousState = service.properties.provisioningState;
+  service.properties.provisioningState = "Deleting";
+  const injectedError = injectedFailure(runtime, request);
+  const operation = startOperation(runtime, {
+    subscriptionId: address.subscriptionId,
+    location: service.location,
+    resourceId: id,
+    method: "DELETE",
+    ...(injectedError ? { injectedError } : {}),
+    apply: () => {
+      world.fhirServices.delete(key);
+      return undefined;
+    },
+    rollback: () => {
+      service.properties.provisioningState = previousState;
+    },
+  });
+  // Real traffic: 202, empty body, both Location (…&operationResultResponseType=Location) and Azure-AsyncOperation.
+  return empty(202, { ...asyncOperationHeaders(request.armOrigin, operation, request.apiVersion, true), "Content-Length": "0" });
+}
+
+function getOperationResult(runtime: SandboxRuntime, request: ArmRequest, params: RouteParams): SandboxResponse {
+  const operation = runtime.world.operations.get(params.operationId?.toLowerCase() ?? "");
+  if (!operation || operation.subscriptionId.toLowerCase() !== params.subscriptionId?.toLowerCase()) {
+    return armError(404, "NotFound", `The operation result '${params.operationId}' was not found.`);
+  }
+  if (operation.status === "Running") {
+    const injectedError = injectedFailure(runtime, request);
+    if (injectedError) operation.injectedError = injectedError;
+  }
+  if (request.query.get("operationResultResponseType")?.toLowerCase() === "location") {
+    // Location semantics: 202 while running, 200 with an empty body when done. The failure answer is
+    // the sandbox's choice (400 with the operation's error; 400 is not retried by the SDKs).
+    if (operation.status === "Running") {
+      return empty(202, { Location: `${request.armOrigin}${request.path}?${request.query.toString()}` });
+    }
+    if (operation.status === "Failed" && operation.error) return armError(400, operation.error.code, operation.error.message);
+    return empty(200);
+  }
+  return json(200, operationStatusBody(operation));
+}

@@ -1,0 +1,154 @@
+import { identifyCaller, type CallerCheck } from "../caller.js";
+import { faultRetryHeaders } from "../faults.js";
+import { withHeaders } from "../http/responses.js";
+import { Router } from "../http/router.js";
+import type { SandboxRequest, SandboxResponse } from "../http/types.js";
+import { newGuid } from "../ids.js";
+import { findGrant } from "../rbac.js";
+import type { SandboxRuntime } from "../runtime.js";
+import { operationKind } from "../throttling.js";
+import { armError, defaultArmErrorCode, missingApiVersion } from "./errors.js";
+import { registerAuthorization } from "./authorization.js";
+import { registerHealthcareApis } from "./healthcare-apis.js";
+import { registerKeyVaultManagement } from "./key-vault.js";
+import { registerManagedIdentity } from "./managed-identity.js";
+import { armOrigin, type ArmRequest } from "./request.js";
+
+/**
+ * Azure Resource Manager front door: what ARM itself does before and after a resource provider —
+ * authentication, fault injection, throttling, api-version, RBAC, common headers — then routing to
+ * the emulated providers (one module each).
+ */
+
+export const ARM_AUDIENCES = [
+  "https://management.azure.com",
+  "https://management.azure.com/",
+  "https://management.core.windows.net",
+  "https://management.core.windows.net/",
+];
+
+function formatUtc(seconds: number): string {
+  return new Date(seconds * 1000).toLocaleString("en-US", { timeZone: "UTC" }).replace(",", "");
+}
+
+/** 401 bodies and `WWW-Authenticate` as ARM sends them (azure-contracts.md 1.11). */
+function authenticationFailure(runtime: SandboxRuntime, check: Exclude<CallerCheck, { ok: true }>): SandboxResponse {
+  const challenge = (description: string) => ({
+    "WWW-Authenticate": `Bearer authorization_uri="https://login.microsoftonline.com/${runtime.world.tenantId}", error="invalid_token", error_description="${description}"`,
+  });
+  switch (check.reason) {
+    case "missing":
+      return armError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.", challenge("The authentication failed because of missing 'Authorization' header."));
+    case "expired":
+      return armError(
+        401,
+        "ExpiredAuthenticationToken",
+        `The access token expiry UTC time '${formatUtc(Number(check.claims?.exp ?? 0))}' is earlier than current UTC time '${formatUtc(Math.floor(Date.now() / 1000))}'.`,
+        challenge("The access token expiry UTC time is earlier than current UTC time."),
+      );
+    case "audience":
+      return armError(
+        401,
+        "InvalidAuthenticationTokenAudience",
+        `The access token has been obtained for wrong audience or resource '${String(check.claims?.aud)}'. It should exactly match with one of the allowed audiences '${ARM_AUDIENCES.join("','")}'.`,
+        challenge("The access token has been obtained from wrong audience or resource."),
+      );
+    default:
+      return armError(401, "InvalidAuthenticationToken", "The access token is invalid.", challenge("The access token is invalid."));
+  }
+}
+
+/**
+ * The RBAC action a request needs, derived from its path the way ARM names operations:
+ * `{namespace}/{type}[/{childType}]/{read|write|delete|<name>/action}`.
+ */
+export function requiredAction(method: string, path: string): string | undefined {
+  const segments = path.split("/").filter((segment) => segment !== "");
+  const providersAt = segments.map((segment) => segment.toLowerCase()).lastIndexOf("providers");
+  if (providersAt < 0 || providersAt + 1 >= segments.length) return undefined;
+  const namespace = segments[providersAt + 1] as string;
+  const types = segments.slice(providersAt + 2).filter((_, index) => index % 2 === 0);
+  if (method === "POST") return [namespace, ...types, "action"].join("/");
+  const verb = method === "GET" || method === "HEAD" ? "read" : method === "DELETE" ? "delete" : "write";
+  return [namespace, ...types, verb].join("/");
+}
+
+function routingRequestId(): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return `WESTUS3:${stamp}:${newGuid()}`;
+}
+
+export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequest) => Promise<SandboxResponse> {
+  const router = new Router<ArmRequest>();
+  registerHealthcareApis(router, runtime);
+  registerKeyVaultManagement(router, runtime);
+  registerManagedIdentity(router, runtime);
+  registerAuthorization(router, runtime);
+
+  async function dispatch(request: SandboxRequest): Promise<{ response: SandboxResponse; remaining?: [string, number] }> {
+    const check = identifyCaller(runtime, request, ARM_AUDIENCES);
+    if (!check.ok) return { response: authenticationFailure(runtime, check) };
+    const { caller } = check;
+
+    const fault = runtime.faults.fire("arm", request, "response");
+    if (fault) {
+      const code = fault.errorCode ?? defaultArmErrorCode(fault.status);
+      return { response: armError(fault.status, code, "The request failed because of a fault injected by the sandbox.", faultRetryHeaders(fault)) };
+    }
+
+    const subscriptionId = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1] ?? runtime.world.tenantId;
+    const kind = operationKind(request.method);
+    const decision = runtime.throttling.take(subscriptionId, caller.objectId, kind);
+    const remaining: [string, number] = [`x-ms-ratelimit-remaining-subscription-${kind}`, decision.remaining];
+    if (!decision.allowed) {
+      return {
+        response: armError(
+          429,
+          "SubscriptionRequestsThrottled",
+          `Number of '${kind.slice(0, -1)}' requests for subscription '${subscriptionId}' actor '${caller.objectId}' exceeded. Please try again after '${decision.retryAfterSeconds}' seconds after the first request. The throttled requests are counted.`,
+          { "Retry-After": String(decision.retryAfterSeconds) },
+        ),
+        remaining,
+      };
+    }
+
+    const apiVersion = request.query.get("api-version");
+    if (!apiVersion) return { response: missingApiVersion(), remaining };
+
+    const action = requiredAction(request.method, request.path);
+    if (action && !findGrant(runtime.world, caller.objectId, request.path, { action })) {
+      return {
+        response: armError(
+          403,
+          "AuthorizationFailed",
+          `The client '${caller.appId}' with object id '${caller.objectId}' does not have authorization to perform action '${action}' over scope '${request.path}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+        ),
+        remaining,
+      };
+    }
+
+    const match = router.match(request.method, request.path);
+    if (!match) return { response: armError(404, "InvalidResourceType", `The resource type could not be found for path '${request.path}' and api version '${apiVersion}'.`), remaining };
+    if ("methodNotAllowed" in match) {
+      return { response: armError(405, "MethodNotAllowed", `The requested resource does not support http method '${request.method}'.`), remaining };
+    }
+    const armRequest: ArmRequest = { ...request, caller, apiVersion, armOrigin: armOrigin(request) };
+    return { response: await match.handler(armRequest, match.params), remaining };
+  }
+
+  return async (request) => {
+    // SDKs that take a scope with a leading slash produce `//subscriptions/...`; ARM tolerates it.
+    const { response, remaining } = await dispatch({ ...request, path: request.path.replace(/\/{2,}/g, "/") });
+    const headers: Record<string, string> = {
+      "Cache-Control": "no-cache",
+      Pragma: "no-cache",
+      Expires: "-1",
+      "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+      "X-Content-Type-Options": "nosniff",
+      "x-ms-correlation-request-id": newGuid(),
+      "x-ms-routing-request-id": routingRequestId(),
+    };
+    if (remaining) headers[remaining[0]] = String(remaining[1]);
+    return withHeaders(response, headers);
+  };
+}

@@ -1,0 +1,63 @@
+import type { KeyRecord, KeyVersionRecord, VaultRecord } from "../world.js";
+
+/** Key Vault wire shapes (azure-contracts.md 3.3–3.4; SUMMARY.md section 2). */
+
+export const DEFAULT_KEY_OPS = ["encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey"];
+
+/**
+ * `recoveryLevel` for the vault's soft-delete settings. Retention of 90 days gives the non-customized
+ * values: `Recoverable` with purge protection, `Recoverable+Purgeable` without.
+ */
+export function recoveryLevel(vault: VaultRecord): string {
+  const prefix = vault.softDeleteRetentionInDays === 90 ? "Recoverable" : "CustomizedRecoverable";
+  return vault.purgeProtection ? prefix : `${prefix}+Purgeable`;
+}
+
+/** `kid`s use the host the caller used (no port), e.g. `https://kvsandbox.vault.azure.net/keys/k/v`. */
+export function keyId(vaultHost: string, keyName: string, version?: string): string {
+  return `https://${vaultHost}/keys/${keyName}${version ? `/${version}` : ""}`;
+}
+
+export function currentVersion(key: KeyRecord): KeyVersionRecord {
+  const version = key.versions[key.versions.length - 1];
+  if (!version) throw new Error(`key ${key.name} has no versions`);
+  return version;
+}
+
+export function keyAttributes(vault: VaultRecord, version: KeyVersionRecord): Record<string, unknown> {
+  const attributes: Record<string, unknown> = { enabled: version.enabled };
+  if (version.nbf !== undefined) attributes.nbf = version.nbf;
+  if (version.exp !== undefined) attributes.exp = version.exp;
+  attributes.created = version.created;
+  attributes.updated = version.updated;
+  attributes.recoveryLevel = recoveryLevel(vault);
+  attributes.recoverableDays = vault.softDeleteRetentionInDays;
+  attributes.exportable = false;
+  return attributes;
+}
+
+/** Metadata of one version, without key material (state dumps, list items). */
+export function versionSummary(version: KeyVersionRecord): Record<string, unknown> {
+  const { material: _material, ...rest } = version;
+  return rest;
+}
+
+/** Soft delete (the only mode: soft delete is on in every sandbox vault). Returns the deleted record. */
+export function softDeleteKey(vault: VaultRecord, keyName: string, nowSeconds = Math.floor(Date.now() / 1000)) {
+  const name = keyName.toLowerCase();
+  const key = vault.keys.get(name);
+  if (!key) return undefined;
+  vault.keys.delete(name);
+  const deleted = { key, deletedDate: nowSeconds, scheduledPurgeDate: nowSeconds + vault.softDeleteRetentionInDays * 86_400 };
+  vault.deletedKeys.set(name, deleted);
+  return deleted;
+}
+
+export function recoverDeletedKey(vault: VaultRecord, keyName: string): KeyRecord | undefined {
+  const name = keyName.toLowerCase();
+  const deleted = vault.deletedKeys.get(name);
+  if (!deleted || vault.keys.has(name)) return undefined;
+  vault.deletedKeys.delete(name);
+  vault.keys.set(name, deleted.key);
+  return deleted.key;
+}

@@ -1,0 +1,52 @@
+import type { TokenService } from "./entra/tokens.js";
+import { FaultInjector } from "./faults.js";
+import { RequestLog } from "./request-log.js";
+import { Throttling, type ThrottleOptions } from "./throttling.js";
+import { createSeedWorld, type World } from "./world.js";
+
+export interface SandboxLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/** Everything the emulated services share: the world, token keys, faults, throttling and the request log. */
+export interface SandboxRuntime {
+  world: World;
+  readonly tokens: TokenService;
+  readonly faults: FaultInjector;
+  readonly throttling: Throttling;
+  readonly requestLog: RequestLog;
+  readonly logger: SandboxLogger;
+  /** Duration of an emulated ARM write: the fault configuration's override, else the configured value. */
+  lroMs(): number;
+  /** Back to the seed: world, operations, faults, throttling buckets and request log. */
+  reset(): void;
+}
+
+export interface RuntimeOptions {
+  tokens: TokenService;
+  lroMs: number;
+  throttle?: ThrottleOptions;
+  /** Where seed key material is kept between runs; absent: memory only. */
+  keyCacheDir?: string;
+  logger: SandboxLogger;
+}
+
+export function createRuntime(options: RuntimeOptions): SandboxRuntime {
+  const runtime: SandboxRuntime = {
+    world: createSeedWorld(options.keyCacheDir),
+    tokens: options.tokens,
+    faults: new FaultInjector(),
+    throttling: new Throttling(options.throttle),
+    requestLog: new RequestLog(),
+    logger: options.logger,
+    lroMs: () => runtime.faults.lroDurationMs ?? options.lroMs,
+    reset() {
+      runtime.world = createSeedWorld(options.keyCacheDir);
+      runtime.faults.clear();
+      runtime.throttling.clear();
+      runtime.requestLog.clear();
+    },
+  };
+  return runtime;
+}

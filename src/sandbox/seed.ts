@@ -1,0 +1,267 @@
+/**
+ * The fixed world the sandbox starts with (api-contract.md, "Seed"). Tests and examples import these
+ * constants instead of repeating ids. `world.ts` turns the declarative parts into live records.
+ */
+
+export const TENANT_ID = "11111111-1111-1111-1111-111111111111";
+export const SUBSCRIPTION_ID = "22222222-2222-2222-2222-222222222222";
+export const RESOURCE_GROUP = "rg-sandbox";
+export const LOCATION = "westus3";
+export const WORKSPACE = "wssandbox";
+
+export const FHIR_SYS = "fhir-sys";
+export const FHIR_UAMI = "fhir-uami";
+export const FHIR_NOROLE = "fhir-norole";
+
+export const UAMI_SANDBOX = "uami-sandbox";
+export const UAMI_NOROLE = "uami-norole";
+
+export const KV_SANDBOX = "kvsandbox";
+export const KV_NOPURGE = "kvnopurge";
+export const KV_EAST = "kveast";
+export const KV_FIREWALL = "kvfirewall";
+
+export const KEY_RSA_2048 = "cmk-rsa-2048";
+export const KEY_RSA_3072 = "cmk-rsa-3072";
+export const KEY_RSA_4096 = "cmk-rsa-4096";
+export const KEY_EC = "cmk-ec";
+export const KEY_DISABLED = "cmk-disabled";
+export const KEY_EXPIRED = "cmk-expired";
+export const KEY_NOWRAP = "cmk-nowrap";
+/** `kvsandbox` + this name is 95 characters, one over the FHIR limit of 94. */
+export const KEY_LONG_NAME = `cmk-${"a".repeat(82)}`;
+
+export const VERSION_1 = "00000000000000000000000000000001";
+export const VERSION_2 = "00000000000000000000000000000002";
+
+/** Built-in role definition ids (azure-contracts.md 6.1). */
+export const ROLE = {
+  owner: "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+  contributor: "b24988ac-6180-42a0-ab88-20f7382dd24c",
+  reader: "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+  userAccessAdministrator: "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+  keyVaultAdministrator: "00482a5a-887f-4fb3-b363-3b7fe8e74483",
+  keyVaultReader: "21090545-7ca7-4776-b22c-e363652d74d2",
+  keyVaultCryptoOfficer: "14b46e9e-c2b7-41b4-b07b-48a6ebf60603",
+  keyVaultCryptoUser: "12338af0-0e69-4776-bea7-57ae8d297424",
+  keyVaultCryptoServiceEncryptionUser: "e147488a-f6f5-4113-8e2d-b22465e65bf6",
+} as const;
+
+export interface SeedApp {
+  name: string;
+  clientId: string;
+  clientSecret: string;
+  /** Object id of the app's service principal: the `oid` claim and the principal of role assignments. */
+  objectId: string;
+  /** App roles carried in tokens for audience `api://cmk-service`. */
+  roles: string[];
+}
+
+export const SERVICE_APP: SeedApp = {
+  name: "cmk-service",
+  clientId: "44444444-4444-4444-4444-444444444444",
+  clientSecret: "sandbox-service-secret",
+  objectId: "c0000000-0000-4000-8000-000000000004",
+  roles: [],
+};
+export const READER_APP: SeedApp = {
+  name: "portal-reader",
+  clientId: "55555555-5555-5555-5555-555555555555",
+  clientSecret: "sandbox-reader-secret",
+  objectId: "c0000000-0000-4000-8000-000000000005",
+  roles: ["CMK.Reader"],
+};
+export const OPERATOR_APP: SeedApp = {
+  name: "portal-operator",
+  clientId: "66666666-6666-6666-6666-666666666666",
+  clientSecret: "sandbox-operator-secret",
+  objectId: "c0000000-0000-4000-8000-000000000006",
+  roles: ["CMK.Operator"],
+};
+export const ADMIN_APP: SeedApp = {
+  name: "portal-admin",
+  clientId: "77777777-7777-7777-7777-777777777777",
+  clientSecret: "sandbox-admin-secret",
+  objectId: "c0000000-0000-4000-8000-000000000007",
+  roles: ["CMK.Admin"],
+};
+export const APPS: readonly SeedApp[] = [SERVICE_APP, READER_APP, OPERATOR_APP, ADMIN_APP];
+
+/** The API the caller apps get tokens for (`api://cmk-service/.default`). */
+export const SERVICE_API_AUDIENCE = "api://cmk-service";
+
+/** Stable object ids of the seed managed identities. */
+export const FHIR_SYS_PRINCIPAL_ID = "a0000000-0000-4000-8000-000000000001";
+export const FHIR_NOROLE_PRINCIPAL_ID = "a0000000-0000-4000-8000-000000000002";
+export const UAMI_SANDBOX_PRINCIPAL_ID = "b0000000-0000-4000-8000-000000000001";
+export const UAMI_SANDBOX_CLIENT_ID = "b0000000-0000-4000-8000-0000000000c1";
+export const UAMI_NOROLE_PRINCIPAL_ID = "b0000000-0000-4000-8000-000000000002";
+export const UAMI_NOROLE_CLIENT_ID = "b0000000-0000-4000-8000-0000000000c2";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for ids and URLs.
+
+export function resourceGroupId(resourceGroup = RESOURCE_GROUP, subscriptionId = SUBSCRIPTION_ID): string {
+  return `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`;
+}
+
+export function workspaceId(workspace = WORKSPACE): string {
+  return `${resourceGroupId()}/providers/Microsoft.HealthcareApis/workspaces/${workspace}`;
+}
+
+export function fhirServiceId(name: string, workspace = WORKSPACE): string {
+  return `${workspaceId(workspace)}/fhirservices/${name}`;
+}
+
+/** ARM id of a user-assigned identity; the service itself writes `resourcegroups` in lowercase. */
+export function userAssignedIdentityId(name: string): string {
+  return `/subscriptions/${SUBSCRIPTION_ID}/resourcegroups/${RESOURCE_GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
+}
+
+export function vaultId(vault: string): string {
+  return `${resourceGroupId()}/providers/Microsoft.KeyVault/vaults/${vault}`;
+}
+
+export function vaultUrl(vault: string): string {
+  return `https://${vault}.vault.azure.net`;
+}
+
+export function keyUrl(vault: string, key: string, version?: string): string {
+  return `${vaultUrl(vault)}/keys/${key}${version ? `/${version}` : ""}`;
+}
+
+export function fhirServiceUrl(name: string, workspace = WORKSPACE): string {
+  return `https://${workspace}-${name}.fhir.azurehealthcareapis.com`;
+}
+
+export function roleDefinitionId(roleId: string, subscriptionId = SUBSCRIPTION_ID): string {
+  return `/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${roleId}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Declarative seed consumed by world.ts.
+
+/** Seed keys were "created" at a fixed time so that state dumps are stable. 2025-01-01T00:00:00Z. */
+export const SEED_CREATED = 1_735_689_600;
+
+export interface KeyVersionSeed {
+  version: string;
+  kty: "RSA" | "RSA-HSM" | "EC" | "EC-HSM";
+  keySize?: number;
+  crv?: string;
+  keyOps?: string[];
+  enabled?: boolean;
+  /** Unix seconds. */
+  exp?: number;
+  created?: number;
+}
+
+export interface KeySeed {
+  name: string;
+  /** Oldest first; the last one is the current version. */
+  versions: KeyVersionSeed[];
+}
+
+export interface VaultSeed {
+  name: string;
+  location: string;
+  purgeProtection: boolean;
+  publicNetworkAccess: "Enabled" | "Disabled";
+  /** `networkAcls` as ARM reports it; absent means none configured. */
+  networkAcls?: { bypass: "AzureServices" | "None"; defaultAction: "Allow" | "Deny"; ipRules: { value: string }[]; virtualNetworkRules: unknown[] };
+  keys: KeySeed[];
+}
+
+const rsa2048 = (name: string, extra: Partial<KeyVersionSeed> = {}): KeySeed => ({
+  name,
+  versions: [{ version: VERSION_1, kty: "RSA", keySize: 2048, ...extra }],
+});
+
+export const SEED_VAULTS: readonly VaultSeed[] = [
+  {
+    name: KV_SANDBOX,
+    location: LOCATION,
+    purgeProtection: true,
+    publicNetworkAccess: "Enabled",
+    keys: [
+      {
+        name: KEY_RSA_2048,
+        versions: [
+          { version: VERSION_1, kty: "RSA", keySize: 2048, created: SEED_CREATED },
+          { version: VERSION_2, kty: "RSA", keySize: 2048, created: SEED_CREATED + 86_400 },
+        ],
+      },
+      { name: KEY_RSA_3072, versions: [{ version: VERSION_1, kty: "RSA", keySize: 3072 }] },
+      { name: KEY_RSA_4096, versions: [{ version: VERSION_1, kty: "RSA", keySize: 4096 }] },
+      { name: KEY_EC, versions: [{ version: VERSION_1, kty: "EC", crv: "P-256" }] },
+      rsa2048(KEY_DISABLED, { enabled: false }),
+      rsa2048(KEY_EXPIRED, { exp: SEED_CREATED + 30 * 86_400 }),
+      rsa2048(KEY_NOWRAP, { keyOps: ["sign", "verify"] }),
+      rsa2048(KEY_LONG_NAME),
+    ],
+  },
+  { name: KV_NOPURGE, location: LOCATION, purgeProtection: false, publicNetworkAccess: "Enabled", keys: [rsa2048(KEY_RSA_2048)] },
+  { name: KV_EAST, location: "eastus", purgeProtection: true, publicNetworkAccess: "Enabled", keys: [rsa2048(KEY_RSA_2048)] },
+  {
+    name: KV_FIREWALL,
+    location: LOCATION,
+    purgeProtection: true,
+    publicNetworkAccess: "Disabled",
+    networkAcls: { bypass: "None", defaultAction: "Deny", ipRules: [], virtualNetworkRules: [] },
+    keys: [rsa2048(KEY_RSA_2048)],
+  },
+];
+
+export interface IdentitySeed {
+  name: string;
+  principalId: string;
+  clientId: string;
+}
+
+export const SEED_IDENTITIES: readonly IdentitySeed[] = [
+  { name: UAMI_SANDBOX, principalId: UAMI_SANDBOX_PRINCIPAL_ID, clientId: UAMI_SANDBOX_CLIENT_ID },
+  { name: UAMI_NOROLE, principalId: UAMI_NOROLE_PRINCIPAL_ID, clientId: UAMI_NOROLE_CLIENT_ID },
+];
+
+export interface FhirServiceSeed {
+  name: string;
+  identity: { type: "SystemAssigned"; principalId: string } | { type: "UserAssigned"; identity: string };
+  keyEncryptionKeyUrl?: string;
+  tags?: Record<string, string>;
+}
+
+export const SEED_FHIR_SERVICES: readonly FhirServiceSeed[] = [
+  { name: FHIR_SYS, identity: { type: "SystemAssigned", principalId: FHIR_SYS_PRINCIPAL_ID }, tags: { environment: "sandbox" } },
+  {
+    name: FHIR_UAMI,
+    identity: { type: "UserAssigned", identity: UAMI_SANDBOX },
+    keyEncryptionKeyUrl: keyUrl(KV_SANDBOX, KEY_RSA_2048, VERSION_1),
+  },
+  { name: FHIR_NOROLE, identity: { type: "SystemAssigned", principalId: FHIR_NOROLE_PRINCIPAL_ID } },
+];
+
+export interface RoleAssignmentSeed {
+  name: string;
+  scope: string;
+  roleId: string;
+  principalId: string;
+}
+
+const vaultNames = SEED_VAULTS.map((vault) => vault.name);
+
+/** Role assignment names are GUIDs; the seed's are predictable so tests can address them. */
+function seedAssignmentName(index: number): string {
+  return `d0000000-0000-4000-8000-${index.toString(16).padStart(12, "0")}`;
+}
+
+export const SEED_ROLE_ASSIGNMENTS: readonly RoleAssignmentSeed[] = [
+  { scope: `/subscriptions/${SUBSCRIPTION_ID}`, roleId: ROLE.contributor, principalId: SERVICE_APP.objectId },
+  ...vaultNames.map((vault) => ({ scope: vaultId(vault), roleId: ROLE.keyVaultCryptoOfficer, principalId: SERVICE_APP.objectId })),
+  ...vaultNames.flatMap((vault) =>
+    [FHIR_SYS_PRINCIPAL_ID, UAMI_SANDBOX_PRINCIPAL_ID].map((principalId) => ({
+      scope: vaultId(vault),
+      roleId: ROLE.keyVaultCryptoServiceEncryptionUser,
+      principalId,
+    })),
+  ),
+].map((assignment, index) => ({ ...assignment, name: seedAssignmentName(index + 1) }));

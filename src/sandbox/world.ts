@@ -1,0 +1,299 @@
+import {
+  composeFhirService,
+  systemData,
+  workspaceResourceId,
+  WORKSPACE_TYPE,
+  type FhirServiceResource,
+  type ServiceIdentity,
+  type WorkspaceResource,
+} from "./arm/healthcare-apis-model.js";
+import { newEtag } from "./ids.js";
+import { lazyKeyMaterial, type KeyMaterial } from "./key-vault/key-material.js";
+import * as seed from "./seed.js";
+
+/**
+ * The emulated Azure estate: everything ARM, Key Vault and the FHIR data plane read and write.
+ * Plain records in maps keyed by lower-cased ids (Azure ids and names are case-insensitive).
+ */
+
+export interface KeyVersionRecord {
+  version: string;
+  kty: string;
+  keySize?: number;
+  crv?: string;
+  keyOps: string[];
+  enabled: boolean;
+  /** Unix seconds. */
+  nbf?: number;
+  exp?: number;
+  created: number;
+  updated: number;
+  tags: Record<string, string>;
+  material: () => Promise<KeyMaterial>;
+}
+
+export interface RotationPolicyRecord {
+  lifetimeActions: unknown[];
+  expiryTime?: string;
+  created: number;
+  updated: number;
+}
+
+export interface KeyRecord {
+  name: string;
+  /** Oldest first; the last one is the current version. */
+  versions: KeyVersionRecord[];
+  rotationPolicy?: RotationPolicyRecord;
+}
+
+export interface DeletedKeyRecord {
+  key: KeyRecord;
+  /** Unix seconds. */
+  deletedDate: number;
+  scheduledPurgeDate: number;
+}
+
+export interface NetworkAcls {
+  bypass: "AzureServices" | "None";
+  defaultAction: "Allow" | "Deny";
+  ipRules: { value: string }[];
+  virtualNetworkRules: unknown[];
+}
+
+export interface VaultRecord {
+  name: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  location: string;
+  tenantId: string;
+  purgeProtection: boolean;
+  softDeleteRetentionInDays: number;
+  publicNetworkAccess: "Enabled" | "Disabled";
+  networkAcls?: NetworkAcls;
+  createdAt: string;
+  keys: Map<string, KeyRecord>;
+  deletedKeys: Map<string, DeletedKeyRecord>;
+}
+
+export interface UserAssignedIdentityRecord {
+  name: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  location: string;
+  tenantId: string;
+  principalId: string;
+  clientId: string;
+  tags: Record<string, string>;
+}
+
+export interface RoleAssignmentRecord {
+  name: string;
+  /** ARM scope without a trailing slash; `/` is the root scope. */
+  scope: string;
+  /** As sent (subscription-scoped form in real traffic). */
+  roleDefinitionId: string;
+  principalId: string;
+  principalType: string;
+  description: string | null;
+  condition: string | null;
+  conditionVersion: string | null;
+  createdOn: string;
+  updatedOn: string;
+  createdBy: string | null;
+  updatedBy: string | null;
+}
+
+export interface OperationError {
+  code: string;
+  message: string;
+}
+
+export type OperationStatus = "Running" | "Succeeded" | "Failed" | "Canceled";
+
+export interface OperationRecord {
+  id: string;
+  subscriptionId: string;
+  location: string;
+  /** The resource the operation writes; only one operation per resource runs at a time. */
+  resourceId: string;
+  method: "PUT" | "PATCH" | "DELETE";
+  startedAt: number;
+  /** 7 fractional digits, as HealthcareApis reports it. */
+  startTime: string;
+  durationMs: number;
+  status: OperationStatus;
+  endedAt?: number;
+  error?: OperationError;
+  /** Set by a fault rule: the operation ends Failed with this error. */
+  injectedError?: OperationError;
+  /** Applies the write when the operation's time is up; an error makes the operation fail. */
+  apply: () => OperationError | undefined;
+  /** Undoes what the operation showed while running, after a failure. */
+  rollback: (error: OperationError) => void;
+}
+
+export interface World {
+  tenantId: string;
+  subscriptionId: string;
+  resourceGroups: Map<string, { name: string; location: string }>;
+  workspaces: Map<string, WorkspaceResource>;
+  fhirServices: Map<string, FhirServiceResource>;
+  vaults: Map<string, VaultRecord>;
+  identities: Map<string, UserAssignedIdentityRecord>;
+  roleAssignments: Map<string, RoleAssignmentRecord>;
+  operations: Map<string, OperationRecord>;
+  /** Principals whose identity was disabled (scenario `disableIdentity`): they cannot reach any key. */
+  disabledPrincipals: Set<string>;
+}
+
+export function lower(id: string): string {
+  return id.toLowerCase();
+}
+
+/** Canonical map key for an ARM id: lower case, `resourcegroups` spelling irrelevant. */
+export function idKey(id: string): string {
+  return id.toLowerCase().replace(/\/+$/, "");
+}
+
+function seedKeyVersion(vault: string, key: string, spec: seed.KeyVersionSeed, keyCacheDir: string | undefined): KeyVersionRecord {
+  const created = spec.created ?? seed.SEED_CREATED;
+  const record: KeyVersionRecord = {
+    version: spec.version,
+    kty: spec.kty,
+    keyOps: spec.keyOps ?? ["encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey"],
+    enabled: spec.enabled ?? true,
+    created,
+    updated: created,
+    tags: {},
+    material: lazyKeyMaterial(spec, { name: `${vault}/${key}/${spec.version}`, ...(keyCacheDir ? { dir: keyCacheDir } : {}) }),
+  };
+  if (spec.keySize !== undefined) record.keySize = spec.keySize;
+  if (spec.crv !== undefined) record.crv = spec.crv;
+  if (spec.exp !== undefined) record.exp = spec.exp;
+  return record;
+}
+
+function seedVault(spec: seed.VaultSeed, keyCacheDir: string | undefined): VaultRecord {
+  const vault: VaultRecord = {
+    name: spec.name,
+    subscriptionId: seed.SUBSCRIPTION_ID,
+    resourceGroup: seed.RESOURCE_GROUP,
+    location: spec.location,
+    tenantId: seed.TENANT_ID,
+    purgeProtection: spec.purgeProtection,
+    softDeleteRetentionInDays: 90,
+    publicNetworkAccess: spec.publicNetworkAccess,
+    createdAt: new Date(seed.SEED_CREATED * 1000).toISOString(),
+    keys: new Map(),
+    deletedKeys: new Map(),
+  };
+  if (spec.networkAcls) vault.networkAcls = structuredClone(spec.networkAcls);
+  for (const key of spec.keys) {
+    vault.keys.set(lower(key.name), {
+      name: key.name,
+      versions: key.versions.map((version) => seedKeyVersion(spec.name, key.name, version, keyCacheDir)),
+    });
+  }
+  return vault;
+}
+
+function seedFhirService(spec: seed.FhirServiceSeed, identities: Map<string, UserAssignedIdentityRecord>): FhirServiceResource {
+  let identity: ServiceIdentity;
+  if (spec.identity.type === "SystemAssigned") {
+    identity = { type: "SystemAssigned", principalId: spec.identity.principalId, tenantId: seed.TENANT_ID };
+  } else {
+    const uamiId = seed.userAssignedIdentityId(spec.identity.identity);
+    const uami = identities.get(idKey(uamiId));
+    if (!uami) throw new Error(`seed: unknown identity ${spec.identity.identity}`);
+    identity = { type: "UserAssigned", userAssignedIdentities: { [uamiId]: { principalId: uami.principalId, clientId: uami.clientId } } };
+  }
+  const created = seed.SEED_CREATED * 1000;
+  const properties: Record<string, unknown> = {
+    corsConfiguration: { origins: [], headers: [], methods: [], allowCredentials: false },
+    exportConfiguration: {},
+  };
+  if (spec.keyEncryptionKeyUrl) {
+    properties.encryption = { customerManagedKeyEncryption: { keyEncryptionKeyUrl: spec.keyEncryptionKeyUrl } };
+  }
+  return composeFhirService({
+    address: { subscriptionId: seed.SUBSCRIPTION_ID, resourceGroup: seed.RESOURCE_GROUP, workspace: seed.WORKSPACE, name: spec.name },
+    tenantId: seed.TENANT_ID,
+    location: seed.LOCATION,
+    kind: "fhir-R4",
+    tags: { ...spec.tags },
+    identity,
+    properties,
+    provisioningState: "Succeeded",
+    systemData: systemData(seed.SERVICE_APP.objectId, undefined, created),
+  });
+}
+
+function seedWorkspace(): WorkspaceResource {
+  const address = { subscriptionId: seed.SUBSCRIPTION_ID, resourceGroup: seed.RESOURCE_GROUP, workspace: seed.WORKSPACE };
+  return {
+    id: workspaceResourceId(address),
+    name: seed.WORKSPACE,
+    type: WORKSPACE_TYPE,
+    etag: newEtag(),
+    location: seed.LOCATION,
+    tags: {},
+    properties: { privateEndpointConnections: [], publicNetworkAccess: "Enabled", provisioningState: "Succeeded" },
+    systemData: systemData(seed.SERVICE_APP.objectId, undefined, seed.SEED_CREATED * 1000),
+  };
+}
+
+/**
+ * A fresh world equal to the seed. Seed key material is shared across calls and, with `keyCacheDir`,
+ * kept on disk (see key-material.ts).
+ */
+export function createSeedWorld(keyCacheDir?: string): World {
+  const world: World = {
+    tenantId: seed.TENANT_ID,
+    subscriptionId: seed.SUBSCRIPTION_ID,
+    resourceGroups: new Map([[lower(seed.RESOURCE_GROUP), { name: seed.RESOURCE_GROUP, location: seed.LOCATION }]]),
+    workspaces: new Map(),
+    fhirServices: new Map(),
+    vaults: new Map(),
+    identities: new Map(),
+    roleAssignments: new Map(),
+    operations: new Map(),
+    disabledPrincipals: new Set(),
+  };
+  const workspace = seedWorkspace();
+  world.workspaces.set(idKey(workspace.id), workspace);
+  for (const spec of seed.SEED_IDENTITIES) {
+    world.identities.set(idKey(seed.userAssignedIdentityId(spec.name)), {
+      name: spec.name,
+      subscriptionId: seed.SUBSCRIPTION_ID,
+      resourceGroup: seed.RESOURCE_GROUP,
+      location: seed.LOCATION,
+      tenantId: seed.TENANT_ID,
+      principalId: spec.principalId,
+      clientId: spec.clientId,
+      tags: {},
+    });
+  }
+  for (const spec of seed.SEED_FHIR_SERVICES) {
+    const resource = seedFhirService(spec, world.identities);
+    world.fhirServices.set(idKey(resource.id), resource);
+  }
+  for (const spec of seed.SEED_VAULTS) world.vaults.set(lower(spec.name), seedVault(spec, keyCacheDir));
+  const createdOn = new Date(seed.SEED_CREATED * 1000).toISOString();
+  for (const spec of seed.SEED_ROLE_ASSIGNMENTS) {
+    world.roleAssignments.set(lower(spec.name), {
+      name: spec.name,
+      scope: spec.scope,
+      roleDefinitionId: seed.roleDefinitionId(spec.roleId),
+      principalId: spec.principalId,
+      principalType: "ServicePrincipal",
+      description: null,
+      condition: null,
+      conditionVersion: null,
+      createdOn,
+      updatedOn: createdOn,
+      createdBy: seed.SERVICE_APP.objectId,
+      updatedBy: seed.SERVICE_APP.objectId,
+    });
+  }
+  return world;
+}

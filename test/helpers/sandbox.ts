@@ -1,0 +1,119 @@
+import { ClientSecretCredential } from "@azure/identity";
+import type { HttpClient } from "@azure/core-rest-pipeline";
+import { mkdtemp, rm } from "node:fs/promises";
+import type { IncomingHttpHeaders } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createSandboxHttpClient } from "../../src/azure/sandbox-routing.js";
+import * as seedModule from "../../src/sandbox/seed.js";
+import { startSandbox, type RunningSandbox, type SandboxOptions } from "../../src/sandbox/index.js";
+
+interface TeardownTarget {
+  teardown(fn: () => unknown): void;
+}
+
+/**
+ * Starts a sandbox on a free port with a CA in a fresh temp dir; closes it (and removes the dir) in
+ * `t.teardown`. Default LRO duration is short so SDK pollers finish quickly. Seed key material is
+ * cached in one shared temp directory, so only the first test process pays for RSA key generation.
+ */
+export async function startTestSandbox(
+  t: TeardownTarget,
+  opts: { lroMs?: number; throttle?: SandboxOptions["throttle"] } = {},
+): Promise<RunningSandbox & { caFile: string }> {
+  const dir = await mkdtemp(join(tmpdir(), "cmk-sandbox-"));
+  const caFile = join(dir, "ca.pem");
+  const sandbox = await startSandbox({
+    port: 0,
+    caFile,
+    lroMs: opts.lroMs ?? 300,
+    keyCacheDir: join(tmpdir(), "cmk-sandbox-seed-keys"),
+    ...(opts.throttle ? { throttle: opts.throttle } : {}),
+  });
+  t.teardown(async () => {
+    await sandbox.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { ...sandbox, caFile };
+}
+
+export interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  /** Parsed JSON body, or undefined when the body is empty or not JSON. */
+  json: unknown;
+}
+
+export interface RawRequest {
+  method?: string;
+  path: string;
+  /** Production host to send in `Host` (e.g. `management.azure.com`); default: the emulator's own address. */
+  host?: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+/** One HTTPS request to the sandbox, trusting only its CA (TLS verification stays on). */
+export function sandboxRequest(sandbox: RunningSandbox, options: RawRequest): Promise<RawResponse> {
+  const target = new URL(sandbox.url);
+  const host = options.host ?? target.host;
+  const payload =
+    options.body === undefined ? undefined : typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+  const headers: Record<string, string> = { host, ...options.headers };
+  if (payload !== undefined) {
+    headers["content-type"] ??= "application/json";
+    headers["content-length"] = String(Buffer.byteLength(payload));
+  }
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        hostname: target.hostname,
+        port: target.port,
+        path: options.path,
+        method: options.method ?? "GET",
+        headers,
+        ca: sandbox.caPem,
+        servername: host.replace(/:\d+$/, "").replace(/^\d+\.\d+\.\d+\.\d+$/, ""),
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let json: unknown;
+          try {
+            json = text === "" ? undefined : JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+/** The routing `httpClient` for Azure SDK clients (production host names → this sandbox). */
+export function sandboxHttpClient(sandbox: RunningSandbox): HttpClient {
+  return createSandboxHttpClient({ sandboxUrl: sandbox.url, caPem: sandbox.caPem });
+}
+
+/** A `ClientSecretCredential` for a seed app (default: the service's own identity) against the sandbox. */
+export function sandboxCredential(sandbox: RunningSandbox, app: seedModule.SeedApp = seedModule.SERVICE_APP, secret = app.clientSecret): ClientSecretCredential {
+  return new ClientSecretCredential(seedModule.TENANT_ID, app.clientId, secret, {
+    authorityHost: "https://login.microsoftonline.com",
+    disableInstanceDiscovery: true,
+    httpClient: sandboxHttpClient(sandbox),
+  });
+}
+
+/** A bearer token for ARM, straight from the token endpoint. */
+export async function armToken(sandbox: RunningSandbox, app: seedModule.SeedApp = seedModule.SERVICE_APP): Promise<string> {
+  const token = await sandboxCredential(sandbox, app).getToken("https://management.azure.com/.default");
+  return token.token;
+}

@@ -1,0 +1,121 @@
+import { AuthorizationManagementClient } from "@azure/arm-authorization";
+import { KeyVaultManagementClient } from "@azure/arm-keyvault";
+import { ManagedServiceIdentityClient } from "@azure/arm-msi";
+import t from "tap";
+import { seed } from "../../src/sandbox/index.js";
+import type { RunningSandbox } from "../../src/sandbox/index.js";
+import { armToken, sandboxCredential, sandboxHttpClient, sandboxRequest, startTestSandbox } from "../helpers/sandbox.js";
+
+function options(sandbox: RunningSandbox) {
+  return { httpClient: sandboxHttpClient(sandbox) };
+}
+
+t.test("Microsoft.KeyVault/vaults: get and list, with real traffic's omissions", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const client = new KeyVaultManagementClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, options(sandbox));
+  const kvsandbox = await client.vaults.get(seed.RESOURCE_GROUP, seed.KV_SANDBOX);
+  t.match(kvsandbox.properties, { enablePurgeProtection: true, enableSoftDelete: true, vaultUri: "https://kvsandbox.vault.azure.net/", sku: { family: "A", name: "standard" }, tenantId: seed.TENANT_ID });
+  t.equal(kvsandbox.location, "westus3");
+  const names: string[] = [];
+  for await (const vault of client.vaults.listBySubscription()) names.push(vault.name ?? "");
+  t.same(names.sort(), [seed.KV_EAST, seed.KV_FIREWALL, seed.KV_NOPURGE, seed.KV_SANDBOX]);
+  const east = await client.vaults.get(seed.RESOURCE_GROUP, seed.KV_EAST);
+  t.equal(east.location, "eastus");
+
+  const authorization = `Bearer ${await armToken(sandbox)}`;
+  const raw = async (vault: string) =>
+    (await sandboxRequest(sandbox, { path: `${seed.vaultId(vault)}?api-version=2026-02-01`, host: "management.azure.com", headers: { authorization } })).json as {
+      properties: Record<string, unknown>;
+    };
+  t.notOk("enablePurgeProtection" in (await raw(seed.KV_NOPURGE)).properties, "omitted when off");
+  t.notOk("networkAcls" in (await raw(seed.KV_SANDBOX)).properties, "omitted when none");
+  t.match((await raw(seed.KV_FIREWALL)).properties, { publicNetworkAccess: "Disabled", networkAcls: { bypass: "None", defaultAction: "Deny" } });
+  await t.rejects(client.vaults.get(seed.RESOURCE_GROUP, "kvmissing"), { name: "RestError", statusCode: 404 });
+});
+
+t.test("Microsoft.ManagedIdentity/userAssignedIdentities: get", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const client = new ManagedServiceIdentityClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, options(sandbox));
+  const identity = await client.userAssignedIdentities.get(seed.RESOURCE_GROUP, seed.UAMI_SANDBOX);
+  t.equal(identity.id, seed.userAssignedIdentityId(seed.UAMI_SANDBOX), "lower-case resourcegroups in id");
+  t.equal(identity.principalId, seed.UAMI_SANDBOX_PRINCIPAL_ID);
+  t.equal(identity.clientId, seed.UAMI_SANDBOX_CLIENT_ID);
+  t.equal(identity.tenantId, seed.TENANT_ID);
+  await t.rejects(client.userAssignedIdentities.get(seed.RESOURCE_GROUP, "uami-missing"), { statusCode: 404, code: "ResourceNotFound" });
+});
+
+t.test("Microsoft.Authorization: list with filters and inheritance, role definitions", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const client = new AuthorizationManagementClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, options(sandbox));
+  const list = async (scope: string, filter?: string) => {
+    const found = [];
+    for await (const assignment of client.roleAssignments.listForScope(scope, filter ? { filter } : {})) found.push(assignment);
+    return found;
+  };
+  const keyScope = `${seed.vaultId(seed.KV_SANDBOX)}/keys/${seed.KEY_RSA_2048}`;
+  const forSys = await list(keyScope, `principalId eq '${seed.FHIR_SYS_PRINCIPAL_ID}'`);
+  t.equal(forSys.length, 1, "inherited from the vault scope");
+  t.equal(forSys[0]?.scope, seed.vaultId(seed.KV_SANDBOX));
+  t.match(forSys[0]?.roleDefinitionId, /e147488a-f6f5-4113-8e2d-b22465e65bf6$/);
+
+  const definition = await client.roleDefinitions.getById(forSys[0]?.roleDefinitionId ?? "");
+  t.equal(definition.roleName, "Key Vault Crypto Service Encryption User");
+  t.same(definition.permissions?.[0]?.dataActions, [
+    "Microsoft.KeyVault/vaults/keys/read",
+    "Microsoft.KeyVault/vaults/keys/wrap/action",
+    "Microsoft.KeyVault/vaults/keys/unwrap/action",
+  ]);
+
+  t.same(await list(keyScope, `principalId eq '${seed.FHIR_NOROLE_PRINCIPAL_ID}'`), [], "fhir-norole has no role anywhere");
+  const atRg = await list(seed.resourceGroupId(), "atScope()");
+  t.same(atRg.map((assignment) => assignment.scope), [`/subscriptions/${seed.SUBSCRIPTION_ID}`], "atScope: at or above only");
+  const belowSubscription = await list(`/subscriptions/${seed.SUBSCRIPTION_ID}`, `assignedTo('${seed.UAMI_SANDBOX_PRINCIPAL_ID}')`);
+  t.equal(belowSubscription.length, 4, "principal filter includes assignments below the scope");
+});
+
+t.test("role assignment writes need Microsoft.Authorization/roleAssignments/write", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const client = new AuthorizationManagementClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, options(sandbox));
+  const scope = seed.vaultId(seed.KV_SANDBOX);
+  const parameters = {
+    roleDefinitionId: seed.roleDefinitionId(seed.ROLE.keyVaultCryptoServiceEncryptionUser),
+    principalId: seed.FHIR_NOROLE_PRINCIPAL_ID,
+    principalType: "ServicePrincipal",
+  };
+  const name = "f0000000-0000-4000-8000-000000000001";
+  await t.rejects(client.roleAssignments.create(scope, name, parameters), { statusCode: 403, code: "AuthorizationFailed" }, "Contributor cannot assign roles");
+
+  await sandboxRequest(sandbox, {
+    method: "POST",
+    path: "/_sandbox/scenarios",
+    body: { action: "addRoleAssignment", principalId: seed.SERVICE_APP.objectId, role: "User Access Administrator", scope: `/subscriptions/${seed.SUBSCRIPTION_ID}` },
+  });
+  const created = await client.roleAssignments.create(scope, name, parameters);
+  t.equal(created.principalId, seed.FHIR_NOROLE_PRINCIPAL_ID);
+  t.equal(created.scope, scope);
+  await t.rejects(client.roleAssignments.create(scope, "f0000000-0000-4000-8000-000000000002", parameters), { statusCode: 409, code: "RoleAssignmentExists" });
+
+  const metadata = await sandboxRequest(sandbox, { path: "/metadata", host: "wssandbox-fhir-norole.fhir.azurehealthcareapis.com" });
+  t.equal(metadata.status, 200, "fhir-norole has no key, so its data plane answers");
+  const fetched = await client.roleAssignments.get(scope, name);
+  t.equal(fetched.createdBy, seed.SERVICE_APP.objectId);
+  await client.roleAssignments.delete(scope, name);
+  await t.rejects(client.roleAssignments.get(scope, name), { statusCode: 404, code: "RoleAssignmentNotFound" });
+});
+
+t.test("ARM throttling: token buckets per subscription and principal", async (t) => {
+  const sandbox = await startTestSandbox(t, { throttle: { reads: { capacity: 3, refillPerSecond: 1 } } });
+  const authorization = `Bearer ${await armToken(sandbox)}`;
+  const get = () => sandboxRequest(sandbox, { path: `${seed.vaultId(seed.KV_SANDBOX)}?api-version=2026-02-01`, host: "management.azure.com", headers: { authorization } });
+  const remaining = [];
+  for (let i = 0; i < 3; i++) remaining.push((await get()).headers["x-ms-ratelimit-remaining-subscription-reads"]);
+  t.same(remaining, ["2", "1", "0"]);
+  const throttled = await get();
+  t.equal(throttled.status, 429);
+  t.match(throttled.json, { error: { code: "SubscriptionRequestsThrottled" } });
+  t.match(throttled.headers["retry-after"], /^\d+$/);
+
+  const other = `Bearer ${await armToken(sandbox, seed.READER_APP)}`;
+  const otherPrincipal = await sandboxRequest(sandbox, { path: `${seed.vaultId(seed.KV_SANDBOX)}?api-version=2026-02-01`, host: "management.azure.com", headers: { authorization: other } });
+  t.not(otherPrincipal.status, 429, "another principal has its own bucket");
+});

@@ -1,0 +1,78 @@
+import { createPublicKey, verify } from "node:crypto";
+import t from "tap";
+import { seed } from "../../src/sandbox/index.js";
+import { sandboxCredential, sandboxRequest, startTestSandbox } from "../helpers/sandbox.js";
+
+function decode(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {
+  const [header, claims] = token.split(".").slice(0, 2).map((part) => JSON.parse(Buffer.from(part, "base64url").toString("utf8")) as Record<string, unknown>);
+  return { header: header ?? {}, claims: claims ?? {} };
+}
+
+t.test("ClientSecretCredential gets an ARM token signed by the published key", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const token = await sandboxCredential(sandbox).getToken("https://management.azure.com/.default");
+  t.ok(token.expiresOnTimestamp > Date.now() + 50 * 60_000, "valid for about an hour");
+
+  const { header, claims } = decode(token.token);
+  t.equal(header.alg, "RS256");
+  t.match(claims, {
+    aud: "https://management.azure.com",
+    iss: `https://login.microsoftonline.com/${seed.TENANT_ID}/v2.0`,
+    tid: seed.TENANT_ID,
+    oid: seed.SERVICE_APP.objectId,
+    appid: seed.SERVICE_APP.clientId,
+    azp: seed.SERVICE_APP.clientId,
+  });
+  t.notOk("roles" in claims, "no app roles for ARM");
+
+  const jwks = await sandboxRequest(sandbox, { path: `/${seed.TENANT_ID}/discovery/v2.0/keys`, host: "login.microsoftonline.com" });
+  const jwk = (jwks.json as { keys: Record<string, string>[] }).keys.find((key) => key.kid === header.kid);
+  t.ok(jwk, "token kid is in the JWKS");
+  const [h, p, s] = token.token.split(".");
+  const publicKey = createPublicKey({ key: { kty: "RSA", n: jwk?.n, e: jwk?.e }, format: "jwk" });
+  t.ok(verify("sha256", Buffer.from(`${h}.${p}`), publicKey, Buffer.from(s ?? "", "base64url")), "signature verifies");
+});
+
+t.test("caller apps get tokens for api://cmk-service with their app role", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  for (const app of [seed.READER_APP, seed.OPERATOR_APP, seed.ADMIN_APP]) {
+    const token = await sandboxCredential(sandbox, app).getToken("api://cmk-service/.default");
+    t.match(decode(token.token).claims, { aud: "api://cmk-service", roles: app.roles, appid: app.clientId, oid: app.objectId });
+  }
+});
+
+t.test("a wrong secret and an unknown client are refused with Entra's errors", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  await t.rejects(sandboxCredential(sandbox, seed.SERVICE_APP, "wrong").getToken("https://management.azure.com/.default"), /7000215/);
+
+  const form = (clientId: string, secret: string) =>
+    new URLSearchParams({ grant_type: "client_credentials", client_id: clientId, client_secret: secret, scope: "https://management.azure.com/.default" }).toString();
+  const tokenPath = `/${seed.TENANT_ID}/oauth2/v2.0/token`;
+  const headers = { "content-type": "application/x-www-form-urlencoded" };
+  const wrong = await sandboxRequest(sandbox, { method: "POST", path: tokenPath, host: "login.microsoftonline.com", headers, body: form(seed.SERVICE_APP.clientId, "nope") });
+  t.equal(wrong.status, 401);
+  t.match(wrong.json, { error: "invalid_client", error_codes: [7000215], error_description: /^AADSTS7000215: Invalid client secret provided\./ });
+  t.equal(wrong.headers["content-type"], "application/json; charset=utf-8");
+
+  const unknown = await sandboxRequest(sandbox, { method: "POST", path: tokenPath, host: "login.microsoftonline.com", headers, body: form("99999999-9999-9999-9999-999999999999", "x") });
+  t.equal(unknown.status, 400);
+  t.match(unknown.json, { error: "unauthorized_client", error_codes: [700016] });
+});
+
+t.test("OpenID metadata names the host it was asked on", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const path = `/${seed.TENANT_ID}/v2.0/.well-known/openid-configuration`;
+  const production = await sandboxRequest(sandbox, { path, host: "login.microsoftonline.com" });
+  t.match(production.json, {
+    issuer: `https://login.microsoftonline.com/${seed.TENANT_ID}/v2.0`,
+    token_endpoint: `https://login.microsoftonline.com/${seed.TENANT_ID}/oauth2/v2.0/token`,
+    jwks_uri: `https://login.microsoftonline.com/${seed.TENANT_ID}/discovery/v2.0/keys`,
+    authorization_endpoint: String,
+  });
+  const local = await sandboxRequest(sandbox, { path });
+  t.match(local.json, { issuer: `${sandbox.url}/${seed.TENANT_ID}/v2.0`, token_endpoint: `${sandbox.url}/${seed.TENANT_ID}/oauth2/v2.0/token` });
+
+  const otherTenant = await sandboxRequest(sandbox, { path: "/33333333-3333-3333-3333-333333333333/v2.0/.well-known/openid-configuration" });
+  t.equal(otherTenant.status, 400);
+  t.match(otherTenant.json, { error_codes: [90002] });
+});
