@@ -19,8 +19,11 @@ export type Reservation =
   | { kind: "mismatch" }
   | { kind: "inProgress" };
 
-/** A retry that arrives while the first request is being handled waits this long at most. */
-const PENDING_TTL_SECONDS = 30;
+/**
+ * How long a claim lives before its answer is stored. The API gives up on Redis after 2.5 s, so a claim
+ * older than this belongs to a request that failed (and, in an outage, could not release it).
+ */
+const PENDING_TTL_SECONDS = 5;
 
 /** JSON with sorted keys, so the same body in another key order has the same fingerprint. */
 export function canonicalJson(value: unknown): string {

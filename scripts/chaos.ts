@@ -1,0 +1,294 @@
+/**
+ * `npm run chaos [-- --jobs 200]`: SetKey jobs under crashes, restarts and transient Azure faults.
+ *
+ * Starts its own Redis (AOF, on a free port), the sandbox, the API and two worker processes; creates
+ * N FHIR services in the sandbox; submits one SetKey for each (retrying 503s with an Idempotency-Key,
+ * as a ticketing system would); SIGKILLs and restarts workers at random moments, restarts Redis once,
+ * and makes 20% of ARM requests fail transiently. Then it prints what was accepted, what succeeded or
+ * failed, what was lost (a 202 whose job no longer exists) and how many ARM writes were duplicated
+ * (applied PUTs beyond one per FHIR service, from the sandbox's request log).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { HealthcareApisManagementClient } from "@azure/arm-healthcareapis";
+import { createSandboxContext } from "../src/azure/azure-context.js";
+import { sha256Hex } from "../src/plugins/app/authentication.js";
+import { startSandbox, type RunningSandbox } from "../src/sandbox/index.js";
+
+const argument = (name: string, fallback: number) => {
+  const index = process.argv.indexOf(name);
+  return index >= 0 ? Number(process.argv[index + 1]) : fallback;
+};
+const JOBS = argument("--jobs", 200);
+const FAULT_RATE = argument("--fault-rate", 0.2);
+const SEED = argument("--seed", Date.now() % 100_000);
+const SERVER = fileURLToPath(new URL("../src/server.ts", import.meta.url));
+const SUBSCRIPTION = "22222222-2222-2222-2222-222222222222";
+const RESOURCE_GROUP = "rg-sandbox";
+const WORKSPACE = "wssandbox";
+const UAMI = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-sandbox`;
+const KEY_URL = "https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048/00000000000000000000000000000002";
+const API_KEY = `chaos-${randomUUID()}`;
+
+// A small deterministic generator, so a run can be repeated with --seed.
+let state = SEED;
+const random = () => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const log = (message: string) => console.log(`[${new Date().toISOString().slice(11, 23)}] ${message}`);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`${what} did not come up`);
+    await sleep(100);
+  }
+}
+
+/** A redis-server with AOF, restartable on the same port and data directory. */
+class OwnRedis {
+  private child: ChildProcess | undefined;
+  constructor(
+    readonly port: number,
+    private readonly dir: string,
+  ) {}
+  get url() {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+  async start() {
+    this.child = spawn(
+      "redis-server",
+      ["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"],
+      { stdio: "ignore" },
+    );
+    await waitFor("redis", async () => {
+      const { Redis } = await import("ioredis");
+      const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      probe.on("error", () => undefined);
+      try {
+        await probe.connect();
+        return (await probe.ping()) === "PONG";
+      } finally {
+        probe.disconnect();
+      }
+    });
+  }
+  async stop() {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+    });
+  }
+}
+
+function startProcess(role: "api" | "worker", env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", SERVER], { env: { ...process.env, ...env, CMK_ROLE: role }, stdio: ["ignore", "ignore", "pipe"] });
+  child.stderr?.on("data", () => undefined);
+  return child;
+}
+
+async function sandboxAdmin(sandbox: RunningSandbox, method: string, path: string, body?: unknown): Promise<unknown> {
+  const { request } = await import("node:https");
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(new URL(path, sandbox.url), { method, ca: sandbox.caPem, headers: payload ? { "content-type": "application/json" } : {} }, (response) => {
+      let text = "";
+      response.on("data", (chunk) => (text += chunk));
+      response.on("end", () => resolve(text ? JSON.parse(text) : undefined));
+    });
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+async function main() {
+  const dir = await mkdtemp(join(tmpdir(), "cmk-chaos-"));
+  const redis = new OwnRedis(await freePort(), dir);
+  await redis.start();
+  // ARM's real limits would make setup take minutes; the faults, not throttling, are the point here.
+  const sandbox = await startSandbox({
+    port: 0,
+    caFile: join(dir, "ca.pem"),
+    lroMs: 1000,
+    throttle: { reads: { capacity: 5000, refillPerSecond: 2000 }, writes: { capacity: 2000, refillPerSecond: 500 } },
+  });
+  log(`redis ${redis.url} (AOF), sandbox ${sandbox.url}, ${JOBS} jobs, ${FAULT_RATE * 100}% transient ARM faults, seed ${SEED}`);
+
+  // 1. N FHIR services with the seed's user-assigned identity (which holds the key role).
+  await sandboxAdmin(sandbox, "PUT", "/_sandbox/faults", { rules: [], lroDurationMs: 20 });
+  const context = createSandboxContext({ url: sandbox.url, caPem: sandbox.caPem });
+  const arm = new HealthcareApisManagementClient(context.credential, SUBSCRIPTION, { ...context.clientOptions });
+  const names = Array.from({ length: JOBS }, (_, index) => `fhir-chaos-${String(index).padStart(3, "0")}`);
+  for (let start = 0; start < names.length; start += 25) {
+    await Promise.all(
+      names.slice(start, start + 25).map((name) =>
+        arm.fhirServices.beginCreateOrUpdateAndWait(RESOURCE_GROUP, WORKSPACE, name, {
+          location: "westus3",
+          kind: "fhir-R4",
+          identity: { type: "UserAssigned", userAssignedIdentities: { [UAMI]: {} } },
+          authenticationConfiguration: { authority: "https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111", audience: `https://${WORKSPACE}-${name}.fhir.azurehealthcareapis.com` },
+        }, { updateIntervalInMs: 50 }),
+      ),
+    );
+  }
+  const since = ((await sandboxAdmin(sandbox, "GET", "/_sandbox/requests")) as Array<{ seq: number }>).at(-1)?.seq ?? 0;
+  log(`created ${names.length} FHIR services`);
+
+  // 2. API and two workers, against our Redis and the sandbox.
+  const apiPort = await freePort();
+  const env = {
+    REDIS_URL: redis.url,
+    CMK_QUEUE_PREFIX: "chaos",
+    CMK_SANDBOX_URL: sandbox.url,
+    CMK_SANDBOX_CA_FILE: join(dir, "ca.pem"),
+    CMK_API_KEYS: JSON.stringify([{ name: "chaos", sha256: sha256Hex(API_KEY), roles: ["operator"] }]),
+    CMK_WORKER_LOCK_MS: "2000",
+    CMK_WORKER_CONCURRENCY: "25",
+    CMK_ARM_POLL_INTERVAL_MS: "300",
+    PORT: String(apiPort),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "error",
+  };
+  const api = startProcess("api", env);
+  const workers: ChildProcess[] = [startProcess("worker", env), startProcess("worker", env)];
+  const base = `http://127.0.0.1:${apiPort}`;
+  await waitFor("api", async () => (await fetch(`${base}/healthz`)).ok);
+  await sandboxAdmin(sandbox, "PUT", "/_sandbox/faults", {
+    rules: [
+      { service: "arm", status: 503, probability: FAULT_RATE / 2, retryAfterSeconds: 0 },
+      { service: "arm", status: 429, probability: FAULT_RATE / 2, retryAfterSeconds: 1 },
+    ],
+    lroDurationMs: 1000,
+  });
+
+  // 3. Chaos: kill and restart workers at random moments; restart Redis once.
+  let chaos = true;
+  let kills = 0;
+  const killer = (async () => {
+    while (chaos) {
+      await sleep(800 + random() * 2200);
+      if (!chaos) break;
+      const index = Math.floor(random() * workers.length);
+      workers[index]!.kill("SIGKILL");
+      kills += 1;
+      await sleep(300 + random() * 1000);
+      workers[index] = startProcess("worker", env);
+    }
+  })();
+  // Redis goes down while submissions are still coming in: a quarter of them in.
+  let submitted = 0;
+  const redisRestart = (async () => {
+    while (submitted < JOBS / 4) await sleep(20);
+    log("restarting redis");
+    await redis.stop();
+    await sleep(1000);
+    await redis.start();
+    log("redis is back");
+  })();
+
+  // 4. Submit, as a ticketing system would: retry what was not answered with a 202, same Idempotency-Key.
+  const accepted = new Map<string, string>();
+  let refusals = 0;
+  const refusalStatuses = new Map<string, number>();
+  await Promise.all(
+    names.map(async (name, index) => {
+      await sleep(index * 20);
+      submitted += 1;
+      const idempotencyKey = `chaos-${name}`;
+      for (;;) {
+        try {
+          const response = await fetch(`${base}/v1/change-requests`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-api-key": API_KEY, "idempotency-key": idempotencyKey },
+            body: JSON.stringify({
+              operation: "SetKey",
+              fhirServiceId: `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.HealthcareApis/workspaces/${WORKSPACE}/fhirservices/${name}`,
+              keyEncryptionKeyUrl: KEY_URL,
+              identity: { type: "UserAssigned", userAssignedIdentityId: UAMI },
+              ticket: { system: "chaos", id: name },
+            }),
+          });
+          if (response.status === 202) {
+            accepted.set(name, ((await response.json()) as { id: string }).id);
+            return;
+          }
+          refusals += 1;
+          refusalStatuses.set(String(response.status), (refusalStatuses.get(String(response.status)) ?? 0) + 1);
+        } catch (error) {
+          refusals += 1;
+          const reason = (error as Error).message;
+          refusalStatuses.set(reason, (refusalStatuses.get(reason) ?? 0) + 1);
+        }
+        await sleep(500);
+      }
+    }),
+  );
+  log(`${accepted.size} accepted (${refusals} refusals retried: ${[...refusalStatuses].map(([status, n]) => `${n}× ${status}`).join(", ") || "none"})`);
+
+  // 5. Wait for every job to end.
+  const outcomes = new Map<string, string>();
+  const deadline = Date.now() + 10 * 60_000;
+  while (outcomes.size < accepted.size && Date.now() < deadline) {
+    for (const [name, jobId] of accepted) {
+      if (outcomes.has(name)) continue;
+      const response = await fetch(`${base}/v1/jobs/${jobId}`, { headers: { "x-api-key": API_KEY } }).catch(() => undefined);
+      if (!response) continue;
+      if (response.status === 404) outcomes.set(name, "Lost");
+      else if (response.ok) {
+        const monitor = (await response.json()) as { status: string };
+        if (["Succeeded", "Failed", "Canceled"].includes(monitor.status)) outcomes.set(name, monitor.status);
+      }
+    }
+    if (outcomes.size >= accepted.size * 0.9) chaos = false;
+    await sleep(500);
+  }
+  chaos = false;
+  await Promise.all([killer, redisRestart]);
+
+  const requests = (await sandboxAdmin(sandbox, "GET", `/_sandbox/requests?since=${since}`)) as Array<{ method: string; path: string; status: number }>;
+  const appliedPuts = new Map<string, number>();
+  for (const request of requests) {
+    const match = /\/fhirservices\/(fhir-chaos-\d+)$/i.exec(request.path);
+    if (request.method === "PUT" && match && request.status < 300) appliedPuts.set(match[1]!, (appliedPuts.get(match[1]!) ?? 0) + 1);
+  }
+  const duplicates = [...appliedPuts.values()].reduce((sum, count) => sum + Math.max(0, count - 1), 0);
+  const count = (status: string) => [...outcomes.values()].filter((value) => value === status).length;
+  const unfinished = accepted.size - outcomes.size;
+
+  console.log("");
+  console.log(`chaos run: ${JOBS} SetKey jobs, 2 workers killed ${kills} times in all, Redis restarted once, ${FAULT_RATE * 100}% transient ARM faults`);
+  console.log(`  accepted:                 ${accepted.size}`);
+  console.log(`  succeeded:                ${count("Succeeded")}`);
+  console.log(`  failed:                   ${count("Failed")}`);
+  console.log(`  lost:                     ${count("Lost")}`);
+  console.log(`  unfinished after 10 min:  ${unfinished}`);
+  console.log(`  duplicate ARM writes:     ${duplicates} (applied PUTs: ${[...appliedPuts.values()].reduce((a, b) => a + b, 0)} for ${appliedPuts.size} services)`);
+
+  chaos = false;
+  for (const child of [api, ...workers]) child.kill("SIGKILL");
+  await redis.stop();
+  await sandbox.close();
+  await rm(dir, { recursive: true, force: true });
+  const clean = accepted.size === JOBS && count("Succeeded") === JOBS && count("Lost") === 0 && duplicates === 0;
+  process.exit(clean ? 0 : 1);
+}
+
+await main();
