@@ -38,6 +38,14 @@ export const EnvSchema = Type.Object({
   CMK_SANDBOX_LRO_MS: Integer({ minimum: 0, maximum: 3_600_000, default: 3000, description: "how long an emulated ARM update runs" }),
   CMK_API_KEYS: Type.Optional(Type.String({ description: "JSON array of { name, sha256, roles }" })),
   CMK_WEBHOOK_SECRET: Type.Optional(Type.String({ pattern: "^whsec_", description: "Standard Webhooks signing secret" })),
+  CMK_WEBHOOK_BACKOFF_MS: Integer({
+    minimum: 10,
+    maximum: 3_600_000,
+    default: 10_000,
+    description: "first retry delay of a webhook delivery; each later one doubles, capped at 1 h, for at least 24 h in all",
+  }),
+  CMK_WEBHOOK_TIMEOUT_MS: Integer({ minimum: 100, maximum: 60_000, default: 10_000, description: "how long one webhook delivery attempt may take" }),
+  CMK_SSE_HEARTBEAT_MS: Integer({ minimum: 100, maximum: 300_000, default: 15_000, description: "interval of comment heartbeats on job event streams" }),
   CMK_CALLBACK_ALLOWED_HOSTS: Type.Optional(Type.String({ description: "comma-separated callback host names" })),
   CMK_AUTH_ISSUER: Type.Optional(Type.String({ pattern: "^https://", description: "Entra ID issuer for caller tokens" })),
   CMK_AUTH_AUDIENCE: Type.Optional(

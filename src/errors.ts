@@ -81,6 +81,25 @@ export class NotFoundError extends ApiError {
   }
 }
 
+export class FhirServiceNotFoundError extends ApiError {
+  constructor(ref: { id: string; fhirService: string; workspace: string }) {
+    super("FhirServiceNotFound", 404, "The FHIR service was not found", `FHIR service ${ref.fhirService} was not found in workspace ${ref.workspace}.`, { fhirServiceId: ref.id });
+  }
+}
+
+export class FhirServiceExistsError extends ApiError {
+  constructor(ref: { id: string; fhirService: string }) {
+    super("FhirServiceExists", 409, "The FHIR service already exists", `FHIR service ${ref.fhirService} already exists: use SetKey to change its key.`, { fhirServiceId: ref.id });
+  }
+}
+
+/** A well-formed request whose change no ARM deployment template can make (e.g. a Key Vault data-plane step). */
+export class TemplateNotPossibleError extends ApiError {
+  constructor(detail: string) {
+    super("TemplateNotPossible", 409, "No deployment template can make this change", detail);
+  }
+}
+
 export class ChangeInProgressError extends ApiError {
   constructor(fhirServiceId: string, activeJobId: string) {
     super(
@@ -90,6 +109,12 @@ export class ChangeInProgressError extends ApiError {
       `Job ${activeJobId} has not finished for ${fhirServiceId}; follow it at /v1/jobs/${activeJobId} and submit again when it ends.`,
       { activeJobId, fhirServiceId },
     );
+  }
+}
+
+export class NotCancellableError extends ApiError {
+  constructor(jobId: string, detail: string, extensions: Record<string, unknown> = {}) {
+    super("NotCancellable", 409, "The job can no longer be canceled", detail, { jobId, ...extensions });
   }
 }
 
@@ -114,6 +139,12 @@ export class RequestInProgressError extends ApiError {
       {},
       { "retry-after": "1" },
     );
+  }
+}
+
+export class AzureUnavailableError extends ApiError {
+  constructor(what: string) {
+    super("AzureUnavailable", 503, "Azure did not answer", `Could not read ${what} from Azure; nothing was changed. Retry later.`, {}, { "retry-after": "10" });
   }
 }
 

@@ -7,6 +7,7 @@ import type { ApiKeyEntry, Config } from "./config.js";
 import { createAzureContext, createSandboxContext, type AzureContext } from "./azure/azure-context.js";
 import { createAzureAdapters, type AzureAdapters } from "./azure/adapters.js";
 import { createChangeWorker } from "./jobs/worker.js";
+import { generateWebhookSecret, startWebhookWorker } from "./jobs/webhooks.js";
 import { sha256Hex } from "./plugins/app/authentication.js";
 
 /**
@@ -58,11 +59,26 @@ export function createAdapters(config: Config, context: AzureContext): AzureAdap
   return createAzureAdapters(context, { pollIntervalMs: config.armPollIntervalMs });
 }
 
-export function startWorker(config: Config, adapters: AzureAdapters, logger: FastifyBaseLogger): RunningWorker {
+export function startWorker(config: Config, adapters: AzureAdapters, logger: FastifyBaseLogger, options: { webhookSecret?: string | undefined } = {}): RunningWorker {
   // Workers block on Redis: BullMQ needs maxRetriesPerRequest null on their connection.
   const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   connection.on("error", (error) => logger.warn({ err: error.message }, "worker redis connection error"));
-  const worker = createChangeWorker({ ...adapters, propagationWindowMs: config.CMK_ROLE_PROPAGATION_WINDOW_MS }, { connection, prefix: config.CMK_QUEUE_PREFIX, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger });
+  const worker = createChangeWorker(
+    { ...adapters, propagationWindowMs: config.CMK_ROLE_PROPAGATION_WINDOW_MS },
+    { connection, prefix: config.CMK_QUEUE_PREFIX, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger, retentionHours: config.CMK_JOB_RETENTION_HOURS, webhookBackoffMs: config.CMK_WEBHOOK_BACKOFF_MS },
+  );
+  // Webhook deliveries run wherever changes run.
+  const webhookSecret = options.webhookSecret ?? config.CMK_WEBHOOK_SECRET;
+  if (!webhookSecret) logger.warn("CMK_WEBHOOK_SECRET is not set: jobs with a callbackUrl record their webhook as failed.");
+  const webhooks = startWebhookWorker({
+    redisUrl: config.REDIS_URL,
+    prefix: config.CMK_QUEUE_PREFIX,
+    secret: webhookSecret,
+    backoffMs: config.CMK_WEBHOOK_BACKOFF_MS,
+    timeoutMs: config.CMK_WEBHOOK_TIMEOUT_MS,
+    retentionHours: config.CMK_JOB_RETENTION_HOURS,
+    logger,
+  });
   return {
     worker,
     close: async (deadlineMs = 25_000) => {
@@ -74,6 +90,8 @@ export function startWorker(config: Config, adapters: AzureAdapters, logger: Fas
         logger.warn({ deadlineMs }, "jobs still running at the shutdown deadline; they will be resumed by another worker");
         await worker.close(true);
       }
+      // A delivery cut short is retried (webhook-id stays the same, so receivers see it once).
+      await webhooks.close(outcome === "timeout");
       connection.disconnect();
     },
   };
@@ -115,4 +133,12 @@ export function resolveApiKeys(config: Config): { apiKeys: ApiKeyEntry[]; genera
   if (config.CMK_MODE !== "sandbox") return { apiKeys: [] };
   const generatedKey = `cmk_sandbox_${randomBytes(24).toString("base64url")}`;
   return { apiKeys: [{ name: "sandbox-admin", sha256: sha256Hex(generatedKey), roles: ["admin"] }], generatedKey };
+}
+
+/** The webhook signing secret; in sandbox mode with none configured, one is made up and returned. */
+export function resolveWebhookSecret(config: Config): { webhookSecret?: string; generatedWebhookSecret?: string } {
+  if (config.CMK_WEBHOOK_SECRET) return { webhookSecret: config.CMK_WEBHOOK_SECRET };
+  if (config.CMK_MODE !== "sandbox") return {};
+  const generated = generateWebhookSecret();
+  return { webhookSecret: generated, generatedWebhookSecret: generated };
 }

@@ -1,6 +1,7 @@
 import type { AzureCloud } from "./cloud.js";
 import type { AzureContext } from "./azure-context.js";
 import { createFhirServicesAdapter, type FhirServicesAdapter } from "./fhir-services.js";
+import { createFhirDataPlaneAdapter, type FhirDataPlaneAdapter } from "./fhir-data-plane.js";
 import { createIdentitiesAdapter, type IdentitiesAdapter } from "./identities.js";
 import { createKeyVaultAdapter, type KeyVaultAdapter } from "./key-vault.js";
 import { createRoleAssignmentsAdapter, type RoleAssignmentsAdapter } from "./role-assignments.js";
@@ -14,6 +15,7 @@ export interface AzureAdapters {
   vaults: VaultsAdapter;
   identities: IdentitiesAdapter;
   roleAssignments: RoleAssignmentsAdapter;
+  fhirDataPlane: FhirDataPlaneAdapter;
 }
 
 export function createAzureAdapters(context: AzureContext, options: { pollIntervalMs: number }): AzureAdapters {
@@ -24,5 +26,6 @@ export function createAzureAdapters(context: AzureContext, options: { pollInterv
     vaults: createVaultsAdapter(context),
     identities: createIdentitiesAdapter(context),
     roleAssignments: createRoleAssignmentsAdapter(context),
+    fhirDataPlane: createFhirDataPlaneAdapter(context),
   };
 }

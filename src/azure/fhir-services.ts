@@ -2,7 +2,7 @@ import { HealthcareApisManagementClient, type FhirService } from "@azure/arm-hea
 import type { FhirServiceRef } from "../domain/arm-ids.js";
 import { isOperationInProgress, type FhirServiceResource, type ManagedIdentity } from "../domain/fhir-resource.js";
 import type { AzureContext } from "./azure-context.js";
-import { perSubscription } from "./arm-facts.js";
+import { perSubscription, readFact, type GatheredFact } from "./arm-facts.js";
 
 /** A long-running ARM write, as much of it as a later attempt needs to follow it without a second PUT. */
 export interface ArmOperation {
@@ -13,6 +13,8 @@ export interface ArmOperation {
 export interface FhirServicesAdapter {
   /** The resource, or undefined when ARM answers 404. */
   get(ref: FhirServiceRef): Promise<FhirServiceResource | undefined>;
+  /** The workspace a FHIR service belongs to, as a pre-flight fact. */
+  workspace(ref: FhirServiceRef): Promise<GatheredFact<{ location: string }>>;
   /** PATCH of the identity alone (PATCH carries tags and identity only); waits until ARM is done. */
   updateIdentity(ref: FhirServiceRef, identity: ManagedIdentity): Promise<FhirServiceResource>;
   /** Sends the PUT and returns as soon as ARM has accepted it. */
@@ -40,6 +42,12 @@ export function createFhirServicesAdapter(context: AzureContext, options: { poll
 
   return {
     get,
+
+    workspace: (ref) =>
+      readFact(async () => {
+        const workspace = await client(ref.subscriptionId).workspaces.get(ref.resourceGroup, ref.workspace);
+        return { location: workspace.location ?? "" };
+      }),
 
     async updateIdentity(ref, identity) {
       // Note the SDK's argument order for update: service name before workspace name.

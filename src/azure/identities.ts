@@ -7,6 +7,7 @@ export interface UserAssignedIdentityFacts {
   id: string;
   principalId: string;
   clientId: string;
+  tenantId: string;
   location: string;
 }
 
@@ -23,7 +24,7 @@ export function createIdentitiesAdapter(context: AzureContext): IdentitiesAdapte
     userAssignedIdentity: (ref) =>
       readFact(async () => {
         const identity = await client(ref.subscriptionId).userAssignedIdentities.get(ref.resourceGroup, ref.name);
-        return { id: identity.id ?? ref.id, principalId: identity.principalId ?? "", clientId: identity.clientId ?? "", location: identity.location };
+        return { id: identity.id ?? ref.id, principalId: identity.principalId ?? "", clientId: identity.clientId ?? "", tenantId: identity.tenantId ?? "", location: identity.location };
       }),
   };
 }

@@ -8,6 +8,14 @@ import { readFact, type GatheredFact } from "./arm-facts.js";
 export interface KeyVaultAdapter {
   /** The key version the URL names (or the latest version when it names none). */
   keyFacts(key: KeyUrl): Promise<GatheredFact<KeyFacts>>;
+  /** The versioned URL of the key's newest version. */
+  latestVersionUrl(key: KeyUrl): Promise<string>;
+  /** Makes a new version now (az keyvault key rotate); returns its versioned URL. */
+  rotate(key: KeyUrl): Promise<string>;
+  /** Whether the key is soft-deleted (and so recoverable). */
+  deletedKey(key: KeyUrl): Promise<GatheredFact<{ recoveryId: string; scheduledPurgeDate?: Date }>>;
+  /** Recovers a soft-deleted key and waits until it is back. */
+  recoverDeleted(key: KeyUrl): Promise<void>;
 }
 
 export function toKeyFacts(key: KeyVaultKey): KeyFacts {
@@ -40,5 +48,16 @@ export function createKeyVaultAdapter(context: AzureContext): KeyVaultAdapter {
   };
   return {
     keyFacts: (key) => readFact(async () => toKeyFacts(await client(key.vaultUrl).getKey(key.keyName, key.version ? { version: key.version } : {}))),
+    latestVersionUrl: async (key) => (await client(key.vaultUrl).getKey(key.keyName)).id ?? "",
+    rotate: async (key) => (await client(key.vaultUrl).rotateKey(key.keyName)).id ?? "",
+    deletedKey: (key) =>
+      readFact(async () => {
+        const deleted = await client(key.vaultUrl).getDeletedKey(key.keyName);
+        return { recoveryId: deleted.properties.recoveryId ?? "", ...(deleted.properties.scheduledPurgeDate ? { scheduledPurgeDate: deleted.properties.scheduledPurgeDate } : {}) };
+      }),
+    recoverDeleted: async (key) => {
+      const poller = await client(key.vaultUrl).beginRecoverDeletedKey(key.keyName, { intervalInMs: 500 });
+      await poller.pollUntilDone();
+    },
   };
 }

@@ -85,3 +85,60 @@ export function identityMatches(resource: FhirServiceResource, requested: Reques
 export function hasKeyAndIdentity(resource: FhirServiceResource, change: { keyEncryptionKeyUrl: string; identity: RequestedIdentity }): boolean {
   return currentKeyUrl(resource) === change.keyEncryptionKeyUrl && identityMatches(resource, change.identity);
 }
+
+/** Members of a FHIR service that ARM keeps at the top level; everything else sits under `properties`. */
+const TOP_LEVEL_MEMBERS = ["id", "name", "type", "location", "tags", "etag", "kind", "identity", "systemData"];
+
+/**
+ * The wire (ARM JSON) form of a resource in the SDK's flattened model: what a PUT sends, and what an
+ * ARM template's resource declares.
+ */
+export function toArmResource(resource: FhirServiceResource): Record<string, unknown> {
+  const wire: Record<string, unknown> = {};
+  const properties: Record<string, unknown> = {};
+  for (const [member, value] of Object.entries(resource)) {
+    if (value === undefined) continue;
+    if (TOP_LEVEL_MEMBERS.includes(member)) wire[member] = value;
+    else properties[member] = value;
+  }
+  if (Object.keys(properties).length > 0) wire.properties = properties;
+  return wire;
+}
+
+export interface NewServiceSettings {
+  location: string;
+  kind?: string;
+  tags?: Record<string, string>;
+  keyEncryptionKeyUrl: string;
+  userAssignedIdentityId: string;
+  /** Entra ID tenant of the service's users: the FHIR service's token authority. */
+  tenantId: string;
+  authorityHost: string;
+  workspace: string;
+  fhirService: string;
+  fhirSuffix: string;
+}
+
+/** The audience Azure gives a FHIR service by default: its own URL. */
+export function fhirServiceUrl(workspace: string, fhirService: string, fhirSuffix: string): string {
+  return `https://${workspace}-${fhirService}.${fhirSuffix}`;
+}
+
+/**
+ * The PUT body of a new FHIR service with CMK from the start, as the portal's Security tab makes it:
+ * user-assigned identity, FHIR R4, authority and audience derived as Azure derives them.
+ */
+export function buildCreateBody(settings: NewServiceSettings): FhirServiceResource {
+  return {
+    location: settings.location.toLowerCase().replace(/\s+/g, ""),
+    ...(settings.tags ? { tags: settings.tags } : {}),
+    kind: settings.kind ?? "fhir-R4",
+    identity: identityBody({ type: "UserAssigned", userAssignedIdentityId: settings.userAssignedIdentityId }),
+    authenticationConfiguration: {
+      authority: `${settings.authorityHost}/${settings.tenantId}`,
+      audience: fhirServiceUrl(settings.workspace, settings.fhirService, settings.fhirSuffix),
+      smartProxyEnabled: false,
+    },
+    encryption: { customerManagedKeyEncryption: { keyEncryptionKeyUrl: settings.keyEncryptionKeyUrl } },
+  };
+}

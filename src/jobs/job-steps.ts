@@ -12,12 +12,26 @@ import {
 } from "../domain/job-record.js";
 import type { JobResult } from "../schemas/jobs.js";
 import { toJobError } from "../azure/azure-errors.js";
+import { canceledProgress, JobCanceledError } from "./cancel.js";
 
 export interface StepOutcome<T> {
   message?: string;
   output?: T;
   /** `Skipped` when the step found nothing to do. */
   status?: "Succeeded" | "Skipped";
+}
+
+/**
+ * What the worker adds around a job's steps (all optional): the cancel checks (see cancel.ts) and a
+ * listener told of every saved record (the job's event log).
+ */
+export interface JobHooks {
+  /** Throws JobCanceledError when a cancel was asked for; called before each step. */
+  throwIfCanceled?(): Promise<void>;
+  /** Atomically: throws JobCanceledError when canceled, else records that `what` writes (or ends the job) now. */
+  claim?(what: string): Promise<void>;
+  /** Called after each save of the record. */
+  saved?(progress: JobProgress): Promise<void>;
 }
 
 export interface StepContext {
@@ -35,12 +49,13 @@ export class JobSteps {
     private readonly job: Job<ChangeJobData>,
     private progress: JobProgress,
     private readonly describeTarget: string,
+    private readonly hooks: JobHooks = {},
   ) {}
 
-  static async start(job: Job<ChangeJobData>, plan: readonly StepPlan[]): Promise<JobSteps> {
+  static async start(job: Job<ChangeJobData>, plan: readonly StepPlan[], hooks: JobHooks = {}): Promise<JobSteps> {
     const saved = job.progress as JobProgress | number | undefined;
     const resumable = typeof saved === "object" && saved !== null && Array.isArray(saved.steps);
-    const steps = new JobSteps(job, resumable ? saved : newProgress(plan, new Date()), job.data.request.fhirServiceId);
+    const steps = new JobSteps(job, resumable ? saved : newProgress(plan, new Date()), job.data.request.fhirServiceId, hooks);
     if (!resumable) await steps.save();
     return steps;
   }
@@ -53,6 +68,12 @@ export class JobSteps {
     const existing = findStep(this.progress, name);
     if (existing && (existing.status === "Succeeded" || existing.status === "Skipped")) return existing.output as T;
 
+    try {
+      await this.hooks.throwIfCanceled?.();
+    } catch (caught) {
+      if (caught instanceof JobCanceledError) throw await this.cancel(caught);
+      throw caught;
+    }
     this.progress = startStep(this.progress, name, new Date());
     await this.save();
     const context: StepContext = {
@@ -72,8 +93,17 @@ export class JobSteps {
       await this.save();
       return outcome.output as T;
     } catch (caught) {
+      if (caught instanceof JobCanceledError) throw await this.cancel(caught);
       throw await this.fail(name, toJobError(caught, { action: name, target: this.describeTarget }));
     }
+  }
+
+  /**
+   * Call right before sending a write to Azure: throws JobCanceledError when the job was canceled, and
+   * otherwise makes later cancels answer 409 (one atomic step, see cancel.ts).
+   */
+  async beforeWrite(): Promise<void> {
+    await this.hooks.claim?.(this.progress.currentStep ?? "unknown");
   }
 
   /** Marks the named steps Skipped (when they have not run), saying why. */
@@ -91,6 +121,12 @@ export class JobSteps {
   }
 
   async succeed(result: JobResult): Promise<JobResult> {
+    try {
+      await this.hooks.claim?.("Succeeded");
+    } catch (caught) {
+      if (caught instanceof JobCanceledError) throw await this.cancel(caught);
+      throw caught;
+    }
     this.progress = { ...this.progress, result, lastUpdatedDateTime: new Date().toISOString() };
     await this.save();
     return result;
@@ -111,13 +147,27 @@ export class JobSteps {
       await this.save();
       return error;
     }
+    try {
+      await this.hooks.claim?.("Failed");
+    } catch (caught) {
+      if (caught instanceof JobCanceledError) return this.cancel(caught);
+      throw caught;
+    }
     this.progress = endStep(this.progress, name, { status: "Failed", message: error.body.message }, new Date());
     this.progress = { ...this.progress, error: error.body };
     await this.save();
     return new UnrecoverableError(`${error.body.code}: ${error.body.message}`);
   }
 
+  /** Ends the job Canceled: steps that did not finish are Skipped, nothing more runs. */
+  private async cancel(canceled: JobCanceledError): Promise<Error> {
+    this.progress = canceledProgress(this.progress, [], canceled.record, this.describeTarget, new Date());
+    await this.save();
+    return new UnrecoverableError(`Canceled: ${this.progress.error?.message ?? canceled.message}`);
+  }
+
   private async save(): Promise<void> {
     await this.job.updateProgress(this.progress as unknown as object);
+    await this.hooks.saved?.(this.progress);
   }
 }

@@ -4,9 +4,15 @@ import type { FastifyBaseLogger } from "fastify";
 import type { ChangeJobData } from "../domain/job-record.js";
 import type { JobResult } from "../schemas/jobs.js";
 import { CHANGES_QUEUE } from "./queue.js";
-import { JobSteps } from "./job-steps.js";
+import { JobSteps, type JobHooks } from "./job-steps.js";
 import { runSetKey, SET_KEY_STEPS } from "./operations/set-key.js";
+import { CREATE_SERVICE_STEPS, runCreateService } from "./operations/create-service.js";
+import { ROTATE_KEY_STEPS, runRotateKey } from "./operations/rotate-key.js";
+import { RECOVER_KEY_ACCESS_STEPS, runRecoverKeyAccess } from "./operations/recover-key-access.js";
 import type { WorkerDependencies } from "./worker-dependencies.js";
+import { auditJobOutcomes } from "../audit/audit-log.js";
+import { guardAzureWrites } from "./cancel.js";
+import { followJobOutcomes, jobHooks, jobLogger } from "./job-lifecycle.js";
 
 export interface ChangeWorkerOptions {
   connection: Redis;
@@ -15,21 +21,39 @@ export interface ChangeWorkerOptions {
   /** Lock duration and stalled-job check interval: how soon a dead worker's job is taken over. */
   lockMs: number;
   logger: FastifyBaseLogger;
+  /** How long job records, event logs and control records are kept (default 168). */
+  retentionHours?: number;
+  /** First webhook retry delay (default 10 s). */
+  webhookBackoffMs?: number;
 }
 
 /** Runs one change job: picks the operation's steps and runs them in order. */
-export async function processChange(job: Job<ChangeJobData>, deps: WorkerDependencies): Promise<JobResult> {
+export async function processChange(job: Job<ChangeJobData>, deps: WorkerDependencies, hooks: JobHooks = {}): Promise<JobResult> {
   const { request } = job.data;
   switch (request.operation) {
     case "SetKey": {
-      const steps = await JobSteps.start(job, SET_KEY_STEPS);
-      return runSetKey(steps, deps, request);
+      const steps = await JobSteps.start(job, SET_KEY_STEPS, hooks);
+      // Every Azure write first checks (atomically) that the job was not canceled: see cancel.ts.
+      return runSetKey(steps, guardAzureWrites(deps, () => steps.beforeWrite()), request);
+    }
+    case "CreateService": {
+      const steps = await JobSteps.start(job, CREATE_SERVICE_STEPS, hooks);
+      return runCreateService(steps, guardAzureWrites(deps, () => steps.beforeWrite()), request);
+    }
+    case "RotateKey": {
+      const steps = await JobSteps.start(job, ROTATE_KEY_STEPS, hooks);
+      return runRotateKey(steps, guardAzureWrites(deps, () => steps.beforeWrite()), request);
+    }
+    case "RecoverKeyAccess": {
+      const steps = await JobSteps.start(job, RECOVER_KEY_ACCESS_STEPS, hooks);
+      return runRecoverKeyAccess(steps, guardAzureWrites(deps, () => steps.beforeWrite()), request);
     }
   }
 }
 
 export function createChangeWorker(deps: WorkerDependencies, options: ChangeWorkerOptions): Worker<ChangeJobData, JobResult> {
-  const worker = new Worker<ChangeJobData, JobResult>(CHANGES_QUEUE, (job) => processChange(job, deps), {
+  const lifecycle = { ...options, retentionHours: options.retentionHours ?? 168, webhookBackoffMs: options.webhookBackoffMs ?? 10_000 };
+  const worker = new Worker<ChangeJobData, JobResult>(CHANGES_QUEUE, (job) => processChange(job, deps, jobHooks(job, lifecycle)), {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,
@@ -39,9 +63,12 @@ export function createChangeWorker(deps: WorkerDependencies, options: ChangeWork
     maxStalledCount: 5,
   });
   const log = options.logger;
-  worker.on("active", (job) => log.info({ jobId: job.id, operation: job.name, fhirServiceId: job.data.request.fhirServiceId, attempt: job.attemptsStarted }, "job started"));
-  worker.on("completed", (job) => log.info({ jobId: job.id, operation: job.name }, "job succeeded"));
-  worker.on("failed", (job, error) => log.warn({ jobId: job?.id, operation: job?.name, reason: error.message }, "job attempt failed"));
+  // Child loggers: every line about a job carries jobId and ticketId.
+  worker.on("active", (job) => jobLogger(log, job).info({ attempt: job.attemptsStarted }, "job started"));
+  worker.on("completed", (job) => jobLogger(log, job).info("job succeeded"));
+  worker.on("failed", (job, error) => jobLogger(log, job).warn({ reason: error.message }, "job attempt failed"));
   worker.on("error", (error) => log.error({ err: error }, "worker error"));
+  auditJobOutcomes(worker, options);
+  followJobOutcomes(worker, lifecycle);
   return worker;
 }

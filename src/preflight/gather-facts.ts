@@ -26,6 +26,7 @@ export interface GatheredFacts extends PreflightFacts {
   vault: GatheredFact<VaultFacts>;
   principal: GatheredFact<PrincipalFacts>;
   roleAssignments: GatheredFact<RoleAssignmentFacts[]>;
+  workspace?: GatheredFact<{ location: string }>;
 }
 
 export function fhirServiceFacts(resource: FhirServiceResource): FhirServiceFacts {
@@ -46,7 +47,7 @@ export function fhirServiceFacts(resource: FhirServiceResource): FhirServiceFact
  * key, the vault and a user-assigned identity at once; role assignments as soon as the principal is
  * known (listed at the subscription scope, which includes vault- and key-scoped ones).
  */
-export async function gatherFacts(adapters: PreflightAdapters, request: PreflightRequest & { fhirServiceId: string }): Promise<GatheredFacts> {
+export async function gatherFacts(adapters: PreflightAdapters, request: PreflightRequest): Promise<GatheredFacts> {
   const ref = parseFhirServiceId(request.fhirServiceId);
   const key = parseKeyUrl(request.keyEncryptionKeyUrl);
   if (!ref || !key) throw new Error("gatherFacts needs a parsed FHIR service id and key URL");
@@ -55,6 +56,7 @@ export async function gatherFacts(adapters: PreflightAdapters, request: Prefligh
     const resource = await adapters.fhirServices.get(ref);
     return resource ? fhirServiceFacts(resource) : undefined;
   });
+  const workspacePromise = request.create ? adapters.fhirServices.workspace(ref) : undefined;
   const keyPromise = adapters.keyVault.keyFacts(key);
   const vaultPromise = adapters.vaults.vaultFacts(key.vaultName, [ref.subscriptionId]);
 
@@ -86,8 +88,15 @@ export async function gatherFacts(adapters: PreflightAdapters, request: Prefligh
     return adapters.roleAssignments.forPrincipal(vaultSubscription, vault.value.id, principalId);
   });
 
-  const [fhir, keyFact, vault, principal, roleAssignments] = await Promise.all([fhirPromise, keyPromise, vaultPromise, principalPromise, rolesPromise]);
-  return { fhir, key: keyFact, vault, principal, roleAssignments };
+  const [fhir, keyFact, vault, principal, roleAssignments, workspace] = await Promise.all([
+    fhirPromise,
+    keyPromise,
+    vaultPromise,
+    principalPromise,
+    rolesPromise,
+    workspacePromise,
+  ]);
+  return { fhir, key: keyFact, vault, principal, roleAssignments, ...(workspace ? { workspace } : {}) };
 }
 
 /** Facts Azure did not give because it was briefly unavailable: a job retries instead of judging. */

@@ -15,7 +15,7 @@ export interface PreflightOutcome {
  */
 export async function runPreflight(
   adapters: PreflightAdapters & { cloud: AzureCloud },
-  request: PreflightRequest & { fhirServiceId: string },
+  request: PreflightRequest,
   settings: { propagationWindowMs: number },
   now: () => Date = () => new Date(),
 ): Promise<PreflightOutcome> {

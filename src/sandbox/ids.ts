@@ -1,4 +1,4 @@
-import { randomBytes, randomInt, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomInt, randomUUID } from "node:crypto";
 
 /** Identifier and timestamp formats copied from real Azure traffic (conformance/SUMMARY.md). */
 
@@ -24,6 +24,12 @@ export function newKeyVersion(): string {
 
 export function newGuid(): string {
   return randomUUID();
+}
+
+/** A GUID that is always the same for the same input (ids the world does not store but must not change). */
+export function derivedGuid(input: string): string {
+  const hex = createHash("sha256").update(input).digest("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** `x-request-id` on HealthcareApis answers: 32 hex characters, no dashes. */

@@ -34,7 +34,7 @@ export const Identity = Discriminated("type", [SystemAssignedIdentity, UserAssig
 
 const commonFields = {
   fhirServiceId: FhirServiceId,
-  ticket: Type.Optional(Ticket),
+  ticket: Type.Optional(Type.Ref(Ticket)),
   callbackUrl: Type.Optional(
     Type.String({ format: "uri", pattern: "^https?://", maxLength: 2000, description: "Signed webhook target, called when the job ends." }),
   ),
@@ -65,8 +65,56 @@ export const SetKeyRequest = Type.Object(
 );
 export type SetKeyRequest = Static<typeof SetKeyRequest>;
 
-export const ChangeRequest = Discriminated("operation", [SetKeyRequest], {
+export const CreateServiceRequest = Type.Object(
+  {
+    operation: Type.Literal("CreateService", { description: "Create a FHIR service encrypted with a customer-managed key from the start (user-assigned identity, as the portal's Security tab)." }),
+    ...commonFields,
+    location: Type.String({ minLength: 2, maxLength: 40, pattern: "^[A-Za-z0-9 ]+$", description: "Azure region of the new service; the key's vault must be in it.", example: "westus3" }),
+    keyEncryptionKeyUrl: KeyUrl,
+    identity: UserAssignedIdentity,
+    kind: Type.Optional(Type.Union([Type.Literal("fhir-R4"), Type.Literal("fhir-Stu3")], { default: "fhir-R4", description: "FHIR version." })),
+    tags: Type.Optional(Type.Record(Type.String({ maxLength: 512 }), Type.String({ maxLength: 256 }), { description: "Resource tags." })),
+  },
+  {
+    additionalProperties: false,
+    title: "CreateService",
+    example: {
+      operation: "CreateService",
+      fhirServiceId: SEED_EXAMPLES.fhirNew,
+      location: "westus3",
+      keyEncryptionKeyUrl: SEED_EXAMPLES.keyUrl,
+      identity: { type: "UserAssigned", userAssignedIdentityId: SEED_EXAMPLES.uamiSandbox },
+    },
+  },
+);
+export type CreateServiceRequest = Static<typeof CreateServiceRequest>;
+
+export const RotateKeyRequest = Type.Object(
+  {
+    operation: Type.Literal("RotateKey", { description: "Make a new version of the service's current key and move the service to it." }),
+    ...commonFields,
+    useLatestExistingVersion: Type.Optional(
+      Type.Boolean({ default: false, description: "Move to the newest existing version instead of creating one (az keyvault key rotate)." }),
+    ),
+  },
+  { additionalProperties: false, title: "RotateKey", example: { operation: "RotateKey", fhirServiceId: SEED_EXAMPLES.fhirUami } },
+);
+export type RotateKeyRequest = Static<typeof RotateKeyRequest>;
+
+export const RecoverKeyAccessRequest = Type.Object(
+  {
+    operation: Type.Literal("RecoverKeyAccess", { description: "Re-apply the key and identity the service has now, after its key access was lost and the cause fixed." }),
+    ...commonFields,
+    recoverDeletedKey: Type.Optional(
+      Type.Boolean({ default: false, description: "When the key is soft-deleted, recover it in Key Vault first. Nothing in Key Vault changes unless this is true." }),
+    ),
+  },
+  { additionalProperties: false, title: "RecoverKeyAccess", example: { operation: "RecoverKeyAccess", fhirServiceId: SEED_EXAMPLES.fhirUami } },
+);
+export type RecoverKeyAccessRequest = Static<typeof RecoverKeyAccessRequest>;
+
+export const ChangeRequest = Discriminated("operation", [SetKeyRequest, CreateServiceRequest, RotateKeyRequest, RecoverKeyAccessRequest], {
   description: "A change to a FHIR service's customer-managed key, chosen by `operation`.",
 });
-export type ChangeRequest = SetKeyRequest;
+export type ChangeRequest = SetKeyRequest | CreateServiceRequest | RotateKeyRequest | RecoverKeyAccessRequest;
 export type Operation = ChangeRequest["operation"];

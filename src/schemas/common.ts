@@ -54,6 +54,7 @@ export const Problem = Type.Object(
     errors: Type.Optional(Type.Array(Type.Ref(FieldError))),
     activeJobId: Type.Optional(Type.String()),
     requiredRole: Type.Optional(Type.String()),
+    subscriptionId: Type.Optional(Type.String({ description: "Forbidden: the subscription outside the credential's allow-list." })),
   },
   { $id: "Problem", additionalProperties: true, description: "RFC 9457 problem details (application/problem+json)." },
 );
@@ -68,10 +69,11 @@ export function problemResponses<Codes extends number>(...statuses: Codes[]): Re
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   400: "ValidationFailed: the request is malformed; `errors` names each bad field.",
   401: "Unauthorized: no or bad credential.",
-  403: "Forbidden: the credential's role is too low.",
+  403: "Forbidden: the credential's role is too low, or the subscription is outside its allow-list.",
   404: "NotFound.",
   409: "Conflict, e.g. ChangeInProgress with activeJobId.",
   422: "IdempotencyKeyReused.",
+  429: "TooManyRequests: the credential's (or address's) rate limit is spent; see Retry-After.",
   503: "QueueUnavailable: Redis does not answer.",
 };
 

@@ -48,6 +48,8 @@ export const JobResult = Type.Object(
     provisioningState: Type.String({ description: "ARM provisioning state after the change." }),
     armWrites: Type.Optional(Type.Integer({ description: "How many ARM writes the job sent (0 when the service already matched)." })),
     dryRun: Type.Optional(Type.Boolean({ description: "True for a dry run: nothing was sent to Azure." })),
+    previousVersionEnabled: Type.Optional(Type.Boolean({ description: "RotateKey: whether the previous key version is still enabled (it must stay so)." })),
+    changes: Type.Optional(Type.Array(Type.String(), { description: "RecoverKeyAccess: every change the job made, in order." })),
     resourceBody: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: "Dry runs: the full FHIR service body the change would PUT (SDK model: properties flattened)." }),
     ),
@@ -55,6 +57,34 @@ export const JobResult = Type.Object(
   { $id: "JobResult", additionalProperties: true },
 );
 export type JobResult = Static<typeof JobResult>;
+
+export const CallbackDelivery = Type.Object(
+  {
+    attempt: Type.Integer({ minimum: 1, description: "1 for the first delivery attempt." }),
+    dateTime: DateTime("When the attempt started."),
+    durationMs: Type.Optional(Type.Integer({ minimum: 0 })),
+    outcome: Type.Union([Type.Literal("Delivered"), Type.Literal("Retrying"), Type.Literal("Failed")], {
+      description: "Delivered (2xx), Retrying (another attempt at nextAttemptDateTime) or Failed (no more attempts).",
+    }),
+    statusCode: Type.Optional(Type.Integer({ description: "The receiver's HTTP status, when it answered." })),
+    error: Type.Optional(Type.String({ description: "Why the attempt failed (HTTP status, timeout, connection error, redirect)." })),
+    nextAttemptDateTime: Type.Optional(DateTime("When the next attempt is due.")),
+  },
+  { $id: "CallbackDelivery" },
+);
+export type CallbackDelivery = Static<typeof CallbackDelivery>;
+
+export const CallbackInfo = Type.Object(
+  {
+    url: Type.String({ description: "The callbackUrl, without query string or fragment." }),
+    status: Type.Union([Type.Literal("Pending"), Type.Literal("Retrying"), Type.Literal("Delivered"), Type.Literal("Failed")], {
+      description: "Pending until the job ends and the first attempt is made.",
+    }),
+    deliveries: Type.Array(Type.Ref(CallbackDelivery), { description: "Every delivery attempt, oldest first." }),
+  },
+  { $id: "CallbackInfo", description: "The signed webhook sent to callbackUrl when the job ends (Standard Webhooks)." },
+);
+export type CallbackInfo = Static<typeof CallbackInfo>;
 
 export const JobStatusMonitor = Type.Object(
   {
@@ -85,13 +115,43 @@ export const JobStatusMonitor = Type.Object(
     ),
     result: Type.Optional(Type.Ref(JobResult)),
     error: Type.Optional(Type.Ref(JobError)),
+    callback: Type.Optional(Type.Ref(CallbackInfo)),
   },
   { $id: "JobStatusMonitor", description: "The status monitor of a change job." },
 );
 export type JobStatusMonitor = Static<typeof JobStatusMonitor>;
 
 export const JobIdParams = Type.Object({
-  jobId: Type.String({ minLength: 1, maxLength: 100, pattern: "^[A-Za-z0-9-]+$", description: "Job id from Operation-Location." }),
+  // Job ids are UUIDs: anything else could name one of BullMQ's own keys (meta, events, id) in Redis.
+  jobId: Type.String({ minLength: 36, maxLength: 36, pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description: "Job id (a UUID) from Operation-Location." }),
 });
 
-export const jobSchemas = [JobError, JobResult, JobStatusMonitor];
+export const JobListQuery = Type.Object(
+  {
+    status: Type.Optional(JobStatus),
+    operation: Type.Optional(
+      Type.Union([Type.Literal("SetKey"), Type.Literal("CreateService"), Type.Literal("RotateKey"), Type.Literal("RecoverKeyAccess")], { description: "Only jobs of this operation." }),
+    ),
+    fhirServiceId: Type.Optional(Type.String({ minLength: 1, maxLength: 400, description: "Only jobs for this FHIR service (ARM id, any case)." })),
+    ticketId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: "Only jobs whose ticket has this id." })),
+    top: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: "Page size (1-100)." }),
+    continuationToken: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: "From the previous page's nextLink." })),
+  },
+  { additionalProperties: false },
+);
+export type JobListQuery = Static<typeof JobListQuery>;
+
+export const JobList = Type.Object(
+  {
+    value: Type.Array(Type.Ref(JobStatusMonitor), { description: "Status monitors, newest first." }),
+    nextLink: Type.Optional(
+      Type.String({
+        description:
+          "Relative URL of the next page (the same filters and a continuationToken). Present while older jobs may match; a page may hold fewer than `top` jobs (even none) when the filters are selective.",
+      }),
+    ),
+  },
+  { $id: "JobList" },
+);
+
+export const jobSchemas = [JobError, JobResult, CallbackDelivery, CallbackInfo, JobStatusMonitor, JobList];

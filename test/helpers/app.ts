@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import type { Test } from "tap";
 import type { FastifyInstance } from "fastify";
-import { buildApp } from "../../src/app.js";
+import { buildApp, type AppOptions } from "../../src/app.js";
 import type { AzureAdapters } from "../../src/azure/adapters.js";
 import { createAzureAdapters } from "../../src/azure/adapters.js";
 import { createSandboxContext } from "../../src/azure/azure-context.js";
@@ -32,6 +32,8 @@ export function testConfig(t: Test, env: Record<string, string> = {}): Config {
     CMK_API_KEYS: JSON.stringify(API_KEYS),
     LOG_LEVEL: "silent",
     CMK_ARM_POLL_INTERVAL_MS: "100",
+    // Tests poll fast; the rate limit has tests of its own.
+    CMK_RATE_LIMIT_PER_MINUTE: "1000000",
     ...env,
   });
   t.teardown(() => deletePrefix(config.REDIS_URL, prefix));
@@ -59,9 +61,9 @@ export async function deletePrefix(redisUrl: string, prefix: string): Promise<vo
  * The API alone. Without `azure`, its Azure adapters point at a sandbox address where nothing listens:
  * right for tests that must not reach Azure at all.
  */
-export async function buildTestApp(t: Test, config: Config, azure?: AzureAdapters): Promise<FastifyInstance> {
+export async function buildTestApp(t: Test, config: Config, azure?: AzureAdapters, options: Partial<AppOptions> = {}): Promise<FastifyInstance> {
   const adapters = azure ?? createAzureAdapters(createSandboxContext({ url: "https://127.0.0.1:1", caPem: "" }), { pollIntervalMs: 100 });
-  const app = await buildApp(config, { apiKeys: config.apiKeys ?? [], azure: adapters });
+  const app = await buildApp(config, { apiKeys: config.apiKeys ?? [], azure: adapters, ...options });
   t.teardown(() => app.close());
   await app.ready();
   return app;

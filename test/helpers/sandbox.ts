@@ -103,6 +103,53 @@ export function sandboxHttpClient(sandbox: RunningSandbox): HttpClient {
   return createSandboxHttpClient({ sandboxUrl: sandbox.url, caPem: sandbox.caPem });
 }
 
+export interface Exchange {
+  method: string;
+  url: string;
+  status: number;
+  /** `performance.now()` when the request was handed to the network, and when its response arrived. */
+  sentAt: number;
+  receivedAt: number;
+}
+
+/**
+ * The routing `httpClient`, recording every exchange the SDK pipeline makes with a timestamp, so that
+ * tests can measure e.g. how long the SDK waited before retrying.
+ */
+export function recordingHttpClient(sandbox: RunningSandbox): { httpClient: HttpClient; exchanges: Exchange[] } {
+  const inner = sandboxHttpClient(sandbox);
+  const exchanges: Exchange[] = [];
+  return {
+    exchanges,
+    httpClient: {
+      async sendRequest(request) {
+        const sentAt = performance.now();
+        const response = await inner.sendRequest(request);
+        exchanges.push({ method: request.method, url: request.url, status: response.status, sentAt, receivedAt: performance.now() });
+        return response;
+      },
+    },
+  };
+}
+
+/**
+ * Milliseconds between the first response with `status` and the SDK's next attempt at the same
+ * request (same method and URL); undefined when there was no such retry.
+ */
+export function retryDelay(exchanges: Exchange[], status: number): number | undefined {
+  const index = exchanges.findIndex((exchange) => exchange.status === status);
+  const failed = exchanges[index];
+  if (!failed) return undefined;
+  const retry = exchanges.slice(index + 1).find((exchange) => exchange.method === failed.method && exchange.url === failed.url);
+  return retry ? retry.sentAt - failed.receivedAt : undefined;
+}
+
+/**
+ * Node timers count from the event loop's cached clock, which can lag the moment the response was
+ * recorded by a few milliseconds; a retry this much earlier than Retry-After still honoured it.
+ */
+export const TIMER_SLACK_MS = 10;
+
 /** A `ClientSecretCredential` for a seed app (default: the service's own identity) against the sandbox. */
 export function sandboxCredential(sandbox: RunningSandbox, app: seedModule.SeedApp = seedModule.SERVICE_APP, secret = app.clientSecret): ClientSecretCredential {
   return new ClientSecretCredential(seedModule.TENANT_ID, app.clientId, secret, {

@@ -2,7 +2,7 @@ import { HealthcareApisManagementClient, type FhirService } from "@azure/arm-hea
 import t from "tap";
 import { seed } from "../../src/sandbox/index.js";
 import type { RunningSandbox } from "../../src/sandbox/index.js";
-import { armToken, sandboxCredential, sandboxHttpClient, sandboxRequest, startTestSandbox } from "../helpers/sandbox.js";
+import { armToken, recordingHttpClient, retryDelay, sandboxCredential, sandboxHttpClient, sandboxRequest, startTestSandbox, TIMER_SLACK_MS } from "../helpers/sandbox.js";
 
 const { RESOURCE_GROUP: RG, WORKSPACE: WS } = seed;
 const POLL = { updateIntervalInMs: 100 };
@@ -167,6 +167,36 @@ t.test("the SDK's create, update and delete pollers run to completion", async (t
   await t.rejects(client.fhirServices.get(RG, WS, "fhir-new"), { statusCode: 404, code: "ResourceNotFound" });
 });
 
+t.test("workspaces: synchronous create and update; delete as an async operation like a FHIR service's", async (t) => {
+  const sandbox = await startTestSandbox(t, { lroMs: 100 });
+  const client = armClient(sandbox);
+  const created = await client.workspaces.beginCreateOrUpdateAndWait(RG, "wsnew", { location: "westus3", tags: { owner: "test" } }, POLL);
+  t.match(created, { name: "wsnew", properties: { provisioningState: "Succeeded" }, tags: { owner: "test" } }, "201 with Succeeded: no polling");
+  const names: string[] = [];
+  for await (const workspace of client.workspaces.listByResourceGroup(RG)) names.push(workspace.name ?? "");
+  t.same(names.sort(), ["wsnew", WS]);
+  const patched = await client.workspaces.beginUpdateAndWait(RG, "wsnew", { tags: { replaced: "yes" } }, POLL);
+  t.same(patched.tags, { replaced: "yes" }, "PATCH replaces tags, synchronously");
+
+  const authorization = `Bearer ${await armToken(sandbox)}`;
+  const deleted = await sandboxRequest(sandbox, { method: "DELETE", path: `${seed.workspaceId("wsnew")}?${API}`, host: "management.azure.com", headers: { authorization } });
+  t.equal(deleted.status, 202);
+  t.equal(deleted.text, "");
+  t.match(deleted.headers.location, /\/operationresults\/[a-z0-9]{25}\?api-version=2023-11-01&operationResultResponseType=Location$/);
+  t.match(deleted.headers["azure-asyncoperation"], /\/operationresults\/[a-z0-9]{25}\?api-version=2023-11-01$/);
+  t.equal((await client.workspaces.get(RG, "wsnew")).properties?.provisioningState, "Deleting");
+  const location = new URL(String(deleted.headers.location));
+  const pending = await sandboxRequest(sandbox, { path: location.pathname + location.search, host: "management.azure.com", headers: { authorization } });
+  t.equal(pending.status, 202, "the Location URL answers 202 while running");
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  await t.rejects(client.workspaces.get(RG, "wsnew"), { statusCode: 404, code: "ResourceNotFound" });
+
+  await client.workspaces.beginCreateOrUpdateAndWait(RG, "wsnew", { location: "westus3" }, POLL);
+  await client.workspaces.beginDeleteAndWait(RG, "wsnew", POLL);
+  await t.rejects(client.workspaces.get(RG, "wsnew"), { name: "RestError", statusCode: 404 }, "the SDK's delete poller runs to completion");
+  await t.rejects(client.workspaces.beginDeleteAndWait(RG, WS, POLL), { statusCode: 409, code: "Conflict" }, "a workspace with FHIR services is not deleted");
+});
+
 t.test("the RP checks the key when it is set, and a failed operation reaches the caller", async (t) => {
   const sandbox = await startTestSandbox(t, { lroMs: 50 });
   const client = armClient(sandbox);
@@ -223,15 +253,16 @@ t.test("identity rules: one type, one user-assigned identity that exists", async
 
 t.test("fault rules: a 429 is retried by the SDK; an outcome rule fails the operation", async (t) => {
   const sandbox = await startTestSandbox(t, { lroMs: 50 });
-  const client = armClient(sandbox);
+  const { httpClient, exchanges } = recordingHttpClient(sandbox);
+  const client = new HealthcareApisManagementClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, { httpClient });
   await sandboxRequest(sandbox, {
     method: "PUT",
     path: "/_sandbox/faults",
     body: { rules: [{ service: "arm", method: "GET", pathContains: "fhirservices/fhir-sys", status: 429, probability: 1, times: 1, retryAfterSeconds: 1 }] },
   });
-  const started = Date.now();
   const sys = await client.fhirServices.get(RG, WS, seed.FHIR_SYS);
-  t.ok(Date.now() - started >= 900, "waited for Retry-After");
+  const delay = retryDelay(exchanges, 429);
+  t.ok(delay !== undefined && delay >= 1000 - TIMER_SLACK_MS, `retried ${delay?.toFixed(0)} ms after the 429 (Retry-After: 1)`);
   const log = (await sandboxRequest(sandbox, { path: "/_sandbox/requests" })).json as { path: string; status: number }[];
   t.same(log.filter((entry) => entry.path.endsWith("/fhir-sys")).map((entry) => entry.status), [429, 200]);
 
@@ -242,6 +273,7 @@ t.test("fault rules: a 429 is retried by the SDK; an outcome rule fails the oper
   });
   await t.rejects(
     client.fhirServices.beginCreateOrUpdateAndWait(RG, WS, seed.FHIR_SYS, withKey(sys, seed.keyUrl(seed.KV_SANDBOX, seed.KEY_RSA_2048, seed.VERSION_2)), POLL),
-    /InternalServerError/,
+    /^The long-running operation has failed\. InternalServerError\. /,
+    "the operation's error code reaches the caller",
   );
 });

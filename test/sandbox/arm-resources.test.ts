@@ -33,7 +33,7 @@ t.test("Microsoft.KeyVault/vaults: get and list, with real traffic's omissions",
   await t.rejects(client.vaults.get(seed.RESOURCE_GROUP, "kvmissing"), { name: "RestError", statusCode: 404 });
 });
 
-t.test("Microsoft.ManagedIdentity/userAssignedIdentities: get", async (t) => {
+t.test("Microsoft.ManagedIdentity: user-assigned identities, and a resource's system-assigned identity by scope", async (t) => {
   const sandbox = await startTestSandbox(t);
   const client = new ManagedServiceIdentityClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, options(sandbox));
   const identity = await client.userAssignedIdentities.get(seed.RESOURCE_GROUP, seed.UAMI_SANDBOX);
@@ -42,6 +42,19 @@ t.test("Microsoft.ManagedIdentity/userAssignedIdentities: get", async (t) => {
   t.equal(identity.clientId, seed.UAMI_SANDBOX_CLIENT_ID);
   t.equal(identity.tenantId, seed.TENANT_ID);
   await t.rejects(client.userAssignedIdentities.get(seed.RESOURCE_GROUP, "uami-missing"), { statusCode: 404, code: "ResourceNotFound" });
+
+  const system = await client.systemAssignedIdentities.getByScope(seed.fhirServiceId(seed.FHIR_SYS));
+  t.match(system, {
+    id: `${seed.fhirServiceId(seed.FHIR_SYS)}/providers/Microsoft.ManagedIdentity/identities/default`,
+    name: "default",
+    type: "Microsoft.ManagedIdentity/identities",
+    location: "westus3",
+    principalId: seed.FHIR_SYS_PRINCIPAL_ID,
+    tenantId: seed.TENANT_ID,
+    clientId: /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-8[0-9a-f]{3}-[0-9a-f]{12}$/,
+  });
+  t.equal((await client.systemAssignedIdentities.getByScope(seed.fhirServiceId(seed.FHIR_SYS))).clientId, system.clientId, "the client id is stable");
+  await t.rejects(client.systemAssignedIdentities.getByScope(seed.fhirServiceId(seed.FHIR_UAMI)), { name: "RestError", statusCode: 404 }, "fhir-uami has no system-assigned identity");
 });
 
 t.test("Microsoft.Authorization: list with filters and inheritance, role definitions", async (t) => {

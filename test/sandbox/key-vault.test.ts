@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import t from "tap";
 import { seed } from "../../src/sandbox/index.js";
 import type { RunningSandbox } from "../../src/sandbox/index.js";
-import { sandboxCredential, sandboxHttpClient, sandboxRequest, startTestSandbox } from "../helpers/sandbox.js";
+import { recordingHttpClient, retryDelay, sandboxCredential, sandboxHttpClient, sandboxRequest, startTestSandbox, TIMER_SLACK_MS } from "../helpers/sandbox.js";
 
 function keyClient(sandbox: RunningSandbox, vault: string = seed.KV_SANDBOX, app: seed.SeedApp = seed.SERVICE_APP): KeyClient {
   return new KeyClient(seed.vaultUrl(vault), sandboxCredential(sandbox, app), { httpClient: sandboxHttpClient(sandbox) });
@@ -62,6 +62,12 @@ t.test("KeyClient reads keys, versions and lists with real key material", async 
 t.test("create, rotate, update, delete, recover and purge", async (t) => {
   const sandbox = await startTestSandbox(t);
   const client = keyClient(sandbox);
+  const rsa2048 = await client.createRsaKey("cmk-new-2048");
+  t.equal(Buffer.from(rsa2048.key?.n ?? []).length, 256, "RSA defaults to 2048 bits");
+  t.same(rsa2048.keyOperations, ["encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey"], "default key_ops, in the service's order");
+  const ec = await client.createEcKey("cmk-new-ec", { curve: "P-384" });
+  t.match(ec, { keyType: "EC", key: { crv: "P-384" } });
+  t.equal(Buffer.from(ec.key?.x ?? []).length, 48, "a real P-384 point");
   const created = await client.createRsaKey("cmk-new", { keySize: 3072 });
   t.match(created.properties.version, /^[0-9a-f]{32}$/);
   t.equal(Buffer.from(created.key?.n ?? []).length, 384);
@@ -135,4 +141,11 @@ t.test("Key Vault fault injection answers with Key Vault's error shape", async (
   t.equal(key.name, seed.KEY_RSA_3072, "retried after the injected 503");
   const log = (await sandboxRequest(sandbox, { path: "/_sandbox/requests" })).json as { host: string; status: number }[];
   t.same(log.filter((entry) => entry.host === "kvsandbox.vault.azure.net").map((entry) => entry.status), [401, 503, 200]);
+
+  await sandboxRequest(sandbox, { method: "PUT", path: "/_sandbox/faults", body: { rules: [{ service: "keyvault", status: 429, probability: 1, times: 1, retryAfterSeconds: 1 }] } });
+  const { httpClient, exchanges } = recordingHttpClient(sandbox);
+  const throttled = new KeyClient(seed.vaultUrl(seed.KV_SANDBOX), sandboxCredential(sandbox), { httpClient });
+  t.equal((await throttled.getKey(seed.KEY_RSA_3072)).name, seed.KEY_RSA_3072, "retried after the injected 429");
+  const delay = retryDelay(exchanges, 429);
+  t.ok(delay !== undefined && delay >= 1000 - TIMER_SLACK_MS, `retried ${delay?.toFixed(0)} ms after the 429 (Retry-After: 1)`);
 });

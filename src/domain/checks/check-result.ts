@@ -2,6 +2,8 @@
 
 export const CHECK_IDS = [
   "FhirServiceExists",
+  "WorkspaceExists",
+  "CustomerManagedKeyConfigured",
   "KeyUrlVersioned",
   "KeyHostAllowed",
   "KeyNameLength",
@@ -24,19 +26,20 @@ export const CHECK_IDS = [
 export type CheckId = (typeof CHECK_IDS)[number];
 export type CheckStatus = "Passed" | "Failed" | "Warning" | "Skipped";
 
-export interface CheckResult {
-  id: CheckId;
+/** Pre-flight checks use CheckId; the key-access diagnosis adds ids of its own. */
+export interface CheckResult<Id extends string = CheckId> {
+  id: Id;
   status: CheckStatus;
   message: string;
   remediation?: string;
 }
 
-export const passed = (id: CheckId, message: string): CheckResult => ({ id, status: "Passed", message });
-export const failed = (id: CheckId, message: string, remediation: string): CheckResult => ({ id, status: "Failed", message, remediation });
-export const warning = (id: CheckId, message: string, remediation?: string): CheckResult =>
+export const passed = <Id extends string>(id: Id, message: string): CheckResult<Id> => ({ id, status: "Passed", message });
+export const failed = <Id extends string>(id: Id, message: string, remediation: string): CheckResult<Id> => ({ id, status: "Failed", message, remediation });
+export const warning = <Id extends string>(id: Id, message: string, remediation?: string): CheckResult<Id> =>
   remediation === undefined ? { id, status: "Warning", message } : { id, status: "Warning", message, remediation };
-export const skipped = (id: CheckId, message: string): CheckResult => ({ id, status: "Skipped", message });
+export const skipped = <Id extends string>(id: Id, message: string): CheckResult<Id> => ({ id, status: "Skipped", message });
 
-export function failedChecks(checks: CheckResult[]): CheckResult[] {
+export function failedChecks<Id extends string>(checks: CheckResult<Id>[]): CheckResult<Id>[] {
   return checks.filter((check) => check.status === "Failed");
 }

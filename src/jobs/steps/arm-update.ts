@@ -22,14 +22,20 @@ export async function startArmUpdate(
   body: FhirServiceResource,
   change: Change,
   context: StepContext,
+  /** `creating`: the service may not exist yet. `reapply`: write even when the live service matches (recovery). */
+  mode: { creating?: boolean; reapply?: boolean } = {},
 ): Promise<StepOutcome<ArmUpdateStart>> {
   let live = await deps.fhirServices.get(ref);
   if (live && isOperationInProgress(live)) {
     await context.reportFraction(0, `Waiting for the operation already running on the service (provisioningState ${live.provisioningState}).`);
     live = await deps.fhirServices.waitUntilSettled(ref, () => undefined);
   }
-  if (!live) throw new JobError({ code: "FhirServiceNotFound", message: `FHIR service ${ref.fhirService} disappeared before the update.`, target: ref.id });
-  if (hasKeyAndIdentity(live, change) && live.provisioningState === "Succeeded") {
+  if (!live && !mode.creating) throw new JobError({ code: "FhirServiceNotFound", message: `FHIR service ${ref.fhirService} disappeared before the update.`, target: ref.id });
+  if (live && mode.creating && !hasKeyAndIdentity(live, change)) {
+    // Someone else made a service of that name since the checks ran: never overwrite it.
+    throw new JobError({ code: "FhirServiceAlreadyExists", message: `FHIR service ${ref.fhirService} appeared while the job ran; it was not changed.`, target: ref.id });
+  }
+  if (live && hasKeyAndIdentity(live, change) && live.provisioningState === "Succeeded" && !mode.reapply) {
     return { status: "Skipped", message: "The live service already has the target key and identity: no write sent.", output: { kind: "alreadyApplied" } };
   }
   const operation = await deps.fhirServices.startPut(ref, body);

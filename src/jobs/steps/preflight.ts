@@ -1,11 +1,10 @@
 import { JobError } from "../../errors.js";
 import { failedChecks } from "../../domain/checks/check-result.js";
 import { propagationEndsAt } from "../../domain/checks/identity-checks.js";
-import type { ValidationReport } from "../../domain/checks/preflight-report.js";
+import type { PreflightRequest, ValidationReport } from "../../domain/checks/preflight-report.js";
 import { parseKeyUrl } from "../../domain/key-url.js";
 import { runPreflight, type PreflightOutcome } from "../../preflight/run-preflight.js";
 import { transientFacts } from "../../preflight/gather-facts.js";
-import type { SetKeyRequest } from "../../schemas/change-requests.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import type { StepContext, StepOutcome } from "../job-steps.js";
 
@@ -17,7 +16,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * is a role assignment too new to have reached Key Vault, the step waits for it, checking again with
  * backoff, instead of failing.
  */
-export async function preflight(deps: WorkerDependencies, request: SetKeyRequest, context: StepContext): Promise<StepOutcome<ValidationReport>> {
+export async function preflight(deps: WorkerDependencies, request: PreflightRequest, context: StepContext): Promise<StepOutcome<ValidationReport>> {
   const settings = { propagationWindowMs: deps.propagationWindowMs };
   let outcome = await runPreflight(deps, request, settings);
   for (let round = 0; ; round += 1) {
@@ -35,7 +34,7 @@ export async function preflight(deps: WorkerDependencies, request: SetKeyRequest
 }
 
 /** When the only failed check is key access and a granting assignment is still propagating: until when. */
-function propagationWait(outcome: PreflightOutcome, request: SetKeyRequest, propagationWindowMs: number): Date | undefined {
+function propagationWait(outcome: PreflightOutcome, request: PreflightRequest, propagationWindowMs: number): Date | undefined {
   const failures = failedChecks(outcome.report.checks);
   const key = parseKeyUrl(request.keyEncryptionKeyUrl);
   if (!outcome.facts || !key || failures.length !== 1 || failures[0]!.id !== "IdentityKeyAccess") return undefined;
@@ -43,12 +42,12 @@ function propagationWait(outcome: PreflightOutcome, request: SetKeyRequest, prop
   return propagationEndsAt({ roleAssignments, vault, key, now: new Date(), propagationWindowMs });
 }
 
-function judge({ report, facts }: PreflightOutcome, request: SetKeyRequest): StepOutcome<ValidationReport> {
+function judge({ report, facts }: PreflightOutcome, request: PreflightRequest): StepOutcome<ValidationReport> {
   const unavailable = facts ? transientFacts(facts) : [];
   if (unavailable.length > 0) {
     throw new JobError({ code: "AzureUnavailable", message: `Azure did not answer every pre-flight lookup (${unavailable.join("; ")}).`, target: request.fhirServiceId }, true);
   }
-  if (facts?.fhir.status === "missing") {
+  if (facts?.fhir.status === "missing" && !request.create) {
     // Nothing else matters when the service is not there: say so with its own code.
     throw new JobError({ code: "FhirServiceNotFound", message: `FHIR service ${request.fhirServiceId.split("/").at(-1)} was not found: ${request.fhirServiceId}.`, target: request.fhirServiceId });
   }

@@ -1,6 +1,8 @@
 import { JobError } from "../../errors.js";
 import type { FhirServiceRef } from "../../domain/arm-ids.js";
 import { currentIdentityType, currentKeyUrl, type FhirServiceResource } from "../../domain/fhir-resource.js";
+import { parseKeyUrl } from "../../domain/key-url.js";
+import { identityOf } from "../../preflight/resolve-request.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import type { StepOutcome } from "../job-steps.js";
 
@@ -20,4 +22,15 @@ export async function readFhirService(deps: WorkerDependencies, ref: FhirService
 export function describeEncryption(resource: FhirServiceResource): string {
   const key = currentKeyUrl(resource);
   return `provisioningState ${resource.provisioningState ?? "unknown"}; identity ${currentIdentityType(resource)}; ${key ? `key ${key}` : "Microsoft-managed key"}.`;
+}
+
+/** RotateKey and RecoverKeyAccess start from the service's key and its one identity: both must be there. */
+export function requireCustomerManagedKey(ref: FhirServiceRef, resource: FhirServiceResource): void {
+  const key = currentKeyUrl(resource);
+  if (!key || !parseKeyUrl(key)) {
+    throw new JobError({ code: "NotCustomerManaged", message: `FHIR service ${ref.fhirService} uses a Microsoft-managed key; set a customer-managed key with SetKey first.`, target: ref.id });
+  }
+  if (!identityOf(resource)) {
+    throw new JobError({ code: "IdentityNotSingle", message: `FHIR service ${ref.fhirService} has identity ${currentIdentityType(resource)}; send SetKey with the one identity it should use.`, target: ref.id });
+  }
 }

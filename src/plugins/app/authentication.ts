@@ -1,20 +1,14 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import fp from "fastify-plugin";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { ApiKeyEntry } from "../../config.js";
+import type { ApiKeyEntry, TokenSubscriptions } from "../../config.js";
 import { ForbiddenError, UnauthorizedError } from "../../errors.js";
+import { hasRole, highestRole, type Principal, type Role } from "../../security/principal.js";
+import { TokenError, type TokenFailure } from "../../security/jwt.js";
+import { tokenPrincipal } from "../../security/token-principal.js";
+import type { TokenVerifier } from "../../security/token-verifier.js";
 
-export type Role = "reader" | "operator" | "admin";
-
-/** Each role includes the ones before it. */
-const ROLE_RANK: Record<Role, number> = { reader: 1, operator: 2, admin: 3 };
-
-export interface Principal {
-  /** API key name or token subject; recorded as `createdBy`. */
-  name: string;
-  kind: "apiKey" | "token";
-  role: Role;
-}
+export type { Principal, Role } from "../../security/principal.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -25,16 +19,15 @@ declare module "fastify" {
     role?: Role;
   }
   interface FastifyInstance {
+    /** Who the request's credential speaks for (checked once per request); throws 401, or 403 for a token with no role. */
+    identify(request: FastifyRequest): Promise<Principal>;
+    /** `identify` plus the route's `config.role`: the onRequest hook of every /v1 route. */
     authenticate(request: FastifyRequest): Promise<void>;
   }
 }
 
 export function sha256Hex(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
-}
-
-function highestRole(roles: readonly Role[]): Role {
-  return roles.reduce<Role>((best, role) => (ROLE_RANK[role] > ROLE_RANK[best] ? role : best), "reader");
 }
 
 /**
@@ -50,26 +43,85 @@ export function matchApiKey(entries: readonly ApiKeyEntry[], presented: string):
   return match;
 }
 
+/** What a caller is told about a refused token: enough to fix it, never the token itself. */
+const TOKEN_FAILURES: Record<TokenFailure, string> = {
+  malformed: "The bearer token is not a well-formed JWT.",
+  algorithm: "The bearer token's signing algorithm is not accepted (RS*, PS* or ES* only).",
+  unknownKey: "The bearer token is signed with a key the issuer does not publish.",
+  signature: "The bearer token's signature is not valid.",
+  expired: "The bearer token has expired; get a new one.",
+  notYetValid: "The bearer token is not valid yet.",
+  issuer: "The bearer token comes from another issuer.",
+  audience: "The bearer token is for another audience; request a token for this API.",
+};
+
+const BEARER = /^Bearer +([^\s]+) *$/i;
+
 export interface AuthenticationOptions {
   apiKeys: readonly ApiKeyEntry[];
+  /** Undefined: bearer tokens are refused (no issuer configured). */
+  tokenVerifier?: TokenVerifier | undefined;
+  tokenSubscriptions?: TokenSubscriptions | undefined;
 }
 
 /**
- * Authenticates /v1 callers (x-api-key now; Entra ID bearer tokens plug in here) and enforces the
- * route's `config.role`. Routes register `fastify.authenticate` as an onRequest hook.
+ * Authenticates /v1 callers (x-api-key or an Entra ID bearer token) and enforces the route's
+ * `config.role`. Routes register `fastify.authenticate` as an onRequest hook; the rate limiter calls
+ * `identify` earlier to key its buckets, and both share one check per request.
  */
 export default fp<AuthenticationOptions>(
   async function authentication(fastify: FastifyInstance, options) {
-    fastify.decorateRequest("principal", null);
-    fastify.decorate("authenticate", async function authenticate(request: FastifyRequest) {
-      const presented = request.headers["x-api-key"];
+    const identities = new WeakMap<FastifyRequest, Promise<Principal>>();
+
+    const apiKeyPrincipal = (presented: unknown): Principal => {
       if (typeof presented !== "string" || presented.length === 0 || presented.length > 512) throw new UnauthorizedError();
       const entry = matchApiKey(options.apiKeys, presented);
       if (!entry) throw new UnauthorizedError("The API key is not valid.");
-      request.principal = { name: entry.name, kind: "apiKey", role: highestRole(entry.roles) };
+      return {
+        name: entry.name,
+        kind: "apiKey",
+        role: highestRole(entry.roles),
+        ...(entry.subscriptions ? { subscriptions: entry.subscriptions.map((id) => id.toLowerCase()) } : {}),
+      };
+    };
 
+    const tokenPrincipalOf = async (authorization: string): Promise<Principal> => {
+      const token = BEARER.exec(authorization)?.[1];
+      if (!token) throw new UnauthorizedError("Only Bearer tokens are accepted in the Authorization header.");
+      if (!options.tokenVerifier) throw new UnauthorizedError("Bearer tokens are not accepted here: no token issuer is configured (CMK_AUTH_ISSUER). Use an API key.");
+      try {
+        return tokenPrincipal(await options.tokenVerifier.verify(token), options.tokenSubscriptions);
+      } catch (error) {
+        if (error instanceof TokenError) throw new UnauthorizedError(TOKEN_FAILURES[error.reason]);
+        throw error;
+      }
+    };
+
+    const check = async (request: FastifyRequest): Promise<Principal> => {
+      const { authorization } = request.headers;
+      const apiKey = request.headers["x-api-key"];
+      if (authorization !== undefined && apiKey !== undefined) throw new UnauthorizedError("Send one credential, x-api-key or Authorization: Bearer, not both.");
+      const principal = authorization !== undefined ? await tokenPrincipalOf(authorization) : apiKeyPrincipal(apiKey);
+      request.principal = principal;
+      return principal;
+    };
+
+    fastify.decorateRequest("principal", null);
+    fastify.decorate("identify", function identify(request: FastifyRequest) {
+      let identity = identities.get(request);
+      if (!identity) {
+        identity = check(request);
+        identities.set(request, identity);
+      }
+      return identity;
+    });
+    fastify.decorate("authenticate", async function authenticate(request: FastifyRequest) {
+      const principal = await fastify.identify(request);
       const required = request.routeOptions.config.role ?? "admin";
-      if (ROLE_RANK[request.principal.role] < ROLE_RANK[required]) throw new ForbiddenError(required);
+      if (principal.role === undefined) {
+        throw new ForbiddenError(required, "The token carries none of this API's app roles (CMK.Reader, CMK.Operator, CMK.Admin); ask an administrator to assign one.");
+      }
+      if (!hasRole(principal, required)) throw new ForbiddenError(required);
     });
   },
   { name: "authentication" },

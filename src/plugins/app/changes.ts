@@ -8,6 +8,7 @@ import { createChangesQueue, enqueueChange, type ChangesQueue } from "../../jobs
 import { fingerprint, IdempotencyStore, type StoredAnswer } from "../../jobs/idempotency.js";
 import { readStatusMonitor } from "../../jobs/job-store.js";
 import { toStatusMonitor } from "../../domain/job-record.js";
+import { recordNewJob } from "../../jobs/job-lifecycle.js";
 import type { Principal } from "./authentication.js";
 
 /** The answer to a submission: the first one again when an Idempotency-Key is replayed. */
@@ -104,7 +105,9 @@ export default fp<ChangesOptions>(
       const result = await enqueueChange(queue, data);
       if (!result.accepted) throw new ChangeInProgressError(request.fhirServiceId, result.activeJobId);
       // The job was just added: its monitor is known without reading it back.
-      const monitor: JobStatusMonitor = toStatusMonitor({ id: result.jobId, data, progress: undefined, state: "waiting", attemptsMade: 0, attemptsStarted: 0, finishedOn: undefined, failedReason: undefined });
+      const added: JobStatusMonitor = toStatusMonitor({ id: result.jobId, data, progress: undefined, state: "waiting", attemptsMade: 0, attemptsStarted: 0, finishedOn: undefined, failedReason: undefined });
+      // List indexes and the job's event log (jobs/job-lifecycle.ts).
+      const monitor = await recordNewJob(connection, options, data, added, fastify.log);
       return { fingerprint: "", statusCode: 202, headers: { "operation-location": `/v1/jobs/${result.jobId}` }, body: monitor };
     };
 

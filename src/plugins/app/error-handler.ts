@@ -109,7 +109,7 @@ export function toProblem(error: FastifyError | ApiError | Error, instance: stri
   };
 }
 
-async function sendProblem(error: Error, request: FastifyRequest, reply: FastifyReply) {
+export async function sendProblem(error: Error, request: FastifyRequest, reply: FastifyReply) {
   const { problem, headers } = toProblem(error, request.url);
   if (problem.status >= 500) request.log.error({ err: error }, "request failed");
   else request.log.info({ code: problem.code, status: problem.status }, "request refused");

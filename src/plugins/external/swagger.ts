@@ -21,6 +21,8 @@ export default fp(
         tags: [
           { name: "Change requests", description: "Submit changes to a FHIR service's key." },
           { name: "Jobs", description: "Follow the jobs that carry changes out." },
+          { name: "FHIR services", description: "Encryption state and key-access diagnosis of a FHIR service." },
+          { name: "Audit", description: "Who changed, or tried to change, which key." },
           { name: "Health", description: "Probes for operators." },
         ],
         components: {
@@ -32,7 +34,8 @@ export default fp(
       },
       refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json.$id === "string" ? json.$id : `def-${index}`) },
     });
-    await fastify.register(swaggerUi, { routePrefix: "/docs", uiConfig: { docExpansion: "list", deepLinking: true } });
+    // staticCSP: the UI's own policy (same-origin scripts and styles) replaces the API's deny-all one.
+    await fastify.register(swaggerUi, { routePrefix: "/docs", staticCSP: true, uiConfig: { docExpansion: "list", deepLinking: true } });
   },
   { name: "swagger" },
 );

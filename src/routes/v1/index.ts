@@ -2,11 +2,19 @@ import type { FastifyInstance } from "fastify";
 import changeRequests from "./change-requests/index.js";
 import jobs from "./jobs/index.js";
 import validations from "./validations/index.js";
+import audit from "./audit/index.js";
+import templates from "./templates/index.js";
+import fhirServices from "./fhir-services/index.js";
 
 /** Everything under /v1 needs a credential; each route names its lowest role in `config.role`. */
 export default async function v1Routes(fastify: FastifyInstance) {
   fastify.addHook("onRequest", fastify.authenticate);
+  // After validation: subscription allow-lists and callback targets need the parsed request.
+  fastify.addHook("preHandler", fastify.enforceRequestPolicy);
   await fastify.register(changeRequests);
   await fastify.register(jobs);
   await fastify.register(validations);
+  await fastify.register(audit);
+  await fastify.register(templates);
+  await fastify.register(fhirServices);
 }

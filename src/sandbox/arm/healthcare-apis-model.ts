@@ -89,11 +89,27 @@ export interface FhirServiceInput {
   kind: string;
   tags: Record<string, string>;
   identity?: ServiceIdentity;
-  /** Properties as requested; read-only ones are dropped, defaults filled in. */
+  /** Properties as requested; only writable ones are kept, defaults filled in. */
   properties: Record<string, unknown>;
   provisioningState: string;
   systemData: SystemData;
 }
+
+/**
+ * The writable `FhirServiceProperties` of 2023-11-01. Anything else a request carries (read-only values
+ * echoed back from a GET, names from other api-versions) is dropped, so responses only hold defined fields.
+ */
+const WRITABLE_PROPERTIES = new Set([
+  "acrConfiguration",
+  "authenticationConfiguration",
+  "corsConfiguration",
+  "encryption",
+  "exportConfiguration",
+  "implementationGuidesConfiguration",
+  "importConfiguration",
+  "publicNetworkAccess",
+  "resourceVersionPolicyConfiguration",
+]);
 
 /**
  * Builds the stored body. The RP fills `accessPolicies`, `acrConfiguration`,
@@ -103,12 +119,7 @@ export interface FhirServiceInput {
  */
 export function composeFhirService(input: FhirServiceInput): FhirServiceResource {
   const { address } = input;
-  const {
-    provisioningState: _ignoredState,
-    privateEndpointConnections: _ignoredConnections,
-    eventState: _ignoredEventState,
-    ...requested
-  } = input.properties;
+  const requested: Record<string, unknown> = Object.fromEntries(Object.entries(input.properties).filter(([name]) => WRITABLE_PROPERTIES.has(name)));
   const properties: FhirServiceProperties = {
     accessPolicies: [],
     acrConfiguration: { loginServers: [] },

@@ -18,6 +18,7 @@ import {
   WORKSPACE_TYPE,
   type FhirServiceAddress,
   type FhirServiceResource,
+  type SystemData,
   type WorkspaceResource,
 } from "./healthcare-apis-model.js";
 import { asyncOperationHeaders, injectedFailure, operationStatusBody, runningOperationOn, startOperation } from "./lro.js";
@@ -49,6 +50,15 @@ function addressOf(params: RouteParams): FhirServiceAddress {
 
 function fhirNotFound(address: FhirServiceAddress): SandboxResponse {
   return resourceNotFound(`Microsoft.HealthcareApis/workspaces/${address.workspace}/fhirservices/${address.name}`, address.resourceGroup);
+}
+
+const PUBLIC_NETWORK_ACCESS = ["Enabled", "Disabled"];
+
+/** `properties.publicNetworkAccess` is an enum; ARM refuses other values before the RP stores them. */
+function invalidPublicNetworkAccess(properties: Record<string, unknown>): SandboxResponse | undefined {
+  const value = properties.publicNetworkAccess;
+  if (value === undefined || PUBLIC_NETWORK_ACCESS.includes(value as string)) return undefined;
+  return invalidRequestContent(`The request content was invalid: 'properties.publicNetworkAccess' must be one of ${PUBLIC_NETWORK_ACCESS.join(", ")}.`);
 }
 
 /** The code for a write while another operation runs is unconfirmed (azure-contracts.md 12.5); `Conflict` is ARM's usual one. */
@@ -99,8 +109,11 @@ export function registerHealthcareApis(router: Router<ArmRequest>, runtime: Sand
     const tags = parseTags(body.tags);
     if (!tags) return invalidRequestContent("The request content was invalid: 'tags' must map strings to strings.");
     const existing = getWorkspace(params);
+    if (existing && runningOperationOn(world(), existing.id)) return operationInProgress(existing.id);
     const address = { subscriptionId: params.subscriptionId ?? "", resourceGroup: params.resourceGroup ?? "", workspace: name };
     const properties = isRecord(body.properties) ? body.properties : {};
+    const accessError = invalidPublicNetworkAccess(properties);
+    if (accessError) return accessError;
     const workspace: WorkspaceResource = {
       id: workspaceResourceId(address),
       name,
@@ -117,6 +130,35 @@ export function registerHealthcareApis(router: Router<ArmRequest>, runtime: Sand
     };
     world().workspaces.set(idKey(workspace.id), workspace);
     return json(existing ? 200 : 201, workspace, { ETag: workspace.etag });
+  }));
+
+  router.on("PATCH", `${RG}/workspaces/{workspace}`, hc((request, params) => {
+    const scopeError = checkResourceGroup(world(), params);
+    if (scopeError) return scopeError;
+    const workspace = getWorkspace(params);
+    if (!workspace) return resourceNotFound(`Microsoft.HealthcareApis/workspaces/${params.workspace}`, params.resourceGroup ?? "");
+    if (runningOperationOn(world(), workspace.id)) return operationInProgress(workspace.id);
+    const patch = parsePatch(request, ["tags"]);
+    if ("error" in patch) return patch.error;
+    if (patch.tags) workspace.tags = patch.tags;
+    return patched(request, workspace);
+  }));
+
+  router.on("DELETE", `${RG}/workspaces/{workspace}`, hc((request, params) => {
+    const scopeError = checkResourceGroup(world(), params);
+    if (scopeError) return scopeError;
+    const workspace = getWorkspace(params);
+    if (!workspace) return empty(204); // ARM: deleting what does not exist succeeds with 204
+    const children = `${idKey(workspace.id)}/fhirservices/`;
+    if ([...world().fhirServices.keys()].some((key) => key.startsWith(children))) {
+      // Undocumented; the sandbox refuses rather than cascading (README, "Choices").
+      return armError(409, "Conflict", `The workspace '${workspace.name}' still contains FHIR services. Delete them before deleting the workspace.`);
+    }
+    return startDelete(runtime, request, {
+      resource: workspace,
+      subscriptionId: params.subscriptionId ?? "",
+      remove: () => world().workspaces.delete(idKey(workspace.id)),
+    });
   }));
 
   // --- FHIR services.
@@ -159,6 +201,7 @@ function putFhirService(runtime: SandboxRuntime, request: ArmRequest, params: Ro
   const address = addressOf(params);
   const workspace = world.workspaces.get(idKey(workspaceResourceId(address)));
   if (!workspace) return parentResourceNotFound(address.workspace);
+  if (runningOperationOn(world, workspace.id)) return operationInProgress(workspace.id);
   if (!NAME_PATTERN.test(address.name)) {
     return armError(400, "InvalidResourceName", `The FHIR service name '${address.name}' is invalid. It must be 3-24 lowercase letters, digits or hyphens.`);
   }
@@ -187,6 +230,8 @@ function putFhirService(runtime: SandboxRuntime, request: ArmRequest, params: Ro
   if (!tags) return invalidRequestContent("The request content was invalid: 'tags' must map strings to strings.");
   if (body.properties !== undefined && !isRecord(body.properties)) return invalidRequestContent("The request content was invalid: 'properties' must be an object.");
   const properties = body.properties ?? {};
+  const accessError = invalidPublicNetworkAccess(properties);
+  if (accessError) return accessError;
   const keyUrl = (properties.encryption as { customerManagedKeyEncryption?: { keyEncryptionKeyUrl?: unknown } } | undefined)?.customerManagedKeyEncryption
     ?.keyEncryptionKeyUrl;
   if (keyUrl !== undefined && typeof keyUrl !== "string") {
@@ -256,28 +301,38 @@ function patchFhirService(runtime: SandboxRuntime, request: ArmRequest, params: 
   if (!service) return fhirNotFound(address);
   if (runningOperationOn(world, id)) return operationInProgress(id);
 
+  const patch = parsePatch(request, ["tags", "identity"]);
+  if ("error" in patch) return patch.error;
+  const identityResult = patch.body.identity === undefined ? undefined : resolveIdentity(runtime, patch.body.identity, service.identity);
+  if (identityResult && "error" in identityResult) return identityResult.error;
+  if (patch.tags) service.tags = patch.tags;
+  if (identityResult?.identity) service.identity = identityResult.identity;
+  else if (identityResult) delete service.identity;
+  return patched(request, service);
+}
+
+/**
+ * A PATCH body (the spec's `*PatchResource`): only `allowed` top-level fields. Tags are replaced, not
+ * merged (real traffic).
+ */
+function parsePatch(request: ArmRequest, allowed: string[]): { body: Record<string, unknown>; tags?: Record<string, string> } | { error: SandboxResponse } {
   const parsed = parseArmBody(request);
-  if ("error" in parsed) return parsed.error;
-  const { body } = parsed;
-  const unsupported = Object.keys(body).filter((name) => name !== "tags" && name !== "identity");
+  if ("error" in parsed) return parsed;
+  const unsupported = Object.keys(parsed.body).filter((name) => !allowed.includes(name));
   if (unsupported.length > 0) {
-    return invalidRequestContent(`PATCH can only change 'tags' and 'identity'; use PUT for '${unsupported.join("', '")}'.`);
+    return { error: invalidRequestContent(`PATCH can only change '${allowed.join("' and '")}'; use PUT for '${unsupported.join("', '")}'.`) };
   }
-  if (body.tags !== undefined) {
-    const tags = parseTags(body.tags);
-    if (!tags) return invalidRequestContent("The request content was invalid: 'tags' must map strings to strings.");
-    service.tags = tags; // replaced, not merged (real traffic)
-  }
-  if (body.identity !== undefined) {
-    const identityResult = resolveIdentity(runtime, body.identity, service.identity);
-    if ("error" in identityResult) return identityResult.error;
-    if (identityResult.identity) service.identity = identityResult.identity;
-    else delete service.identity;
-  }
-  service.etag = newEtag();
-  service.systemData = systemData(request.caller.objectId, service.systemData);
-  // Synchronous in real traffic: 200 with the full resource, no async headers.
-  return json(200, service, { ETag: service.etag });
+  if (parsed.body.tags === undefined) return { body: parsed.body };
+  const tags = parseTags(parsed.body.tags);
+  if (!tags) return { error: invalidRequestContent("The request content was invalid: 'tags' must map strings to strings.") };
+  return { body: parsed.body, tags };
+}
+
+/** Synchronous in real traffic: 200 with the full resource, a new etag, no async headers. */
+function patched(request: ArmRequest, resource: { etag: string; systemData: SystemData }): SandboxResponse {
+  resource.etag = newEtag();
+  resource.systemData = systemData(request.caller.objectId, resource.systemData);
+  return json(200, resource, { ETag: resource.etag });
 }
 
 function deleteFhirService(runtime: SandboxRuntime, request: ArmRequest, params: RouteParams): SandboxResponse {
@@ -290,26 +345,40 @@ function deleteFhirService(runtime: SandboxRuntime, request: ArmRequest, params:
   const key = idKey(id);
   const service = world.fhirServices.get(key);
   if (!service) return empty(204); // ARM: deleting what does not exist succeeds with 204
-  if (runningOperationOn(world, id)) return operationInProgress(id);
+  return startDelete(runtime, request, { resource: service, subscriptionId: address.subscriptionId, remove: () => world.fhirServices.delete(key) });
+}
 
-  const previousState = service.properties.provisioningState;
-  service.properties.provisioningState = "Deleting";
+interface DeleteTarget {
+  resource: { id: string; location: string; properties: { provisioningState: string } };
+  subscriptionId: string;
+  remove: () => void;
+}
+
+/**
+ * DELETE as real traffic shows it for FHIR services and workspaces: 202 with an empty body and both
+ * `Azure-AsyncOperation` and `Location` (…&operationResultResponseType=Location); the resource reads
+ * `Deleting` until the operation ends, and keeps its previous state if the operation fails.
+ */
+function startDelete(runtime: SandboxRuntime, request: ArmRequest, target: DeleteTarget): SandboxResponse {
+  const { resource } = target;
+  if (runningOperationOn(runtime.world, resource.id)) return operationInProgress(resource.id);
+  const previousState = resource.properties.provisioningState;
+  resource.properties.provisioningState = "Deleting";
   const injectedError = injectedFailure(runtime, request);
   const operation = startOperation(runtime, {
-    subscriptionId: address.subscriptionId,
-    location: service.location,
-    resourceId: id,
+    subscriptionId: target.subscriptionId,
+    location: resource.location,
+    resourceId: resource.id,
     method: "DELETE",
     ...(injectedError ? { injectedError } : {}),
     apply: () => {
-      world.fhirServices.delete(key);
+      target.remove();
       return undefined;
     },
     rollback: () => {
-      service.properties.provisioningState = previousState;
+      resource.properties.provisioningState = previousState;
     },
   });
-  // Real traffic: 202, empty body, both Location (…&operationResultResponseType=Location) and Azure-AsyncOperation.
   return empty(202, { ...asyncOperationHeaders(request.armOrigin, operation, request.apiVersion, true), "Content-Length": "0" });
 }
 

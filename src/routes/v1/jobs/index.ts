@@ -2,7 +2,9 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { NotFoundError } from "../../../errors.js";
 import { problemResponses } from "../../../schemas/common.js";
-import { JobIdParams, JobStatusMonitor } from "../../../schemas/jobs.js";
+import { JobIdParams, JobList, JobListQuery, JobStatusMonitor } from "../../../schemas/jobs.js";
+import { EVENT_ID_PATTERN, type EventSink } from "../../../jobs/job-events.js";
+import { ValidationFailedError } from "../../../errors.js";
 import { isTerminal } from "../../../domain/job-record.js";
 
 const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -24,6 +26,152 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       if (!monitor) throw new NotFoundError(`Job ${request.params.jobId}`);
       if (!isTerminal(monitor.status)) reply.header("retry-after", String(fastify.statusRetryAfterSeconds));
       return monitor;
+    },
+  );
+
+  fastify.get(
+    "/jobs",
+    {
+      config: { role: "reader" },
+      schema: {
+        tags: ["Jobs"],
+        summary: "List jobs",
+        description:
+          "Status monitors, newest first. Filters combine (all must hold). Follow `nextLink` until it is absent: each job is listed once, " +
+          "in creation order, even when statuses change between pages. A page may hold fewer than `top` jobs (even none) when the filters " +
+          "are selective; its `nextLink` then continues the search.",
+        security: [{ apiKey: [] }, { bearer: [] }],
+        querystring: JobListQuery,
+        response: { 200: Type.Ref(JobList), ...problemResponses(400, 401, 403, 503) },
+      },
+    },
+    async (request) => {
+      const { top, continuationToken, ...filters } = request.query;
+      const page = await fastify.jobs.list(filters, top, continuationToken, request.principal);
+      if (!page.continuationToken) return { value: page.value };
+      const next = new URLSearchParams();
+      for (const [name, value] of Object.entries(filters)) if (typeof value === "string") next.set(name, value);
+      next.set("top", String(top));
+      next.set("continuationToken", page.continuationToken);
+      return { value: page.value, nextLink: `/v1/jobs?${next.toString()}` };
+    },
+  );
+
+  fastify.post(
+    "/jobs/:jobId/cancel",
+    {
+      config: { role: "operator" },
+      schema: {
+        tags: ["Jobs"],
+        summary: "Cancel a job",
+        description:
+          "Cancels a job that has not yet sent a write to Azure. A job no worker holds (waiting, or between retries) is Canceled at once (200). " +
+          "A running job (202) ends Canceled at its next step, and at the latest right before its next Azure write: the check and the write's " +
+          "claim are one atomic step, so an accepted cancel never lets a write through. Once a step (ApplyIdentity, StartArmUpdate) has begun " +
+          "writing, 409 `NotCancellable` says which. A Canceled job shows `error.code` Canceled, its unfinished steps Skipped; its FHIR " +
+          "service accepts new changes at once.",
+        security: [{ apiKey: [] }, { bearer: [] }],
+        params: JobIdParams,
+        response: {
+          200: Type.Ref(JobStatusMonitor, { description: "The job is Canceled." }),
+          202: Type.Ref(JobStatusMonitor, { description: "Cancel requested: the running job ends Canceled before its next write; follow Operation-Location." }),
+          ...problemResponses(400, 401, 403, 404, 409, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const answer = await fastify.jobs.cancel(request.params.jobId, request.principal!);
+      reply.code(answer.statusCode);
+      if (answer.statusCode === 202) {
+        reply.header("operation-location", `/v1/jobs/${request.params.jobId}`);
+        reply.header("retry-after", String(fastify.statusRetryAfterSeconds));
+      }
+      return answer.monitor;
+    },
+  );
+
+  fastify.get(
+    "/jobs/:jobId/events",
+    {
+      config: { role: "reader" },
+      schema: {
+        tags: ["Jobs"],
+        summary: "Follow a job (Server-Sent Events)",
+        description:
+          "`text/event-stream`: one event per change of the status monitor (`data:` the monitor JSON, `id:` increasing), comment " +
+          "heartbeats, closed after the terminal monitor. Without `Last-Event-ID` the stream starts with the current monitor; with it, " +
+          "every change after that id is sent first, so a reconnecting client misses nothing. 204 when the client has seen the end " +
+          "already. Authentication is the same as for every /v1 route (x-api-key or bearer header; no key in the query string): browser " +
+          "clients need an EventSource that can send headers (e.g. a fetch-based one).",
+        security: [{ apiKey: [] }, { bearer: [] }],
+        params: JobIdParams,
+        headers: Type.Object({
+          "last-event-id": Type.Optional(Type.String({ maxLength: 41, description: "The id of the last event received, on reconnect." })),
+        }),
+        response: {
+          200: {
+            description: "The event stream.",
+            content: { "text/event-stream": { schema: { type: "string", description: "id: <event id>\\ndata: <status monitor JSON>\\n\\n, and `: heartbeat` comments." } } },
+          },
+          204: { description: "The job has ended and the client saw its last event already.", type: "null" },
+          ...problemResponses(400, 401, 403, 404, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { jobId } = request.params;
+      const lastEventId = request.headers["last-event-id"];
+      if (lastEventId !== undefined && !EVENT_ID_PATTERN.test(lastEventId)) {
+        throw new ValidationFailedError([{ path: "/headers/last-event-id", message: "must be an event id this stream sent (<number>-<number>)" }]);
+      }
+      await fastify.jobs.monitor(jobId, request.principal);
+
+      let opened = false;
+      let ended = false;
+      const open = () => {
+        if (opened) return;
+        opened = true;
+        reply.hijack();
+        const headers: Record<string, string | number | string[]> = {};
+        for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) headers[name] = value;
+        reply.raw.writeHead(200, {
+          ...headers,
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+          "x-accel-buffering": "no",
+          connection: "keep-alive",
+        });
+        // How long EventSource waits before reconnecting.
+        reply.raw.write("retry: 2000\n\n");
+      };
+      const sink: EventSink = {
+        event: ({ id, monitor }) => {
+          if (ended) return;
+          open();
+          reply.raw.write(`id: ${id}\ndata: ${JSON.stringify(monitor)}\n\n`);
+        },
+        heartbeat: () => {
+          if (opened && !ended) reply.raw.write(": heartbeat\n\n");
+        },
+        end: () => {
+          if (ended) return;
+          ended = true;
+          if (opened) reply.raw.end();
+        },
+      };
+      const unfollow = await fastify.jobs.follow(jobId, lastEventId, sink);
+      if (ended && !opened) {
+        unfollow();
+        return reply.code(204).send();
+      }
+      open();
+      const stop = () => {
+        ended = true;
+        unfollow();
+      };
+      if (request.raw.destroyed) stop();
+      else reply.raw.on("close", stop);
+      return reply;
     },
   );
 };

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
+import { AzureUnavailableError } from "../../../errors.js";
 import { ChangeRequest } from "../../../schemas/change-requests.js";
 import { problemResponses } from "../../../schemas/common.js";
 import { ValidationReport } from "../../../schemas/validations.js";
 import { runPreflight } from "../../../preflight/run-preflight.js";
+import { resolvePreflightRequest } from "../../../preflight/resolve-request.js";
 
 const validationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
@@ -18,10 +20,17 @@ const validationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           "service's own identity, and answers the report whether or not it passes. Nothing is changed and no job is made.",
         security: [{ apiKey: [] }, { bearer: [] }],
         body: ChangeRequest,
-        response: { 200: Type.Ref(ValidationReport), ...problemResponses(400, 401, 403) },
+        response: { 200: Type.Ref(ValidationReport), ...problemResponses(400, 401, 403, 503) },
       },
     },
-    async (request) => (await runPreflight(fastify.azure, request.body, { propagationWindowMs: fastify.config.CMK_ROLE_PROPAGATION_WINDOW_MS })).report,
+    async (request) => {
+      const resolution = await resolvePreflightRequest(fastify.azure, request.body).catch((error: unknown) => {
+        request.log.warn({ err: (error as Error).message }, "could not read the FHIR service");
+        throw new AzureUnavailableError("the FHIR service");
+      });
+      if (resolution.kind === "refused") return resolution.report;
+      return (await runPreflight(fastify.azure, resolution.request, { propagationWindowMs: fastify.config.CMK_ROLE_PROPAGATION_WINDOW_MS })).report;
+    },
   );
 };
 

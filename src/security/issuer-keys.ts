@@ -54,7 +54,9 @@ export class IssuerKeys {
   /** The key for `kid`, or undefined when the issuer does not publish it (after a refresh if allowed). */
   async get(kid: string): Promise<KeyObject | undefined> {
     const stale = this.now() - this.fetchedAt > this.maxAgeMs;
-    if ((stale || !this.keys.has(kid)) && this.now() - this.attemptedAt >= this.minRefreshIntervalMs) await this.refresh();
+    const wanted = stale || !this.keys.has(kid);
+    // A fetch under way answers everyone waiting for it; a new one only after the interval.
+    if (wanted && (this.inflight || this.now() - this.attemptedAt >= this.minRefreshIntervalMs)) await this.refresh();
     return this.keys.get(kid);
   }
 

@@ -1,0 +1,142 @@
+import type { Redis } from "ioredis";
+import type { Job, Worker } from "bullmq";
+import type { FastifyBaseLogger } from "fastify";
+import type { AuditEntry, AuditOutcome, AuditRecord } from "../schemas/audit.js";
+import type { JobStatusMonitor } from "../schemas/jobs.js";
+import type { ChangeJobData } from "../domain/job-record.js";
+import { canonicalArmId } from "../domain/arm-ids.js";
+import { snapshotOf } from "../jobs/job-store.js";
+import { subscriptionOfArmId } from "../security/subscription-scope.js";
+import { jobOutcomeRecord } from "./audit-entry.js";
+
+/**
+ * The audit trail: one append-only Redis stream per deployment, `{CMK_QUEUE_PREFIX}:audit`. Entries are
+ * kept 400 days (longer than any job, at most 365 days) and the stream is capped at about 100,000
+ * entries so a flood of refused requests cannot exhaust Redis (which must not evict BullMQ's keys).
+ * Every entry is also logged, for log shipping to a SIEM that keeps it longer.
+ */
+export const AUDIT_RETENTION_DAYS = 400;
+export const AUDIT_MAX_ENTRIES = 100_000;
+/** Stream entries one query reads at most; a page may come back short, with a nextLink to go on. */
+const MAX_SCAN = 5000;
+const BATCH = 200;
+const MAX_STREAM_ID_PART = 18_446_744_073_709_551_615n;
+
+export function auditStreamKey(prefix: string): string {
+  return `${prefix}:audit`;
+}
+
+/** A stream id Redis accepts (both parts fit 64 bits): the only continuation tokens queried. */
+export function isStreamId(text: string): boolean {
+  const match = /^(\d{1,20})-(\d{1,20})$/.exec(text);
+  return !!match && BigInt(match[1]!) <= MAX_STREAM_ID_PART && BigInt(match[2]!) <= MAX_STREAM_ID_PART;
+}
+
+export interface AuditFilter {
+  fhirServiceId?: string | undefined;
+  /** Part of the principal name, case-insensitive. */
+  principal?: string | undefined;
+  outcome?: AuditOutcome | undefined;
+  ticketId?: string | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+  /** Only entries about these (lower-case) subscriptions: the reader's allow-list; undefined: all. */
+  subscriptions?: readonly string[] | undefined;
+}
+
+function matches(entry: AuditEntry, filter: AuditFilter): boolean {
+  if (filter.outcome && entry.outcome !== filter.outcome) return false;
+  if (filter.ticketId && entry.ticket?.id !== filter.ticketId) return false;
+  if (filter.principal && !entry.principal.name.toLowerCase().includes(filter.principal.toLowerCase())) return false;
+  if (filter.fhirServiceId && (!entry.fhirServiceId || canonicalArmId(entry.fhirServiceId) !== canonicalArmId(filter.fhirServiceId))) return false;
+  if (filter.subscriptions) {
+    const subscription = subscriptionOfArmId(entry.fhirServiceId);
+    if (!subscription || !filter.subscriptions.includes(subscription)) return false;
+  }
+  return true;
+}
+
+function parseEntry(id: string, fields: string[]): AuditEntry | undefined {
+  const index = fields.indexOf("entry");
+  if (index < 0 || index + 1 >= fields.length) return undefined;
+  try {
+    return { id, ...(JSON.parse(fields[index + 1]!) as AuditRecord) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Stream ids are milliseconds since the epoch: a time filter is a range of ids. */
+function streamTime(date: Date): string {
+  return String(Math.max(0, date.getTime()));
+}
+
+export class AuditLog {
+  readonly key: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    private readonly logger?: Pick<FastifyBaseLogger, "info">,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.key = auditStreamKey(prefix);
+  }
+
+  /** Appends one entry (and trims by age and length in the same transaction); returns its id. */
+  async append(record: AuditRecord): Promise<string> {
+    this.logger?.info({ audit: record }, "audit");
+    const oldest = String(Math.max(0, this.now() - AUDIT_RETENTION_DAYS * 86_400_000));
+    const results = await this.redis
+      .multi()
+      .xadd(this.key, "MAXLEN", "~", AUDIT_MAX_ENTRIES, "*", "entry", JSON.stringify(record))
+      .xtrim(this.key, "MINID", "~", oldest)
+      .exec();
+    const [added] = results ?? [];
+    if (!added || added[0]) throw added?.[0] ?? new Error("audit append was discarded");
+    return added[1] as string;
+  }
+
+  /**
+   * Newest first, `top` at most, starting after `continuationToken`. The returned token is set when
+   * older entries may match (the stream is read in batches; at most MAX_SCAN entries per call).
+   */
+  async query(filter: AuditFilter, top: number, continuationToken?: string): Promise<{ entries: AuditEntry[]; continuationToken?: string }> {
+    let end = continuationToken ? `(${continuationToken}` : filter.to ? streamTime(filter.to) : "+";
+    const start = filter.from ? streamTime(filter.from) : "-";
+    const entries: AuditEntry[] = [];
+    let scanned = 0;
+    while (scanned < MAX_SCAN) {
+      const batch = await this.redis.xrevrange(this.key, end, start, "COUNT", BATCH);
+      for (const [id, fields] of batch) {
+        scanned += 1;
+        const entry = parseEntry(id, fields);
+        if (!entry || !matches(entry, filter)) continue;
+        // One match more than a page: there is a next page, and it starts after the last entry shown.
+        if (entries.length === top) return { entries, continuationToken: entries[top - 1]!.id };
+        entries.push(entry);
+      }
+      if (batch.length < BATCH) return { entries };
+      end = `(${batch[batch.length - 1]![0]}`;
+    }
+    return { entries, continuationToken: end.slice(1) };
+  }
+}
+
+/** Writes how a job ended, when it has ended (a failed attempt that will be retried writes nothing). */
+export async function recordJobOutcome(redis: Redis, prefix: string, monitor: JobStatusMonitor, logger?: Pick<FastifyBaseLogger, "info">): Promise<void> {
+  const record = jobOutcomeRecord(monitor, new Date());
+  if (record) await new AuditLog(redis, prefix, logger).append(record);
+}
+
+/** The worker's one call: every job that ends, however it ends, gets its audit entry. */
+export function auditJobOutcomes(worker: Worker<ChangeJobData>, options: { connection: Redis; prefix: string; logger: FastifyBaseLogger }): void {
+  const record = (job: Job<ChangeJobData>) =>
+    snapshotOf(job)
+      .then((monitor) => recordJobOutcome(options.connection, options.prefix, monitor, options.logger))
+      .catch((error: Error) => options.logger.warn({ jobId: job.id, err: error.message }, "audit entry for a finished job not written"));
+  worker.on("completed", (job) => void record(job));
+  worker.on("failed", (job) => {
+    if (job) void record(job);
+  });
+}

@@ -1,0 +1,160 @@
+import type { Redis } from "ioredis";
+import { canonicalArmId } from "../domain/arm-ids.js";
+import type { ChangeJobData } from "../domain/job-record.js";
+import type { JobStatus, JobStatusMonitor } from "../schemas/jobs.js";
+import { ValidationFailedError } from "../errors.js";
+import { jobKeys } from "./job-keys.js";
+
+/**
+ * List indexes for `GET /v1/jobs`.
+ *
+ * Every job is in `{prefix}:jobs:idx:all` and in one sorted set per value of each fixed filter
+ * (operation, FHIR service, ticket id), written in one MULTI right after the job is added (and again,
+ * idempotently, when a worker starts it, in case the API died in between). All members have score 0
+ * and read `<inverted creation ms, 13 digits>:<jobId>`, so the sets are ordered newest first by
+ * creation time, ties broken by job id: a strict total order, and a page is one ZRANGE BYLEX from the
+ * last member shown (the continuation token), whatever the number of jobs stored.
+ *
+ * Status is NOT indexed: it changes inside BullMQ's own scripts, where no index could be updated in the
+ * same step. It is checked on read against the stored job (read anyway to answer), walking the most
+ * selective index in batches and skipping what does not match. A page therefore costs at most
+ * MAX_SCAN job reads; when a selective filter finds fewer than `top` jobs within that budget, the page
+ * is shorter (possibly empty) and still carries a nextLink. Paging stays exact when statuses change
+ * between pages: the token is a position in creation order, so each job is considered exactly once,
+ * and shown when it matches at the moment its page is read.
+ *
+ * Entries whose job BullMQ has removed (retention) are dropped from the index being walked when met;
+ * each write also trims entries older than twice the retention, and per-value sets expire when unused.
+ */
+
+const INVERTED_BASE = 9_999_999_999_999;
+/** Jobs read per page at most (candidates that did not match included). */
+export const MAX_SCAN = 500;
+const MEMBER = /^\d{13}:[A-Za-z0-9-]{1,100}$/;
+
+export function indexMember(createdMs: number, jobId: string): string {
+  return `${String(INVERTED_BASE - createdMs).padStart(13, "0")}:${jobId}`;
+}
+
+function jobIdOf(member: string): string {
+  return member.slice(member.indexOf(":") + 1);
+}
+
+function indexKeysOf(prefix: string, data: ChangeJobData): { all: string; values: string[] } {
+  const keys = jobKeys(prefix);
+  const values = [keys.indexOperation(data.request.operation), keys.indexFhirService(data.request.fhirServiceId)];
+  if (data.request.ticket) values.push(keys.indexTicket(data.request.ticket.id));
+  return { all: keys.indexAll, values };
+}
+
+/** Adds a job to the list indexes (idempotent). */
+export async function indexJob(redis: Redis, prefix: string, jobId: string, data: ChangeJobData, retentionHours: number): Promise<void> {
+  const created = Date.parse(data.createdDateTime);
+  const member = indexMember(Number.isFinite(created) ? created : Date.now(), jobId);
+  const keepMs = 2 * Math.max(24, retentionHours) * 3_600_000;
+  const cutoff = `[${String(INVERTED_BASE - (Date.now() - keepMs)).padStart(13, "0")}`;
+  const { all, values } = indexKeysOf(prefix, data);
+  const multi = redis.multi();
+  for (const key of [all, ...values]) {
+    multi.zadd(key, 0, member);
+    multi.zremrangebylex(key, cutoff, "+");
+  }
+  for (const key of values) multi.pexpire(key, keepMs);
+  const results = await multi.exec();
+  const failed = results?.find(([error]) => error);
+  if (!results || failed) throw failed?.[0] ?? new Error("index write aborted");
+}
+
+export interface JobListFilters {
+  status?: JobStatus | undefined;
+  operation?: string | undefined;
+  fhirServiceId?: string | undefined;
+  ticketId?: string | undefined;
+}
+
+export interface JobListPage {
+  value: JobStatusMonitor[];
+  continuationToken?: string;
+}
+
+export interface JobListSource {
+  redis: Redis;
+  prefix: string;
+  /** The stored job's monitor; undefined when the job no longer exists. */
+  readMonitor(jobId: string): Promise<JobStatusMonitor | undefined>;
+  /** Extra condition (e.g. the caller's subscription allow-list). */
+  accept?(monitor: JobStatusMonitor): boolean;
+}
+
+export function encodeContinuationToken(member: string): string {
+  return Buffer.from(JSON.stringify({ v: 1, after: member })).toString("base64url");
+}
+
+export function decodeContinuationToken(token: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { v?: unknown; after?: unknown };
+    if (parsed.v === 1 && typeof parsed.after === "string" && MEMBER.test(parsed.after)) return parsed.after;
+  } catch {
+    // reported below
+  }
+  throw new ValidationFailedError([{ path: "/query/continuationToken", message: "is not a continuation token of this API; use the nextLink of the previous page" }]);
+}
+
+function matches(monitor: JobStatusMonitor, filters: JobListFilters): boolean {
+  if (filters.status && monitor.status !== filters.status) return false;
+  if (filters.operation && monitor.operation !== filters.operation) return false;
+  if (filters.fhirServiceId && canonicalArmId(monitor.fhirServiceId) !== canonicalArmId(filters.fhirServiceId)) return false;
+  if (filters.ticketId && monitor.ticket?.id !== filters.ticketId) return false;
+  return true;
+}
+
+/** One page of jobs, newest first, after the position in `continuationToken`. */
+export async function listJobs(source: JobListSource, filters: JobListFilters, top: number, continuationToken?: string): Promise<JobListPage> {
+  const keys = jobKeys(source.prefix);
+  let after = continuationToken ? decodeContinuationToken(continuationToken) : undefined;
+
+  // Walk the smallest index that applies; the other filters are checked on each job.
+  const candidates = [
+    filters.operation ? keys.indexOperation(filters.operation) : undefined,
+    filters.fhirServiceId ? keys.indexFhirService(filters.fhirServiceId) : undefined,
+    filters.ticketId ? keys.indexTicket(filters.ticketId) : undefined,
+  ].filter((key): key is string => key !== undefined);
+  let index = keys.indexAll;
+  if (candidates.length > 0) {
+    const sizes = await Promise.all(candidates.map((key) => source.redis.zcard(key)));
+    index = candidates[sizes.indexOf(Math.min(...sizes))]!;
+  }
+  const dense = !filters.status && candidates.length <= 1 && !source.accept;
+  const batchSize = dense ? Math.min(100, top + 1) : 100;
+
+  const value: JobStatusMonitor[] = [];
+  let scanned = 0;
+  for (;;) {
+    const members = await source.redis.zrange(index, after ? `(${after}` : "-", "+", "BYLEX", "LIMIT", 0, batchSize);
+    if (members.length === 0) return { value };
+    const monitors = await Promise.all(members.map((member) => source.readMonitor(jobIdOf(member))));
+    const gone: string[] = [];
+    let full = false;
+    for (let i = 0; i < members.length; i += 1) {
+      if (value.length === top) {
+        full = true;
+        break;
+      }
+      const member = members[i]!;
+      const monitor = monitors[i];
+      after = member;
+      scanned += 1;
+      if (!monitor) gone.push(member);
+      else if (matches(monitor, filters) && (source.accept?.(monitor) ?? true)) value.push(monitor);
+    }
+    if (gone.length > 0) await source.redis.zrem(index, ...gone);
+    // A member after the last one shown exists: there is a next page.
+    if (full) return { value, continuationToken: encodeContinuationToken(after!) };
+    if (members.length < batchSize) return { value };
+    if (value.length === top) {
+      const more = await source.redis.zrange(index, `(${after}`, "+", "BYLEX", "LIMIT", 0, 1);
+      return more.length > 0 ? { value, continuationToken: encodeContinuationToken(after!) } : { value };
+    }
+    if (scanned >= MAX_SCAN) return { value, continuationToken: encodeContinuationToken(after!) };
+  }
+}

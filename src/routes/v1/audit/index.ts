@@ -1,0 +1,51 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import { ApiError, QueueUnavailableError, ValidationFailedError } from "../../../errors.js";
+import { problemResponses } from "../../../schemas/common.js";
+import { AuditPage, AuditQuery } from "../../../schemas/audit.js";
+import { isStreamId } from "../../../audit/audit-log.js";
+
+const DEFAULT_TOP = 20;
+
+const auditRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get(
+    "/audit",
+    {
+      config: { role: "admin" },
+      schema: {
+        tags: ["Audit"],
+        summary: "Audit trail of changes",
+        description:
+          "Every change request accepted or refused (who, when, from where, ticket, FHIR service, requested key and identity) " +
+          "and every job that ended (Succeeded, Failed or Canceled, with the key before and after), newest first. " +
+          "Filters combine; a page may hold fewer than `top` entries when many entries were skipped: follow `nextLink`.",
+        security: [{ apiKey: [] }, { bearer: [] }],
+        querystring: AuditQuery,
+        response: { 200: Type.Ref(AuditPage), ...problemResponses(400, 401, 403, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { top = DEFAULT_TOP, continuationToken, from, to, ...filters } = request.query;
+      if (continuationToken !== undefined && !isStreamId(continuationToken)) {
+        throw new ValidationFailedError([{ path: "/query/continuationToken", message: "is not a token this API gave out" }]);
+      }
+      if (from && to && new Date(from) > new Date(to)) throw new ValidationFailedError([{ path: "/query/from", message: "must not be after to" }]);
+      try {
+        const page = await fastify.audit.query(
+          { ...filters, from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined, subscriptions: request.principal?.subscriptions },
+          top,
+          continuationToken,
+        );
+        if (!page.continuationToken) return { value: page.entries };
+        const next = new URLSearchParams(Object.entries({ ...request.query, top, continuationToken: page.continuationToken }).map(([name, value]): [string, string] => [name, String(value)]));
+        return { value: page.entries, nextLink: `/v1/audit?${next.toString()}` };
+      } catch (error) {
+        if (error instanceof ApiError) throw error;
+        request.log.warn({ err: (error as Error).message }, "audit read failed");
+        throw new QueueUnavailableError();
+      }
+    },
+  );
+};
+
+export default auditRoutes;

@@ -1,0 +1,83 @@
+import { Type, type Static } from "@sinclair/typebox";
+import { DateTime, FhirServiceId } from "./common.js";
+
+export const AuditOutcome = Type.Union(
+  [Type.Literal("Accepted"), Type.Literal("Refused"), Type.Literal("Succeeded"), Type.Literal("Failed"), Type.Literal("Canceled")],
+  { description: "Accepted or Refused: the API's answer to a change request; Succeeded, Failed or Canceled: how its job ended." },
+);
+export type AuditOutcome = Static<typeof AuditOutcome>;
+
+const Bounded = (maxLength: number, description: string) => Type.String({ maxLength, description });
+
+export const AuditEntry = Type.Object(
+  {
+    id: Type.String({ description: "Position in the audit stream; also the continuationToken of the page after it." }),
+    dateTime: DateTime("When it happened."),
+    outcome: AuditOutcome,
+    code: Type.Optional(Bounded(100, "Refused: the problem code (e.g. Unauthorized, ValidationFailed); Failed/Canceled: the job's error code.")),
+    httpStatus: Type.Optional(Type.Integer({ description: "Accepted and Refused: the HTTP status answered." })),
+    principal: Type.Object(
+      {
+        name: Bounded(200, "API key name or token subject; `anonymous` when no valid credential was sent."),
+        kind: Type.Optional(
+          Type.Union([Type.Literal("apiKey"), Type.Literal("token"), Type.Literal("anonymous")], {
+            description: "How the caller authenticated (absent on job outcomes, which carry the submitter's name).",
+          }),
+        ),
+      },
+      { description: "Who asked for the change." },
+    ),
+    client: Type.Optional(
+      Type.Object(
+        { ip: Bounded(100, "Client address as the API saw it."), userAgent: Type.Optional(Bounded(200, "User-Agent header, truncated.")) },
+        { description: "Where the request came from (API answers only)." },
+      ),
+    ),
+    requestId: Type.Optional(Bounded(100, "The request's id (x-request-id), to find it in the logs.")),
+    jobId: Type.Optional(Bounded(100, "The job that carries the change.")),
+    operation: Type.Optional(Bounded(50, "SetKey, CreateService, RotateKey or RecoverKeyAccess.")),
+    fhirServiceId: Type.Optional(Bounded(400, "The FHIR service (as sent, for refusals).")),
+    ticket: Type.Optional(
+      Type.Object(
+        { system: Type.Optional(Bounded(50, "Ticketing system.")), id: Type.Optional(Bounded(100, "Ticket id.")), url: Type.Optional(Bounded(2000, "Link to the ticket.")) },
+        { description: "The change ticket." },
+      ),
+    ),
+    previousKeyEncryptionKeyUrl: Type.Optional(Bounded(400, "Key URL before the change (job outcomes).")),
+    keyEncryptionKeyUrl: Type.Optional(Bounded(400, "Key URL requested (API answers) or in use after the change (job outcomes).")),
+    previousIdentityType: Type.Optional(Bounded(50, "Identity type before the change (job outcomes).")),
+    identityType: Type.Optional(Bounded(50, "Identity type requested or in use after the change.")),
+    dryRun: Type.Optional(Type.Boolean({ description: "A dry run: nothing was to be changed." })),
+    replayed: Type.Optional(Type.Boolean({ description: "An Idempotency-Key replay of an earlier answer; no new job." })),
+  },
+  { $id: "AuditEntry", description: "One accepted, refused or finished change." },
+);
+export type AuditEntry = Static<typeof AuditEntry>;
+/** What is written; the stream assigns the id. */
+export type AuditRecord = Omit<AuditEntry, "id">;
+
+export const AuditPage = Type.Object(
+  {
+    value: Type.Array(Type.Ref(AuditEntry)),
+    nextLink: Type.Optional(Type.String({ description: "The next (older) page, with the same filters." })),
+  },
+  { $id: "AuditPage", description: "Audit entries, newest first." },
+);
+export type AuditPage = Static<typeof AuditPage>;
+
+export const AuditQuery = Type.Object(
+  {
+    fhirServiceId: Type.Optional(FhirServiceId),
+    principal: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "Part of the principal name (case-insensitive)." })),
+    outcome: Type.Optional(AuditOutcome),
+    ticketId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: "Ticket id (exact)." })),
+    from: Type.Optional(DateTime("Entries at or after this time.")),
+    to: Type.Optional(DateTime("Entries at or before this time.")),
+    top: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: "Page size." })),
+    continuationToken: Type.Optional(Type.String({ pattern: "^[0-9]{1,20}-[0-9]{1,20}$", description: "From a previous page's nextLink." })),
+  },
+  { additionalProperties: false },
+);
+export type AuditQuery = Static<typeof AuditQuery>;
+
+export const auditSchemas = [AuditEntry, AuditPage];

@@ -1,0 +1,52 @@
+import { Type } from "@sinclair/typebox";
+
+export const FhirServiceParams = Type.Object({
+  subscriptionId: Type.String({ pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description: "Subscription id." }),
+  resourceGroup: Type.String({ pattern: "^[-\\w._()]{1,90}$", description: "Resource group." }),
+  workspace: Type.String({ pattern: "^[a-zA-Z0-9][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", description: "Health Data Services workspace." }),
+  fhirService: Type.String({ pattern: "^[a-zA-Z0-9][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", description: "FHIR service name." }),
+});
+
+export const EncryptionState = Type.Object(
+  {
+    fhirServiceId: Type.String(),
+    encryptionType: Type.Union([Type.Literal("CustomerManagedKey"), Type.Literal("MicrosoftManagedKey")]),
+    keyEncryptionKeyUrl: Type.Optional(Type.String()),
+    keyVaultName: Type.Optional(Type.String()),
+    keyVaultUrl: Type.Optional(Type.String()),
+    keyName: Type.Optional(Type.String()),
+    keyVersion: Type.Optional(Type.String()),
+    identityType: Type.String({ description: "SystemAssigned, UserAssigned, None, or the combined form." }),
+    principalId: Type.Optional(Type.String({ description: "The principal that reaches the key." })),
+    userAssignedIdentityIds: Type.Optional(Type.Array(Type.String())),
+    provisioningState: Type.String(),
+    location: Type.String(),
+  },
+  { $id: "EncryptionState", description: "How a FHIR service's data is encrypted now." },
+);
+
+export const EncryptionHealth = Type.Object(
+  {
+    status: Type.Union([Type.Literal("Healthy"), Type.Literal("KeyAccessLost"), Type.Literal("Degraded")], {
+      description: "KeyAccessLost: the FHIR API answers 500 (or will) until key access is restored.",
+    }),
+    checks: Type.Array(
+      Type.Object({
+        id: Type.String({ description: "KeyExists, KeyEnabled, KeyNotExpired, KeyNotDeleted, IdentityPresent, IdentityKeyAccess, FhirDataPlane." }),
+        status: Type.Union([Type.Literal("Passed"), Type.Literal("Failed"), Type.Literal("Warning"), Type.Literal("Skipped")]),
+        message: Type.String(),
+        remediation: Type.Optional(Type.String()),
+      }),
+    ),
+    recommendedAction: Type.Optional(
+      Type.Object({
+        description: Type.String(),
+        operation: Type.Optional(Type.String({ description: "The change request that restores access once the fix is done." })),
+        request: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: "A change request body to send." })),
+      }),
+    ),
+  },
+  { $id: "EncryptionHealth", description: "Diagnosis of a FHIR service's access to its key." },
+);
+
+export const encryptionSchemas = [EncryptionState, EncryptionHealth];

@@ -1,0 +1,83 @@
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import t from "tap";
+import type { Role } from "../../src/security/principal.js";
+import { RESOURCE_GROUP, SUBSCRIPTION_ID, WORKSPACE, FHIR_SYS } from "../../src/sandbox/seed.js";
+import { buildTestApp, KEYS, testConfig } from "../helpers/app.js";
+import { sandboxHttpClient, startTestSandbox } from "../helpers/sandbox.js";
+import { callerTokens } from "../helpers/tokens.js";
+
+/**
+ * The lowest role of every /v1 operation, written down from api-contract.md (not read from the code):
+ * paths with their parameters as `{}`. An operation the document has and this table lacks fails the test.
+ */
+const CONTRACT_ROLES: Record<string, Role> = {
+  "post /v1/change-requests": "operator",
+  "get /v1/jobs/{}": "reader",
+  "get /v1/jobs": "reader",
+  "post /v1/jobs/{}/cancel": "operator",
+  "get /v1/jobs/{}/events": "reader",
+  "post /v1/validations": "reader",
+  "get /v1/subscriptions/{}/resourceGroups/{}/workspaces/{}/fhirservices/{}/encryption": "reader",
+  "get /v1/subscriptions/{}/resourceGroups/{}/workspaces/{}/fhirservices/{}/encryption/health": "reader",
+  "post /v1/templates": "reader",
+  "get /v1/audit": "admin",
+};
+
+const ORDER: Role[] = ["reader", "operator", "admin"];
+
+/** A plausible value for each path parameter, from the segment before it. */
+function concretePath(template: string): string {
+  const values: Record<string, string> = { subscriptions: SUBSCRIPTION_ID, resourceGroups: RESOURCE_GROUP, workspaces: WORKSPACE, fhirservices: FHIR_SYS };
+  const segments = template.split("/");
+  return segments.map((segment, index) => (/^\{.+\}$/.test(segment) ? (values[segments[index - 1] ?? ""] ?? randomUUID()) : segment)).join("/");
+}
+
+t.test("every /v1 operation in openapi.json: 401 without a credential, 403 below its role, allowed at it", async (t) => {
+  const document = JSON.parse(await readFile(new URL("../../openapi/openapi.json", import.meta.url), "utf8")) as { paths: Record<string, Record<string, unknown>> };
+  const sandbox = await startTestSandbox(t);
+  const app = await buildTestApp(t, testConfig(t), undefined, { httpClient: sandboxHttpClient(sandbox) });
+  const { reader: readerToken, operator: operatorToken, admin: adminToken, noRole: noRoleToken } = await callerTokens(sandbox);
+  const credentials: Record<Role, Array<Record<string, string>>> = {
+    reader: [{ "x-api-key": KEYS.reader }, { authorization: `Bearer ${readerToken}` }],
+    operator: [{ "x-api-key": KEYS.operator }, { authorization: `Bearer ${operatorToken}` }],
+    admin: [{ "x-api-key": KEYS.admin }, { authorization: `Bearer ${adminToken}` }],
+  };
+
+  const operations = Object.entries(document.paths)
+    .filter(([path]) => path.startsWith("/v1/"))
+    .flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method, path })));
+  t.ok(operations.length >= 4, `${operations.length} operations`);
+
+  for (const { method, path } of operations) {
+    const name = `${method} ${path}`;
+    const required = CONTRACT_ROLES[`${method} ${path.replace(/\{[^}]+\}/g, "{}")}`];
+    if (!required) {
+      t.fail(`${name} is not in the contract's role table; add it`);
+      continue;
+    }
+    const send = (headers: Record<string, string>) =>
+      app.inject({ method: method.toUpperCase() as "GET", url: concretePath(path), headers, ...(method === "get" ? {} : { payload: {} }) });
+
+    for (const headers of [{}, { "x-api-key": "not-a-key" }, { authorization: "Bearer not.a.jwt" }] as Array<Record<string, string>>) {
+      const response = await send(headers);
+      t.equal(response.statusCode, 401, `${name} with ${JSON.stringify(headers)}: 401`);
+      t.equal(response.json().code, "Unauthorized");
+    }
+    const noRole = await send({ authorization: `Bearer ${noRoleToken}` });
+    t.equal(noRole.statusCode, 403, `${name}: a token without app roles is 403`);
+
+    for (const role of ORDER) {
+      for (const headers of credentials[role]) {
+        const kind = headers["x-api-key"] ? "API key" : "token";
+        const response = await send(headers);
+        if (ORDER.indexOf(role) < ORDER.indexOf(required)) {
+          t.equal(response.statusCode, 403, `${name}: ${role} ${kind} is 403`);
+          t.match(response.json(), { code: "Forbidden", requiredRole: required });
+        } else {
+          t.notOk([401, 403].includes(response.statusCode), `${name}: ${role} ${kind} gets past authorization (${response.statusCode})`);
+        }
+      }
+    }
+  }
+});

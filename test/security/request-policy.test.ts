@@ -1,0 +1,85 @@
+import t from "tap";
+import { sha256Hex } from "../../src/plugins/app/authentication.js";
+import { fhirServiceId, FHIR_SYS, keyUrl, KV_SANDBOX, KEY_RSA_2048, OPERATOR_APP, READER_APP, SUBSCRIPTION_ID, VERSION_2 } from "../../src/sandbox/seed.js";
+import { buildTestApp, testConfig } from "../helpers/app.js";
+import { sandboxHttpClient, startTestSandbox } from "../helpers/sandbox.js";
+import { callerToken } from "../helpers/tokens.js";
+
+const OTHER_SUBSCRIPTION = "33333333-3333-3333-3333-333333333333";
+const dryRun = { operation: "SetKey", fhirServiceId: fhirServiceId(FHIR_SYS), keyEncryptionKeyUrl: keyUrl(KV_SANDBOX, KEY_RSA_2048, VERSION_2), identity: { type: "SystemAssigned" }, dryRun: true };
+
+const apiKeys = [
+  { name: "everywhere", sha256: sha256Hex("key-everywhere"), roles: ["admin"] },
+  { name: "seed-only", sha256: sha256Hex("key-seed-only"), roles: ["admin"], subscriptions: [SUBSCRIPTION_ID.toUpperCase()] },
+  { name: "elsewhere", sha256: sha256Hex("key-elsewhere"), roles: ["admin"], subscriptions: [OTHER_SUBSCRIPTION] },
+];
+
+t.test("subscription allow-lists for API keys and tokens", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const config = testConfig(t, {
+    CMK_API_KEYS: JSON.stringify(apiKeys),
+    CMK_TOKEN_SUBSCRIPTIONS: JSON.stringify({ [OPERATOR_APP.clientId]: [OTHER_SUBSCRIPTION] }),
+  });
+  const app = await buildTestApp(t, config, undefined, { httpClient: sandboxHttpClient(sandbox) });
+  const submit = (headers: Record<string, string>) => app.inject({ method: "POST", url: "/v1/change-requests", payload: dryRun, headers });
+
+  t.equal((await submit({ "x-api-key": "key-everywhere" })).statusCode, 202, "no allow-list: every subscription");
+  t.equal((await submit({ "x-api-key": "key-seed-only" })).statusCode, 202, "listed subscription (ids compare case-insensitively)");
+  const refused = await submit({ "x-api-key": "key-elsewhere" });
+  t.equal(refused.statusCode, 403);
+  t.match(refused.json(), { code: "Forbidden", subscriptionId: SUBSCRIPTION_ID, detail: new RegExp(SUBSCRIPTION_ID) });
+
+  const token = await callerToken(sandbox, OPERATOR_APP);
+  const tokenRefused = await submit({ authorization: `Bearer ${token}` });
+  t.equal(tokenRefused.statusCode, 403, "a token's application listed in CMK_TOKEN_SUBSCRIPTIONS is limited to its list");
+  t.equal(tokenRefused.json().subscriptionId, SUBSCRIPTION_ID);
+
+  const readerToken = await callerToken(sandbox, READER_APP);
+  const listed = await app.inject({ method: "GET", url: `/v1/audit?fhirServiceId=${encodeURIComponent(fhirServiceId(FHIR_SYS))}`, headers: { authorization: `Bearer ${readerToken}` } });
+  t.equal(listed.statusCode, 403, "reader tokens are unrestricted but still need admin for the audit trail");
+
+  const auditElsewhere = await app.inject({ method: "GET", url: `/v1/audit?fhirServiceId=${encodeURIComponent(fhirServiceId(FHIR_SYS))}`, headers: { "x-api-key": "key-elsewhere" } });
+  t.equal(auditElsewhere.statusCode, 403, "a query naming another subscription is refused too");
+  const auditOwn = await app.inject({ method: "GET", url: "/v1/audit", headers: { "x-api-key": "key-elsewhere" } });
+  t.equal(auditOwn.statusCode, 200);
+  t.same(auditOwn.json().value, [], "the audit trail shows a limited admin only its subscriptions");
+});
+
+t.test("callbackUrl: https on allowed hosts only", async (t) => {
+  const config = testConfig(t, { CMK_MODE: "azure", CMK_CALLBACK_ALLOWED_HOSTS: "hooks.contoso.com, *.example.org" });
+  const app = await buildTestApp(t, config);
+  const submit = (callbackUrl: string) =>
+    app.inject({ method: "POST", url: "/v1/change-requests", payload: { ...dryRun, callbackUrl }, headers: { "x-api-key": "test-operator-key" } });
+  for (const url of ["https://hooks.contoso.com/cmk", "https://HOOKS.contoso.com:8443/cmk?x=1", "https://team.example.org/hook"]) {
+    t.equal((await submit(url)).statusCode, 202, url);
+  }
+  for (const url of [
+    "http://hooks.contoso.com/cmk",
+    "https://hooks.contoso.com.evil.com/cmk",
+    "https://hooks.contoso.com@169.254.169.254/latest/meta-data",
+    "https://user:secret@hooks.contoso.com/cmk",
+    "https://a.b.example.org/hook",
+    "https://example.org/hook",
+    "https://169.254.169.254/metadata",
+    "http://localhost:3000/cb",
+    "https://127.0.0.1/cb",
+  ]) {
+    const response = await submit(url);
+    t.equal(response.statusCode, 400, url);
+    t.match(response.json(), { code: "ValidationFailed", errors: [{ path: "/body/callbackUrl" }] });
+    t.notOk(response.json().detail.includes("secret"), "credentials in the URL are not repeated");
+  }
+});
+
+t.test("callbackUrl in sandbox mode: loopback over http too; azure mode without hosts: none", async (t) => {
+  const sandboxApp = await buildTestApp(t, testConfig(t));
+  const submit = (app: typeof sandboxApp, callbackUrl: string) =>
+    app.inject({ method: "POST", url: "/v1/change-requests", payload: { ...dryRun, callbackUrl }, headers: { "x-api-key": "test-operator-key" } });
+  t.equal((await submit(sandboxApp, "http://localhost:8080/cb")).statusCode, 202);
+  t.equal((await submit(sandboxApp, "http://127.0.0.1:9/cb")).statusCode, 202);
+  t.equal((await submit(sandboxApp, "http://10.0.0.1/cb")).statusCode, 400);
+  const azureApp = await buildTestApp(t, testConfig(t, { CMK_MODE: "azure" }));
+  const none = await submit(azureApp, "https://hooks.contoso.com/cmk");
+  t.equal(none.statusCode, 400);
+  t.match(none.json().errors[0].message, /CMK_CALLBACK_ALLOWED_HOSTS/);
+});
