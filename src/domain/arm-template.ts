@@ -184,6 +184,29 @@ function serviceParameters(ref: FhirServiceRef): ParameterSpec[] {
 }
 
 /**
+ * The writable `properties` of a FHIR service at api-version 2023-11-01 (FhirServiceProperties without
+ * its read-only members). The SDK's serializer sends nothing else, so neither does a template: a GET
+ * also answers members such as `accessPolicies` that the job's PUT never carries.
+ */
+export const FHIR_SERVICE_WRITABLE_PROPERTIES = [
+  "acrConfiguration",
+  "authenticationConfiguration",
+  "corsConfiguration",
+  "exportConfiguration",
+  "publicNetworkAccess",
+  "resourceVersionPolicyConfiguration",
+  "importConfiguration",
+  "implementationGuidesConfiguration",
+  "encryption",
+] as const;
+
+/** The members of `body`'s properties that the api-version does not define (and the SDK does not send). */
+export function undeclaredProperties(body: FhirServiceResource): string[] {
+  const wire = toArmResource(body);
+  return Object.keys((wire.properties ?? {}) as object).filter((name) => !(FHIR_SERVICE_WRITABLE_PROPERTIES as readonly string[]).includes(name));
+}
+
+/**
  * The FHIR service resource: the job's wire body with literals escaped, then the request's values
  * replaced by expressions over the parameters (location, identity, key URL).
  */
@@ -193,7 +216,10 @@ function fhirServiceResource(
   dependsOn: string[] = [],
 ): TemplateResource {
   const wire = escapeLiterals(toArmResource(body)) as Record<string, unknown>;
-  const properties = structuredClone((wire.properties ?? {}) as Record<string, Record<string, unknown>>);
+  const undeclared = new Set(undeclaredProperties(body));
+  const properties = Object.fromEntries(
+    Object.entries(structuredClone((wire.properties ?? {}) as Record<string, Record<string, unknown>>)).filter(([name]) => !undeclared.has(name)),
+  );
   const encryption = properties.encryption ?? {};
   properties.encryption = { ...encryption, customerManagedKeyEncryption: { keyEncryptionKeyUrl: values.keyEncryptionKeyUrl } };
   if (values.authority || values.audience) {
@@ -219,9 +245,9 @@ function fhirServiceResource(
 }
 
 const ROLE_NOTE =
-  `Key access is granted with Key Vault Crypto Service Encryption User (${CRYPTO_SERVICE_ENCRYPTION_USER_ROLE_ID}: keys read, wrapKey, unwrapKey), ` +
+  `The role for key access is Key Vault Crypto Service Encryption User (${CRYPTO_SERVICE_ENCRYPTION_USER_ROLE_ID}: keys read, wrapKey, unwrapKey), ` +
   "the role the documentation's text asks for; its sample template assigns Key Vault Crypto Officer (14b46e9e-c2b7-41b4-b07b-48a6ebf60603), " +
-  "which could also delete and purge keys.";
+  "which could also delete and purge keys, and is not used here.";
 
 const API_VERSIONS_NOTE =
   `api-versions: fhirservices and workspaces ${API_VERSIONS.fhirServices} (what the service's own SDK sends), vaults and keys ${API_VERSIONS.vaults}, ` +
@@ -252,20 +278,25 @@ export function renderKeyChangeTemplate(ref: FhirServiceRef, current: FhirServic
     { name: "keyEncryptionKeyUrl", description: "Versioned key identifier: https://{vault}.vault.azure.net/keys/{name}/{version}.", value: change.keyEncryptionKeyUrl },
     ...(userAssigned ? [{ name: "userAssignedIdentityId", description: "ARM id of the user-assigned identity that reaches the key.", value: userAssigned }] : []),
   ];
-  const resource = fhirServiceResource(buildKeyChangeBody(current, change), {
+  const body = buildKeyChangeBody(current, change);
+  const resource = fhirServiceResource(body, {
     keyEncryptionKeyUrl: expression(parameter("keyEncryptionKeyUrl")),
     // The literal id (a parameter), so the deployed value is the job's whatever group the identity is in.
     ...(userAssigned ? { identityId: expression(parameter("userAssignedIdentityId")) } : {}),
   });
-  return assemble(specs, [resource], [...notes, ...keyChangeNotes(ref, current, change)], { outputs: FHIR_SERVICE_OUTPUTS });
+  return assemble(specs, [resource], [...notes, ...keyChangeNotes(ref, current, body, change)], { outputs: FHIR_SERVICE_OUTPUTS });
 }
 
-function keyChangeNotes(ref: FhirServiceRef, current: FhirServiceResource, change: KeyChange): string[] {
+function keyChangeNotes(ref: FhirServiceRef, current: FhirServiceResource, body: FhirServiceResource, change: KeyChange): string[] {
   const notes = [
     `The FHIR service resource carries every current setting of ${ref.fhirService} (a deployment replaces the resource, like the job's PUT): ` +
       "deploy it soon, and get a new template if the service's settings change meanwhile, or the deployment puts the old ones back.",
     deployNote(ref),
   ];
+  const undeclared = undeclaredProperties(body);
+  if (undeclared.length > 0) {
+    notes.push(`Left out, as the job's PUT leaves them out: ${undeclared.join(", ")} (read from Azure, not FHIR service properties at api-version ${API_VERSIONS.fhirServices}).`);
+  }
   const from = currentIdentityType(current);
   if (from.toLowerCase() !== change.identity.type.toLowerCase()) {
     notes.push(

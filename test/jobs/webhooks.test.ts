@@ -6,6 +6,8 @@ import { KEYS, waitForJob } from "../helpers/app.js";
 import { startStack } from "../helpers/stack.js";
 import { setKey } from "../helpers/requests.js";
 import { generateWebhookSecret, signWebhook, startWebhookWorker, webhookAttempts, webhookRetryDelay } from "../../src/jobs/webhooks.js";
+import { resolveWebhookSecret } from "../../src/runtime.js";
+import { loadConfig } from "../../src/config.js";
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -70,6 +72,16 @@ t.test("signature: the Standard Webhooks reference library accepts ours, and onl
   const body = JSON.stringify({ id: "x", status: "Succeeded" });
   const signature = signWebhook(secret, "msg_1", timestamp, body);
   t.equal(signature, new Webhook(secret).sign("msg_1", new Date(timestamp * 1000), body));
+});
+
+t.test("the signing secret: configured, generated in sandbox mode, absent in azure mode", async (t) => {
+  const configured = generateWebhookSecret();
+  t.same(resolveWebhookSecret(loadConfig({ CMK_WEBHOOK_SECRET: configured })), { webhookSecret: configured });
+  const generated = resolveWebhookSecret(loadConfig({}));
+  t.match(generated.generatedWebhookSecret, /^whsec_/);
+  t.equal(generated.webhookSecret, generated.generatedWebhookSecret);
+  t.same(resolveWebhookSecret(loadConfig({ CMK_MODE: "azure", CMK_AUTH_ISSUER: undefined })), {});
+  t.throws(() => loadConfig({ CMK_WEBHOOK_SECRET: "not-a-secret" }), /CMK_WEBHOOK_SECRET/);
 });
 
 t.test("webhooks when jobs end", async (t) => {

@@ -168,7 +168,8 @@ t.test("the SDK's create, update and delete pollers run to completion", async (t
 });
 
 t.test("workspaces: synchronous create and update; delete as an async operation like a FHIR service's", async (t) => {
-  const sandbox = await startTestSandbox(t, { lroMs: 100 });
+  // Long enough to watch the delete run, even on a busy machine; the SDK's poller is shown with a short one below.
+  const sandbox = await startTestSandbox(t, { lroMs: 2_000 });
   const client = armClient(sandbox);
   const created = await client.workspaces.beginCreateOrUpdateAndWait(RG, "wsnew", { location: "westus3", tags: { owner: "test" } }, POLL);
   t.match(created, { name: "wsnew", properties: { provisioningState: "Succeeded" }, tags: { owner: "test" } }, "201 with Succeeded: no polling");
@@ -188,9 +189,16 @@ t.test("workspaces: synchronous create and update; delete as an async operation 
   const location = new URL(String(deleted.headers.location));
   const pending = await sandboxRequest(sandbox, { path: location.pathname + location.search, host: "management.azure.com", headers: { authorization } });
   t.equal(pending.status, 202, "the Location URL answers 202 while running");
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  await t.rejects(client.workspaces.beginCreateOrUpdateAndWait(RG, "wsnew", { location: "westus3" }, POLL), { statusCode: 409, code: "Conflict" }, "no PUT while deleting");
+  let done = pending;
+  while (done.status === 202) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    done = await sandboxRequest(sandbox, { path: location.pathname + location.search, host: "management.azure.com", headers: { authorization } });
+  }
+  t.equal(done.status, 200, "then 200");
   await t.rejects(client.workspaces.get(RG, "wsnew"), { statusCode: 404, code: "ResourceNotFound" });
 
+  await sandboxRequest(sandbox, { method: "PUT", path: "/_sandbox/faults", body: { rules: [], lroDurationMs: 50 } });
   await client.workspaces.beginCreateOrUpdateAndWait(RG, "wsnew", { location: "westus3" }, POLL);
   await client.workspaces.beginDeleteAndWait(RG, "wsnew", POLL);
   await t.rejects(client.workspaces.get(RG, "wsnew"), { name: "RestError", statusCode: 404 }, "the SDK's delete poller runs to completion");

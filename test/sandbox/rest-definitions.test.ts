@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import t, { type Test } from "tap";
 import { seed } from "../../src/sandbox/index.js";
 import { armToken, sandboxCredential, sandboxRequest, startTestSandbox, type RawResponse } from "../helpers/sandbox.js";
+import { setFaults } from "../helpers/sandbox-admin.js";
 import { checkAgainst, shapeOfExample, SwaggerSchemas } from "../helpers/swagger-schema.js";
 
 /**
@@ -15,8 +16,9 @@ const HEALTHCARE = "rest-api-specs-healthcareapis/healthcare-apis.json";
 const KEYS = "rest-api-specs-keyvault/keys.json";
 
 const specs = await SwaggerSchemas.load(CONFORMANCE);
-// One emulator for the file, back to the seed before each test.
-const sandbox = await startTestSandbox(t);
+// One emulator for the file, back to the seed before each test. Operations take 100 ms unless a test
+// needs to watch one run.
+const sandbox = await startTestSandbox(t, { lroMs: 100 });
 t.beforeEach(async () => {
   await sandboxRequest(sandbox, { method: "POST", path: "/_sandbox/reset" });
 });
@@ -115,6 +117,7 @@ t.test("Microsoft.HealthcareApis responses match healthcare-apis.json (2023-11-0
   check("FhirServices_Get", await arm("GET", seed.fhirServiceId("fhir-none")), 404);
 
   const uamiId = seed.userAssignedIdentityId(seed.UAMI_SANDBOX);
+  await setFaults(sandbox, { rules: [], lroDurationMs: 2_000 }); // long enough to see it Running, even on a busy machine
   const created = await arm("PUT", seed.fhirServiceId("fhir-conform"), {
     location: "westus3",
     kind: "fhir-R4",
@@ -131,6 +134,7 @@ t.test("Microsoft.HealthcareApis responses match healthcare-apis.json (2023-11-0
   // Read while the operation runs, before the (slow) first schema compilations.
   const running = await arm("GET", pathOf(created.headers["azure-asyncoperation"]));
   const conflict = await arm("PUT", seed.fhirServiceId("fhir-conform"), created.json);
+  await setFaults(sandbox, { rules: [] });
   check("FhirServices_CreateOrUpdate", created, 201);
   check("OperationResults_Get", running, 200, "Running");
   t.equal((running.json as { status: string }).status, "Running");

@@ -14,6 +14,8 @@ import { callerTokens } from "../helpers/tokens.js";
  * every error must be problem+json with a code. FUZZ_SEED reproduces a run; FUZZ_RUNS makes it longer.
  */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 5000);
+// About 30 s alone; more on a busy machine running other test files alongside.
+t.setTimeout(Math.max(300_000, RUNS * 60));
 
 const printable = (maxLength = 40) => fc.string({ maxLength });
 const anyText = (maxLength = 40) => fc.string({ unit: "binary", maxLength });

@@ -40,6 +40,15 @@ t.test("subscription allow-lists for API keys and tokens", async (t) => {
 
   const auditElsewhere = await app.inject({ method: "GET", url: `/v1/audit?fhirServiceId=${encodeURIComponent(fhirServiceId(FHIR_SYS))}`, headers: { "x-api-key": "key-elsewhere" } });
   t.equal(auditElsewhere.statusCode, 403, "a query naming another subscription is refused too");
+  for (const url of [
+    `/v1/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/rg-sandbox/workspaces/wssandbox/fhirservices/fhir-sys/encryption`,
+    `/v1/subscriptions/${SUBSCRIPTION_ID.toUpperCase()}/resourceGroups/rg-sandbox/workspaces/wssandbox/fhirservices/fhir-sys/encryption/health`,
+    `/v1/jobs?fhirServiceId=${encodeURIComponent(fhirServiceId(FHIR_SYS))}`,
+  ]) {
+    const response = await app.inject({ method: "GET", url, headers: { "x-api-key": "key-elsewhere" } });
+    t.equal(response.statusCode, 403, `path or query subscription: ${url}`);
+    t.equal(response.json().subscriptionId, SUBSCRIPTION_ID);
+  }
   const auditOwn = await app.inject({ method: "GET", url: "/v1/audit", headers: { "x-api-key": "key-elsewhere" } });
   t.equal(auditOwn.statusCode, 200);
   t.same(auditOwn.json().value, [], "the audit trail shows a limited admin only its subscriptions");

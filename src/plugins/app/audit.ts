@@ -2,6 +2,7 @@ import fp from "fastify-plugin";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { AuditLog } from "../../audit/audit-log.js";
 import { changeRequestRecord } from "../../audit/audit-entry.js";
+import { whenReady } from "./redis.js";
 import type { JobStatusMonitor } from "../../schemas/jobs.js";
 
 declare module "fastify" {
@@ -48,7 +49,10 @@ export default fp<{ prefix: string }>(
         now: new Date(),
       });
       if (!record) return;
-      await log.append(record).catch((error: Error) => request.log.error({ err: error.message, audit: record }, "audit entry not written"));
+      // The caller has its answer already: wait a little for a reconnecting Redis rather than lose the entry.
+      await whenReady(fastify.redis, 2500)
+        .then(() => log.append(record))
+        .catch((error: Error) => request.log.error({ err: error.message, audit: record }, "audit entry not written"));
     });
   },
   { name: "audit", dependencies: ["redis"] },
