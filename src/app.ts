@@ -101,7 +101,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
   await app.register(rateLimit, { perMinute: config.CMK_RATE_LIMIT_PER_MINUTE, prefix: config.CMK_QUEUE_PREFIX });
   await app.register(requestPolicy, { callbackUrls: callbackUrlPolicy(config) });
   await app.register(audit, { prefix: config.CMK_QUEUE_PREFIX });
-  await app.register(changes, { redisUrl: config.REDIS_URL, prefix: config.CMK_QUEUE_PREFIX, retentionHours: config.CMK_JOB_RETENTION_HOURS });
+  await app.register(changes, { prefix: config.CMK_QUEUE_PREFIX, retentionHours: config.CMK_JOB_RETENTION_HOURS });
   await app.register(jobs, {
     redisUrl: config.REDIS_URL,
     prefix: config.CMK_QUEUE_PREFIX,

@@ -1,11 +1,8 @@
 import type { Redis } from "ioredis";
-import type { Job, Worker } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
 import type { AuditEntry, AuditOutcome, AuditRecord } from "../schemas/audit.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
-import type { ChangeJobData } from "../domain/job-record.js";
 import { canonicalArmId } from "../domain/arm-ids.js";
-import { snapshotOf } from "../jobs/job-store.js";
 import { subscriptionOfArmId } from "../security/subscription-scope.js";
 import { jobOutcomeRecord } from "./audit-entry.js";
 
@@ -129,14 +126,3 @@ export async function recordJobOutcome(redis: Redis, prefix: string, monitor: Jo
   if (record) await new AuditLog(redis, prefix, logger).append(record);
 }
 
-/** The worker's one call: every job that ends, however it ends, gets its audit entry. */
-export function auditJobOutcomes(worker: Worker<ChangeJobData>, options: { connection: Redis; prefix: string; logger: FastifyBaseLogger }): void {
-  const record = (job: Job<ChangeJobData>) =>
-    snapshotOf(job)
-      .then((monitor) => recordJobOutcome(options.connection, options.prefix, monitor, options.logger))
-      .catch((error: Error) => options.logger.warn({ jobId: job.id, err: error.message }, "audit entry for a finished job not written"));
-  worker.on("completed", (job) => void record(job));
-  worker.on("failed", (job) => {
-    if (job) void record(job);
-  });
-}

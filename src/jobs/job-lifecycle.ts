@@ -9,6 +9,7 @@ import { appendJobEvent } from "./job-events.js";
 import { indexJob } from "./job-index.js";
 import { snapshotOf } from "./job-store.js";
 import { callbackInfo, createWebhooksQueue, enqueueWebhook, withCallback } from "./webhooks.js";
+import { recordJobOutcome } from "../audit/audit-log.js";
 
 /**
  * What the change worker does around each job beyond running its steps: the cancel checks, the event
@@ -78,12 +79,15 @@ export function followJobOutcomes(worker: Worker<ChangeJobData>, options: JobLif
 
   const ended = async (job: Job<ChangeJobData>) => {
     const monitor = await withCallback(options.connection, options.prefix, await snapshotOf(job), job.data.request.callbackUrl);
-    await appendJobEvent(options.connection, options, monitor);
     const url = job.data.request.callbackUrl;
-    if (url) await enqueueWebhook(webhooks, monitor, url, { backoffMs: options.webhookBackoffMs, retentionHours: options.retentionHours });
+    await Promise.all([
+      appendJobEvent(options.connection, options, monitor),
+      url ? enqueueWebhook(webhooks, monitor, url, { backoffMs: options.webhookBackoffMs, retentionHours: options.retentionHours }) : undefined,
+      recordJobOutcome(options.connection, options.prefix, monitor, jobLogger(options.logger, job)),
+    ]);
   };
   const onEnded = (job: Job<ChangeJobData>) =>
-    void ended(job).catch((error: Error) => jobLogger(options.logger, job).warn({ err: error.message }, "final job event or webhook not queued"));
+    void ended(job).catch((error: Error) => jobLogger(options.logger, job).warn({ err: error.message }, "final job event, webhook or audit entry not written"));
   worker.on("completed", onEnded);
   worker.on("failed", (job) => {
     // A failed attempt that will be retried is not an end; its record was saved (and logged) already.

@@ -10,7 +10,6 @@ import { CREATE_SERVICE_STEPS, runCreateService } from "./operations/create-serv
 import { ROTATE_KEY_STEPS, runRotateKey } from "./operations/rotate-key.js";
 import { RECOVER_KEY_ACCESS_STEPS, runRecoverKeyAccess } from "./operations/recover-key-access.js";
 import type { WorkerDependencies } from "./worker-dependencies.js";
-import { auditJobOutcomes } from "../audit/audit-log.js";
 import { guardAzureWrites } from "./cancel.js";
 import { followJobOutcomes, jobHooks, jobLogger } from "./job-lifecycle.js";
 
@@ -68,7 +67,6 @@ export function createChangeWorker(deps: WorkerDependencies, options: ChangeWork
   worker.on("completed", (job) => jobLogger(log, job).info("job succeeded"));
   worker.on("failed", (job, error) => jobLogger(log, job).warn({ reason: error.message }, "job attempt failed"));
   worker.on("error", (error) => log.error({ err: error }, "worker error"));
-  auditJobOutcomes(worker, options);
   followJobOutcomes(worker, lifecycle);
   return worker;
 }

@@ -18,7 +18,7 @@ declare module "fastify" {
 /**
  * The API's side of the audit trail: after a change route has answered (so the caller never waits for
  * it), one entry for what was accepted or refused, by whom and from where. Jobs write their outcomes
- * from the worker (audit-log.ts `auditJobOutcomes`).
+ * from the worker when a job ends (jobs/job-lifecycle.ts `followJobOutcomes`).
  */
 export default fp<{ prefix: string }>(
   async function audit(fastify: FastifyInstance, options) {

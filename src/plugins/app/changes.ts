@@ -1,12 +1,10 @@
 import fp from "fastify-plugin";
-import { Redis } from "ioredis";
 import type { FastifyInstance } from "fastify";
-import { ApiError, ChangeInProgressError, IdempotencyKeyReusedError, QueueUnavailableError, RequestInProgressError } from "../../errors.js";
+import { ChangeInProgressError, IdempotencyKeyReusedError, RequestInProgressError } from "../../errors.js";
 import type { ChangeRequest } from "../../schemas/change-requests.js";
 import type { JobStatusMonitor } from "../../schemas/jobs.js";
 import { createChangesQueue, enqueueChange, type ChangesQueue } from "../../jobs/queue.js";
 import { fingerprint, IdempotencyStore, type StoredAnswer } from "../../jobs/idempotency.js";
-import { readStatusMonitor } from "../../jobs/job-store.js";
 import { toStatusMonitor } from "../../domain/job-record.js";
 import { recordNewJob } from "../../jobs/job-lifecycle.js";
 import type { Principal } from "./authentication.js";
@@ -19,7 +17,6 @@ export interface SubmitAnswer extends StoredAnswer {
 export interface ChangesService {
   /** Enqueues a change; throws ChangeInProgress, IdempotencyKeyReused or QueueUnavailable. */
   submit(request: ChangeRequest, principal: Principal, idempotencyKey?: string): Promise<SubmitAnswer>;
-  status(jobId: string): Promise<JobStatusMonitor | undefined>;
   /** True when Redis answers within the deadline. */
   ping(): Promise<boolean>;
   queue: ChangesQueue;
@@ -32,71 +29,20 @@ declare module "fastify" {
 }
 
 export interface ChangesOptions {
-  redisUrl: string;
   prefix: string;
   retentionHours: number;
-  /** How long an API call waits for Redis before answering 503. */
-  redisTimeoutMs?: number;
 }
 
 /**
- * The API's side of the job queue. Redis trouble never surfaces as a 500 or a hang: the connection
- * does not queue commands while offline, every call has a deadline, and both become 503 QueueUnavailable.
+ * The API's side of the job queue: submit (idempotent, one unfinished job per FHIR service) and status.
+ * Every Redis call goes through `fastify.withRedis`: trouble becomes 503 QueueUnavailable, never a 500.
  */
 export default fp<ChangesOptions>(
   async function changes(fastify: FastifyInstance, options) {
-    const timeoutMs = options.redisTimeoutMs ?? 2500;
-    // An answered 503 must not turn into a job later: nothing is queued offline or resent on reconnect.
-    const connection = new Redis(options.redisUrl, {
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(times * 250, 2000),
-    });
-    connection.on("error", (error) => fastify.log.warn({ err: error.message }, "redis connection error"));
+    const connection = fastify.redis;
+    const guarded = fastify.withRedis;
     const queue = createChangesQueue(connection, { prefix: options.prefix, retentionHours: options.retentionHours });
     queue.on("error", (error) => fastify.log.warn({ err: error.message }, "queue error"));
-
-    // Commands are not queued while offline, so a call waits (within its deadline) for a connection in
-    // progress. One shared promise per outage, not one listener per waiting request.
-    let ready: Promise<void> | undefined;
-    const whenReady = (): Promise<void> => {
-      if (connection.status === "ready") return Promise.resolve();
-      ready ??= new Promise<void>((resolve) =>
-        connection.once("ready", () => {
-          ready = undefined;
-          resolve();
-        }),
-      );
-      return ready;
-    };
-
-    const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
-      let timer: NodeJS.Timeout | undefined;
-      let expired = false;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          expired = true;
-          reject(new QueueUnavailableError());
-        }, timeoutMs);
-      });
-      // Work that has not started when the caller got its 503 must never start later.
-      const attempt = whenReady().then(() => {
-        if (expired) throw new QueueUnavailableError();
-        return work();
-      });
-      attempt.catch(() => undefined);
-      try {
-        return await Promise.race([attempt, deadline]);
-      } catch (error) {
-        if (error instanceof ApiError) throw error;
-        fastify.log.warn({ err: (error as Error).message }, "redis call failed");
-        throw new QueueUnavailableError();
-      } finally {
-        clearTimeout(timer);
-      }
-    };
 
     const idempotency = new IdempotencyStore(connection, options.prefix, Math.max(24, options.retentionHours) * 3600);
 
@@ -130,7 +76,6 @@ export default fp<ChangesOptions>(
             throw error;
           }
         }),
-      status: (jobId) => guarded(() => readStatusMonitor(queue, jobId)),
       ping: async () => {
         try {
           await guarded(() => connection.ping());
@@ -143,8 +88,7 @@ export default fp<ChangesOptions>(
     fastify.decorate("changes", service);
     fastify.addHook("onClose", async () => {
       await queue.close().catch(() => undefined);
-      connection.disconnect();
     });
   },
-  { name: "changes" },
+  { name: "changes", dependencies: ["redis"] },
 );

@@ -1,7 +1,6 @@
 import fp from "fastify-plugin";
-import { Redis } from "ioredis";
 import type { FastifyInstance } from "fastify";
-import { ApiError, NotCancellableError, NotFoundError, QueueUnavailableError } from "../../errors.js";
+import { NotCancellableError, NotFoundError } from "../../errors.js";
 import type { JobStatusMonitor } from "../../schemas/jobs.js";
 import { maySubscription, type Principal } from "../../security/principal.js";
 import { subscriptionOfArmId } from "../../security/subscription-scope.js";
@@ -39,7 +38,6 @@ export interface JobsOptions {
   retentionHours: number;
   heartbeatMs: number;
   webhookBackoffMs: number;
-  redisTimeoutMs?: number;
 }
 
 function visibleTo(principal: Principal | null, monitor: JobStatusMonitor): boolean {
@@ -51,59 +49,15 @@ function visibleTo(principal: Principal | null, monitor: JobStatusMonitor): bool
 /**
  * The job API beyond submit and status: list (job-index.ts), cancel (cancel.ts), live events
  * (job-events.ts) and, for jobs the API itself ends (a canceled waiting job), the webhook. Redis calls
- * have a deadline and become 503 QueueUnavailable, as in the changes service; commands are never queued
- * while Redis is away, so a cancel answered 503 never happens later.
+ * go through `fastify.withRedis`, so a cancel answered 503 never happens later.
  */
 export default fp<JobsOptions>(
   async function jobs(fastify: FastifyInstance, options) {
-    const timeoutMs = options.redisTimeoutMs ?? 2500;
-    const connection = new Redis(options.redisUrl, {
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(times * 250, 2000),
-    });
-    connection.on("error", (error) => fastify.log.warn({ err: error.message }, "jobs redis connection error"));
+    const connection = fastify.redis;
+    const guarded = fastify.withRedis;
     const queue = fastify.changes.queue;
     const webhooks = createWebhooksQueue(connection, options.prefix);
     webhooks.on("error", (error) => fastify.log.warn({ err: error.message }, "webhooks queue error"));
-
-    let ready: Promise<void> | undefined;
-    const whenReady = (): Promise<void> => {
-      if (connection.status === "ready") return Promise.resolve();
-      ready ??= new Promise<void>((resolve) =>
-        connection.once("ready", () => {
-          ready = undefined;
-          resolve();
-        }),
-      );
-      return ready;
-    };
-    const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
-      let timer: NodeJS.Timeout | undefined;
-      let expired = false;
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          expired = true;
-          reject(new QueueUnavailableError());
-        }, timeoutMs);
-      });
-      const attempt = whenReady().then(() => {
-        if (expired) throw new QueueUnavailableError();
-        return work();
-      });
-      attempt.catch(() => undefined);
-      try {
-        return await Promise.race([attempt, deadline]);
-      } catch (error) {
-        if (error instanceof ApiError) throw error;
-        fastify.log.warn({ err: (error as Error).message }, "redis call failed");
-        throw new QueueUnavailableError();
-      } finally {
-        clearTimeout(timer);
-      }
-    };
 
     const readMonitor = (jobId: string) => readStatusMonitor(queue, jobId);
     const logOptions = { prefix: options.prefix, retentionHours: options.retentionHours };
@@ -188,9 +142,8 @@ export default fp<JobsOptions>(
     });
     fastify.addHook("onClose", async () => {
       await webhooks.close().catch(() => undefined);
-      connection.disconnect();
     });
   },
-  { name: "jobs", dependencies: ["changes"] },
+  { name: "jobs", dependencies: ["redis", "changes"] },
 );
 

@@ -1,11 +1,17 @@
 import fp from "fastify-plugin";
 import { Redis } from "ioredis";
 import type { FastifyInstance } from "fastify";
+import { ApiError, QueueUnavailableError } from "../../errors.js";
 
 declare module "fastify" {
   interface FastifyInstance {
-    /** The API's connection for its own small reads and writes (audit trail, rate limits); BullMQ's queue has its own. */
+    /** The API's one Redis connection: BullMQ's queue, idempotency, job indexes, audit, rate limits. */
     redis: Redis;
+    /**
+     * Runs Redis work with a deadline: Redis trouble becomes 503 QueueUnavailable within the deadline,
+     * never a 500 or a hang.
+     */
+    withRedis<T>(work: () => Promise<T>): Promise<T>;
   }
 }
 
@@ -26,24 +32,71 @@ export function whenReady(connection: Redis, timeoutMs: number): Promise<void> {
 }
 
 /**
- * Commands fail at once while Redis is away (no offline queue): a rate-limit lookup must never delay an
- * answer. Start waits briefly for the first connection, so the first requests are counted too.
+ * The deadline guard. Commands are not queued while Redis is away, so a call first waits (within its
+ * deadline) for a connection in progress; work that has not started when the caller got its 503 never
+ * starts later, so an answered 503 never turns into a job.
  */
-export default fp<{ url: string }>(
+export function redisGuard(connection: Redis, timeoutMs: number, log: { warn(obj: object, msg: string): void }) {
+  // One shared promise per outage, not one listener per waiting request.
+  let ready: Promise<void> | undefined;
+  const connected = (): Promise<void> => {
+    if (connection.status === "ready") return Promise.resolve();
+    ready ??= new Promise<void>((resolve) =>
+      connection.once("ready", () => {
+        ready = undefined;
+        resolve();
+      }),
+    );
+    return ready;
+  };
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    let expired = false;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        expired = true;
+        reject(new QueueUnavailableError());
+      }, timeoutMs);
+    });
+    const attempt = connected().then(() => {
+      if (expired) throw new QueueUnavailableError();
+      return work();
+    });
+    attempt.catch(() => undefined);
+    try {
+      return await Promise.race([attempt, deadline]);
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      log.warn({ err: (error as Error).message }, "redis call failed");
+      throw new QueueUnavailableError();
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/**
+ * The API's Redis connection. Nothing is queued while Redis is away and nothing is resent on reconnect
+ * (an answered 503 must not happen later); commands fail at once instead, so a rate-limit lookup never
+ * delays an answer. Start waits briefly for the first connection, so the first requests are counted too.
+ */
+export default fp<{ url: string; timeoutMs?: number }>(
   async function redis(fastify: FastifyInstance, options) {
     const connection = new Redis(options.url, {
       enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 1000,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 2000,
       connectTimeout: 2000,
       retryStrategy: (times) => Math.min(times * 250, 2000),
     });
     connection.on("error", (error) => fastify.log.warn({ err: error.message }, "redis connection error"));
     fastify.decorate("redis", connection);
+    fastify.decorate("withRedis", redisGuard(connection, options.timeoutMs ?? 2500, fastify.log));
     fastify.addHook("onClose", async () => {
       connection.disconnect();
     });
-    await whenReady(connection, 1000).catch(() => fastify.log.warn("redis not reachable at start; rate limits are skipped until it is"));
+    await whenReady(connection, 1000).catch(() => fastify.log.warn("redis not reachable at start; the API answers 503 until it is"));
   },
   { name: "redis" },
 );

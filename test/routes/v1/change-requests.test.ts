@@ -120,3 +120,12 @@ t.test("change request validation and authorization (no worker: jobs stay NotSta
     t.equal(response.json().code, "NotFound");
   });
 });
+
+t.test("validations when Azure does not answer: 503 AzureUnavailable, not a report that looks valid", async (t) => {
+  // buildTestApp's Azure adapters point at an address where nothing listens.
+  const app = await buildTestApp(t, testConfig(t));
+  const response = await app.inject({ method: "POST", url: "/v1/validations", payload: valid, headers: { "x-api-key": KEYS.reader } });
+  t.equal(response.statusCode, 503);
+  t.match(response.json(), { code: "AzureUnavailable" });
+  t.ok(response.headers["retry-after"]);
+});

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import { NotFoundError } from "../../../errors.js";
 import { problemResponses } from "../../../schemas/common.js";
 import { JobIdParams, JobList, JobListQuery, JobStatusMonitor } from "../../../schemas/jobs.js";
 import { EVENT_ID_PATTERN, type EventSink } from "../../../jobs/job-events.js";
@@ -22,8 +21,8 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     },
     async (request, reply) => {
-      const monitor = await fastify.changes.status(request.params.jobId);
-      if (!monitor) throw new NotFoundError(`Job ${request.params.jobId}`);
+      // NotFound also for a job outside the caller's subscriptions.
+      const monitor = await fastify.jobs.monitor(request.params.jobId, request.principal);
       if (!isTerminal(monitor.status)) reply.header("retry-after", String(fastify.statusRetryAfterSeconds));
       return monitor;
     },

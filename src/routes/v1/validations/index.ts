@@ -6,6 +6,7 @@ import { problemResponses } from "../../../schemas/common.js";
 import { ValidationReport } from "../../../schemas/validations.js";
 import { runPreflight } from "../../../preflight/run-preflight.js";
 import { resolvePreflightRequest } from "../../../preflight/resolve-request.js";
+import { transientFacts } from "../../../preflight/gather-facts.js";
 
 const validationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
@@ -29,7 +30,11 @@ const validationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         throw new AzureUnavailableError("the FHIR service");
       });
       if (resolution.kind === "refused") return resolution.report;
-      return (await runPreflight(fastify.azure, resolution.request, { propagationWindowMs: fastify.config.CMK_ROLE_PROPAGATION_WINDOW_MS })).report;
+      const { report, facts } = await runPreflight(fastify.azure, resolution.request, { propagationWindowMs: fastify.config.CMK_ROLE_PROPAGATION_WINDOW_MS });
+      // A report built on lookups Azure did not answer would look better than it is.
+      const unavailable = facts ? transientFacts(facts) : [];
+      if (unavailable.length > 0) throw new AzureUnavailableError(unavailable.join("; "));
+      return report;
     },
   );
 };
