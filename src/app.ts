@@ -16,6 +16,7 @@ import helmet from "./plugins/external/helmet.js";
 import errorHandler, { sendProblem } from "./plugins/app/error-handler.js";
 import authentication from "./plugins/app/authentication.js";
 import redis from "./plugins/app/redis.js";
+import metrics from "./plugins/app/metrics.js";
 import rateLimit from "./plugins/app/rate-limit.js";
 import requestPolicy from "./plugins/app/request-policy.js";
 import audit from "./plugins/app/audit.js";
@@ -110,6 +111,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     webhookBackoffMs: config.CMK_WEBHOOK_BACKOFF_MS,
   });
 
+  await app.register(metrics);
   await app.register(healthRoutes);
   await app.register(v1Routes, { prefix: "/v1" });
   return app;
