@@ -11,7 +11,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +18,7 @@ import { HealthcareApisManagementClient } from "@azure/arm-healthcareapis";
 import { createSandboxContext } from "../src/azure/azure-context.js";
 import { sha256Hex } from "../src/plugins/app/authentication.js";
 import { startSandbox, type RunningSandbox } from "../src/sandbox/index.js";
+import { freePort, startOwnRedis } from "../test/helpers/redis-server.js";
 
 const argument = (name: string, fallback: number) => {
   const index = process.argv.indexOf(name);
@@ -41,61 +41,11 @@ const random = () => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 *
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (message: string) => console.log(`[${new Date().toISOString().slice(11, 23)}] ${message}`);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
-
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   while (!(await check().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`${what} did not come up`);
     await sleep(100);
-  }
-}
-
-/** A redis-server with AOF, restartable on the same port and data directory. */
-class OwnRedis {
-  private child: ChildProcess | undefined;
-  constructor(
-    readonly port: number,
-    private readonly dir: string,
-  ) {}
-  get url() {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-  async start() {
-    this.child = spawn(
-      "redis-server",
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--maxmemory-policy", "noeviction"],
-      { stdio: "ignore" },
-    );
-    await waitFor("redis", async () => {
-      const { Redis } = await import("ioredis");
-      const probe = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      probe.on("error", () => undefined);
-      try {
-        await probe.connect();
-        return (await probe.ping()) === "PONG";
-      } finally {
-        probe.disconnect();
-      }
-    });
-  }
-  async stop() {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-    });
   }
 }
 
@@ -121,8 +71,9 @@ async function sandboxAdmin(sandbox: RunningSandbox, method: string, path: strin
 
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), "cmk-chaos-"));
-  const redis = new OwnRedis(await freePort(), dir);
-  await redis.start();
+  const cleanups: Array<() => unknown> = [];
+  // AOF with fsync on every write, so the restart below loses nothing BullMQ was told was stored.
+  const redis = await startOwnRedis({ teardown: (cleanup) => cleanups.push(cleanup) }, ["--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction"]);
   // ARM's real limits would make setup take minutes; the faults, not throttling, are the point here.
   const sandbox = await startSandbox({
     port: 0,
@@ -284,7 +235,7 @@ async function main() {
 
   chaos = false;
   for (const child of [api, ...workers]) child.kill("SIGKILL");
-  await redis.stop();
+  for (const cleanup of cleanups) await cleanup();
   await sandbox.close();
   await rm(dir, { recursive: true, force: true });
   const clean = accepted.size === JOBS && count("Succeeded") === JOBS && count("Lost") === 0 && duplicates === 0;

@@ -33,8 +33,8 @@ export function whenReady(connection: Redis, timeoutMs: number): Promise<void> {
 
 /**
  * The deadline guard. Commands are not queued while Redis is away, so a call first waits (within its
- * deadline) for a connection in progress; work that has not started when the caller got its 503 never
- * starts later, so an answered 503 never turns into a job.
+ * deadline) for a connection in progress, and starts its work only once connected: work never starts
+ * after its caller got a 503, so an answered 503 never turns into a job.
  */
 export function redisGuard(connection: Redis, timeoutMs: number, log: { warn(obj: object, msg: string): void }) {
   // One shared promise per outage, not one listener per waiting request.
@@ -51,26 +51,22 @@ export function redisGuard(connection: Redis, timeoutMs: number, log: { warn(obj
   };
   return async <T>(work: () => Promise<T>): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
-    let expired = false;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        expired = true;
-        reject(new QueueUnavailableError());
-      }, timeoutMs);
+      timer = setTimeout(() => reject(new QueueUnavailableError()), timeoutMs);
     });
-    const attempt = connected().then(() => {
-      if (expired) throw new QueueUnavailableError();
-      return work();
-    });
-    attempt.catch(() => undefined);
     try {
-      return await Promise.race([attempt, deadline]);
+      // The deadline bounds the wait for a connection; once connected, each command has its own timeout
+      // (commandTimeout), so a busy event loop does not turn a healthy Redis into a 503.
+      await Promise.race([connected(), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+    try {
+      return await work();
     } catch (error) {
       if (error instanceof ApiError) throw error;
       log.warn({ err: (error as Error).message }, "redis call failed");
       throw new QueueUnavailableError();
-    } finally {
-      clearTimeout(timer);
     }
   };
 }
@@ -86,7 +82,7 @@ export default fp<{ url: string; timeoutMs?: number }>(
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: 2000,
+      commandTimeout: 5000,
       connectTimeout: 2000,
       retryStrategy: (times) => Math.min(times * 250, 2000),
     });
