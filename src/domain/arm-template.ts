@@ -20,6 +20,7 @@ import {
   type RequestedIdentity,
 } from "./fhir-resource.js";
 import { parseKeyUrl, type KeyUrl } from "./key-url.js";
+import { CRYPTO_SERVICE_ENCRYPTION_USER } from "./checks/identity-checks.js";
 import type { TemplateRequest } from "../schemas/templates.js";
 
 export const DEPLOYMENT_TEMPLATE_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#";
@@ -56,7 +57,7 @@ export const RESOURCE_TYPES = {
  * assigns Key Vault Crypto Officer (14b46e9e-c2b7-41b4-b07b-48a6ebf60603) instead, which may also
  * create, delete and purge keys: we do not copy that.
  */
-export const CRYPTO_SERVICE_ENCRYPTION_USER_ROLE_ID = "e147488a-f6f5-4113-8e2d-b22465e65bf6";
+export const CRYPTO_SERVICE_ENCRYPTION_USER_ROLE_ID = CRYPTO_SERVICE_ENCRYPTION_USER;
 
 export type TemplateParameterType = "string" | "securestring" | "int" | "bool" | "object" | "secureObject" | "array";
 

@@ -74,7 +74,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   409: "Conflict, e.g. ChangeInProgress with activeJobId.",
   422: "IdempotencyKeyReused.",
   429: "TooManyRequests: the credential's (or address's) rate limit is spent; see Retry-After.",
-  503: "QueueUnavailable: Redis does not answer.",
+  503: "QueueUnavailable (Redis does not answer) or AzureUnavailable (Azure did not answer a read this route needs); Retry-After says when to try again.",
 };
 
 /** Schemas registered once with Fastify (referenced by $ref in routes and the OpenAPI document). */
