@@ -1,4 +1,4 @@
-import type { Job, Worker } from "bullmq";
+import { Queue, type Job, type Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { FastifyBaseLogger } from "fastify";
 import { toStatusMonitor, type ChangeJobData, type JobProgress } from "../domain/job-record.js";
@@ -8,7 +8,8 @@ import { JobControl } from "./cancel.js";
 import { appendJobEvent } from "./job-events.js";
 import { indexJob } from "./job-index.js";
 import { snapshotOf } from "./job-store.js";
-import { callbackInfo, createWebhooksQueue, enqueueWebhook, withCallback } from "./webhooks.js";
+import { callbackInfo, createWebhooksQueue, enqueueWebhook, withCallback, type WebhookJobData } from "./webhooks.js";
+import { CHANGES_QUEUE } from "./queue.js";
 import { recordJobOutcome } from "../audit/audit-log.js";
 
 /**
@@ -62,12 +63,38 @@ function runningMonitor(job: Job<ChangeJobData>, progress: JobProgress): JobStat
   return url ? { ...monitor, callback: callbackInfo(url, []) } : monitor;
 }
 
+/** How many recently finished jobs a starting worker looks at for a webhook that was never queued. */
+const WEBHOOK_CATCH_UP_JOBS = 500;
+
+/**
+ * Queues the webhook of every job that ended in the last 24 hours with a `callbackUrl`, for the case of
+ * a worker that died after its job ended but before it queued the webhook. Webhook jobs are keyed by the
+ * change job's id, so a webhook that was queued (or delivered) already is not queued again. Returns how
+ * many jobs it looked at.
+ */
+export async function catchUpWebhooks(changes: Queue<ChangeJobData>, webhooks: Queue<WebhookJobData>, options: JobLifecycleOptions): Promise<number> {
+  const since = Date.now() - 24 * 3600_000;
+  const finished = await changes.getJobs(["completed", "failed"], 0, WEBHOOK_CATCH_UP_JOBS - 1, false);
+  for (const job of finished) {
+    const url = job.data?.request.callbackUrl;
+    if (!url || !job.finishedOn || job.finishedOn < since || (await webhooks.getJob(job.id!))) continue;
+    const monitor = await withCallback(options.connection, options.prefix, await snapshotOf(job), url);
+    await enqueueWebhook(webhooks, monitor, url, { backoffMs: options.webhookBackoffMs, retentionHours: options.retentionHours });
+    jobLogger(options.logger, job).warn("webhook of a finished job had not been queued; queued now");
+  }
+  return finished.length;
+}
+
 /**
  * Re-indexes each job when a worker takes it (in case the API stopped between adding and indexing it),
- * and when a job ends: appends its final monitor to the event log and queues its webhook.
+ * and when a job ends: appends its final monitor to the event log, queues its webhook and writes its
+ * audit entry. At start, queues the webhooks a previous worker may not have queued.
  */
 export function followJobOutcomes(worker: Worker<ChangeJobData>, options: JobLifecycleOptions): void {
   const webhooks = createWebhooksQueue(options.connection, options.prefix);
+  const changes = new Queue<ChangeJobData>(CHANGES_QUEUE, { connection: options.connection, prefix: options.prefix });
+  worker.on("closed", () => void changes.close().catch(() => undefined));
+  void catchUpWebhooks(changes, webhooks, options).catch((error: Error) => options.logger.warn({ err: error.message }, "webhook catch-up failed"));
   webhooks.on("error", (error) => options.logger.warn({ err: error.message }, "webhooks queue error"));
   worker.on("closed", () => void webhooks.close().catch(() => undefined));
 

@@ -5,7 +5,8 @@ import { Webhook } from "standardwebhooks";
 import { KEYS, waitForJob } from "../helpers/app.js";
 import { startStack } from "../helpers/stack.js";
 import { setKey } from "../helpers/requests.js";
-import { generateWebhookSecret, signWebhook, startWebhookWorker, webhookAttempts, webhookRetryDelay } from "../../src/jobs/webhooks.js";
+import { createWebhooksQueue, generateWebhookSecret, signWebhook, startWebhookWorker, webhookAttempts, webhookRetryDelay } from "../../src/jobs/webhooks.js";
+import { catchUpWebhooks } from "../../src/jobs/job-lifecycle.js";
 import { resolveWebhookSecret } from "../../src/runtime.js";
 import { loadConfig } from "../../src/config.js";
 
@@ -164,3 +165,36 @@ async function until(check: () => Promise<boolean>, timeoutMs = 10_000) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+t.test("a webhook a dead worker never queued is queued by the next worker's catch-up, once", async (t) => {
+  const secret = generateWebhookSecret();
+  const { app, config } = await startStack(t, { lroMs: 200, env: { CMK_WEBHOOK_SECRET: secret, CMK_WEBHOOK_BACKOFF_MS: "300" } });
+  const receiver = await startReceiver(t);
+  const accepted = await app.inject({
+    method: "POST",
+    url: "/v1/change-requests",
+    payload: setKey("fhir-sys", undefined, undefined, { dryRun: true, callbackUrl: receiver.url }),
+    headers: { "x-api-key": KEYS.operator },
+  });
+  const jobId = accepted.json().id;
+  await waitForJob(app, jobId);
+  await receiver.waitFor(1);
+
+  // As if the worker had died before queueing it: no webhook job exists for the change job.
+  const { Redis } = await import("ioredis");
+  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  t.teardown(() => connection.disconnect());
+  const webhooks = createWebhooksQueue(connection, config.CMK_QUEUE_PREFIX);
+  t.teardown(() => webhooks.close());
+  await (await webhooks.getJob(jobId))!.remove();
+
+  const options = { connection, prefix: config.CMK_QUEUE_PREFIX, retentionHours: 24, webhookBackoffMs: 300, logger: app.log };
+  t.ok((await catchUpWebhooks(app.changes.queue, webhooks, options)) >= 1, "recent finished jobs were looked at");
+  await receiver.waitFor(2);
+  t.equal(receiver.received[1]!.headers["webhook-id"], `msg_${jobId}`, "the same message id, so receivers de-duplicate");
+  t.equal((verifyWith(secret, receiver.received[1]!) as { id: string }).id, jobId);
+
+  await catchUpWebhooks(app.changes.queue, webhooks, options);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  t.equal(receiver.received.length, 2, "a queued (or delivered) webhook is not queued again");
+});
