@@ -77,11 +77,15 @@ export const REDACTED_PATHS = [
  * by tests (with `inject`); it does not listen.
  */
 export async function buildApp(config: Config, options: AppOptions): Promise<FastifyInstance> {
+  // Behind an ingress the client address is in X-Forwarded-For; trust only the configured hops.
+  const hops = config.CMK_TRUST_PROXY_HOPS;
+  const trustProxy = hops > 0 ? (_address: string, hop: number) => hop < hops : false;
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: { level: config.LOG_LEVEL, redact: REDACTED_PATHS } }),
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { allErrors: true, discriminator: true, keywords: ["example"], coerceTypes: "array", removeAdditional: false, useDefaults: true } },
     requestIdHeader: "x-request-id",
+    trustProxy,
     // Malformed URLs are answered like every other error: problem+json with a code.
     frameworkErrors: (error, request, reply) => void sendProblem(error, request, reply),
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -58,6 +58,12 @@ export const EnvSchema = Type.Object({
   CMK_ARM_POLL_INTERVAL_MS: Type.Optional(
     Type.Integer({ minimum: 50, maximum: 600_000, description: "interval between polls of an ARM long-running operation (default 5000; 250 in sandbox mode)" }),
   ),
+  CMK_TRUST_PROXY_HOPS: Integer({
+    minimum: 0,
+    maximum: 10,
+    default: 0,
+    description: "reverse proxies in front of the API whose X-Forwarded-For to trust (client address for audit and per-address rate limits)",
+  }),
   CMK_WORKER_CONCURRENCY: Integer({ minimum: 1, maximum: 100, default: 5, description: "jobs one worker process runs at once" }),
   CMK_WORKER_LOCK_MS: Integer({
     minimum: 1000,

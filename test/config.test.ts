@@ -13,6 +13,7 @@ t.test("defaults match the contract", async (t) => {
   t.equal(config.CMK_SANDBOX_CA_FILE, ".sandbox/ca.pem");
   t.equal(config.CMK_SANDBOX_LRO_MS, 3000);
   t.equal(config.apiKeys, undefined);
+  t.equal(config.CMK_TRUST_PROXY_HOPS, 0, "no proxy trusted unless configured");
 });
 
 t.test("a bad value names the variable", async (t) => {

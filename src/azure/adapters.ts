@@ -16,6 +16,8 @@ export interface AzureAdapters {
   identities: IdentitiesAdapter;
   roleAssignments: RoleAssignmentsAdapter;
   fhirDataPlane: FhirDataPlaneAdapter;
+  /** True when the service's credential can get an ARM token now (readiness in azure mode). */
+  canSignIn(timeoutMs: number): Promise<boolean>;
 }
 
 export function createAzureAdapters(context: AzureContext, options: { pollIntervalMs: number }): AzureAdapters {
@@ -27,5 +29,17 @@ export function createAzureAdapters(context: AzureContext, options: { pollInterv
     identities: createIdentitiesAdapter(context),
     roleAssignments: createRoleAssignmentsAdapter(context),
     fhirDataPlane: createFhirDataPlaneAdapter(context),
+    async canSignIn(timeoutMs) {
+      // The credential caches tokens, so a ready service answers this from memory.
+      const scope = `${context.cloud.resourceManager}/.default`;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+      const token = context.credential.getToken(scope).then((value) => value !== null, () => false);
+      try {
+        return await Promise.race([token, deadline]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
   };
 }

@@ -55,3 +55,20 @@ t.test("Swagger UI at /docs loads its scripts and styles under its own CSP", asy
   t.match(initializer.body, /json/, "the initializer fetches the document from the same origin");
   t.equal((await app.inject({ method: "GET", url: "/docs/json" })).statusCode, 200);
 });
+
+t.test("behind a configured proxy the audit sees the client's address, not the proxy's", async (t) => {
+  const { buildTestApp: build, testConfig: configFor, KEYS: keys } = await import("../helpers/app.js");
+  const clientOf = async (env: Record<string, string>) => {
+    const app = await build(t, configFor(t, env));
+    // A refused change request is audited with the address it came from.
+    await app.inject({ method: "POST", url: "/v1/change-requests", payload: { operation: "SetKey" }, remoteAddress: "10.0.0.1", headers: { "x-api-key": keys.operator, "x-forwarded-for": "203.0.113.7" } });
+    for (let tries = 0; tries < 50; tries += 1) {
+      const entries = (await app.inject({ method: "GET", url: "/v1/audit", headers: { "x-api-key": keys.admin } })).json().value as Array<{ client: { ip: string } }>;
+      if (entries.length > 0) return entries[0]!.client.ip;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return "no audit entry";
+  };
+  t.equal(await clientOf({}), "10.0.0.1", "X-Forwarded-For is ignored by default");
+  t.equal(await clientOf({ CMK_TRUST_PROXY_HOPS: "1" }), "203.0.113.7");
+});

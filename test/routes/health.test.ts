@@ -32,3 +32,11 @@ t.test("readiness is 503 when Redis does not answer, and submissions 503 QueueUn
   t.ok(submit.headers["retry-after"], "Retry-After on 503");
   t.ok(Date.now() - started < 8000, "answers within seconds");
 });
+
+t.test("azure mode: readiness also needs a token for ARM", async (t) => {
+  // buildTestApp's Azure adapters reach no token endpoint.
+  const app = await buildTestApp(t, testConfig(t, { CMK_MODE: "azure" }));
+  const ready = await app.inject({ method: "GET", url: "/readyz" });
+  t.equal(ready.statusCode, 503);
+  t.same(ready.json().checks, { redis: "ok", azureToken: "unavailable" });
+});

@@ -3,7 +3,10 @@ import { Type } from "@sinclair/typebox";
 
 const HealthStatus = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
 
-/** Probes for orchestrators: liveness never touches dependencies; readiness checks Redis. */
+/**
+ * Probes for orchestrators: liveness never touches dependencies; readiness checks Redis and, in azure
+ * mode, that the service's credential can get a token (a worker without one cannot change anything).
+ */
 export default async function healthRoutes(fastify: FastifyInstance) {
   fastify.get(
     "/healthz",
@@ -12,11 +15,14 @@ export default async function healthRoutes(fastify: FastifyInstance) {
   );
   fastify.get(
     "/readyz",
-    { schema: { tags: ["Health"], summary: "Readiness: Redis answers", response: { 200: HealthStatus, 503: HealthStatus } } },
+    { schema: { tags: ["Health"], summary: "Readiness: Redis answers (and, in azure mode, a token can be had)", response: { 200: HealthStatus, 503: HealthStatus } } },
     async (_request, reply) => {
-      const redis = await fastify.changes.ping();
-      const body = { status: redis ? "ready" : "unavailable", checks: { redis: redis ? "ok" : "unreachable" } };
-      return reply.code(redis ? 200 : 503).send(body);
+      const azureMode = fastify.config.CMK_MODE === "azure";
+      const [redis, signIn] = await Promise.all([fastify.changes.ping(), azureMode ? fastify.azure.canSignIn(3000) : Promise.resolve(true)]);
+      const checks: Record<string, string> = { redis: redis ? "ok" : "unreachable" };
+      if (azureMode) checks.azureToken = signIn ? "ok" : "unavailable";
+      const ready = redis && signIn;
+      return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "unavailable", checks });
     },
   );
 }
