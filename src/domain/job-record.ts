@@ -95,10 +95,8 @@ export interface JobSnapshot {
   data: ChangeJobData;
   progress: JobProgress | undefined;
   state: string;
-  attemptsMade: number;
   attemptsStarted: number;
   finishedOn: number | undefined;
-  failedReason: string | undefined;
 }
 
 export function jobStatus(snapshot: Pick<JobSnapshot, "state" | "attemptsStarted" | "progress">): JobStatus {

@@ -54,10 +54,8 @@ function runningMonitor(job: Job<ChangeJobData>, progress: JobProgress): JobStat
     data: job.data,
     progress,
     state: "active",
-    attemptsMade: job.attemptsMade,
     attemptsStarted: job.attemptsStarted ?? 0,
     finishedOn: undefined,
-    failedReason: undefined,
   });
   const url = job.data.request.callbackUrl;
   return url ? { ...monitor, callback: callbackInfo(url, []) } : monitor;

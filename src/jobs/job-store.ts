@@ -13,10 +13,8 @@ export async function snapshotOf(job: Job<ChangeJobData>): Promise<JobStatusMoni
     data: job.data,
     progress: typeof job.progress === "object" ? (job.progress as unknown as JobProgress) : undefined,
     state,
-    attemptsMade: job.attemptsMade,
     attemptsStarted: job.attemptsStarted ?? 0,
     finishedOn: job.finishedOn,
-    failedReason: job.failedReason,
   });
 }
 

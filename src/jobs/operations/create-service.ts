@@ -7,8 +7,7 @@ import { JobError } from "../../errors.js";
 import type { JobSteps } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import { preflight } from "../steps/preflight.js";
-import { followOperation, startArmUpdate } from "../steps/arm-update.js";
-import { verify } from "../steps/verify.js";
+import { writeAndVerify } from "../steps/arm-update.js";
 
 export const CREATE_SERVICE_STEPS = [
   { name: "Preflight", weight: 10 },
@@ -52,9 +51,6 @@ export async function runCreateService(steps: JobSteps, deps: WorkerDependencies
     await steps.skipRemaining("Dry run: nothing was sent to Azure.");
     return steps.succeed({ keyEncryptionKeyUrl: request.keyEncryptionKeyUrl, identityType: "UserAssigned", provisioningState: "NotCreated", armWrites: 0, dryRun: true, resourceBody: body });
   }
-  const start = await steps.run("StartArmUpdate", (context) => startArmUpdate(deps, ref, body, change, context, { creating: true }));
-  if (start.kind === "started") await steps.run("FollowOperation", (context) => followOperation(deps, ref, body, start.operation, context));
-  else await steps.skip(["FollowOperation"], "No operation to follow.");
-  const verified = await steps.run("Verify", () => verify(deps, ref, change));
-  return steps.succeed({ ...verified, armWrites: start.kind === "started" ? 1 : 0 });
+  const { verified, wrote } = await writeAndVerify(steps, deps, ref, body, change, { creating: true });
+  return steps.succeed({ ...verified, armWrites: wrote ? 1 : 0 });
 }

@@ -11,8 +11,7 @@ import type { JobSteps } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import { preflight } from "../steps/preflight.js";
 import { readFhirService } from "../steps/read-fhir-service.js";
-import { followOperation, startArmUpdate } from "../steps/arm-update.js";
-import { verify } from "../steps/verify.js";
+import { writeAndVerify } from "../steps/arm-update.js";
 
 export const RECOVER_KEY_ACCESS_STEPS = [
   { name: "ReadFhirService", weight: 5 },
@@ -73,10 +72,8 @@ export async function runRecoverKeyAccess(steps: JobSteps, deps: WorkerDependenc
     await steps.skipRemaining("Dry run: nothing was sent to Azure.");
     return steps.succeed({ keyEncryptionKeyUrl: key.url, identityType: identity.type, provisioningState: current.provisioningState ?? "Unknown", armWrites: 0, dryRun: true, resourceBody: body, changes });
   }
-  const start = await steps.run("StartArmUpdate", (context) => startArmUpdate(deps, ref, body, change, context, { reapply: true }));
-  if (start.kind === "started") await steps.run("FollowOperation", (context) => followOperation(deps, ref, body, start.operation, context));
+  const { verified } = await writeAndVerify(steps, deps, ref, body, change, { reapply: true });
   changes.push(`Re-applied key ${key.url} and identity ${identity.type} with a full ARM PUT.`);
-  const verified = await steps.run("Verify", () => verify(deps, ref, change));
   await steps.run("CheckFhirDataPlane", async () => {
     const plane = await deps.fhirDataPlane.metadataStatus(ref);
     if (plane.status !== undefined && plane.status >= 500) {

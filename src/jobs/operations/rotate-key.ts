@@ -11,8 +11,7 @@ import type { JobSteps } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import { preflight } from "../steps/preflight.js";
 import { readFhirService } from "../steps/read-fhir-service.js";
-import { followOperation, startArmUpdate } from "../steps/arm-update.js";
-import { verify } from "../steps/verify.js";
+import { writeAndVerify } from "../steps/arm-update.js";
 
 export const ROTATE_KEY_STEPS = [
   { name: "ReadFhirService", weight: 5 },
@@ -67,10 +66,7 @@ export async function runRotateKey(steps: JobSteps, deps: WorkerDependencies, re
     await steps.skipRemaining("Dry run: nothing was sent to Azure.");
     return steps.succeed({ keyEncryptionKeyUrl: newUrl, previousKeyEncryptionKeyUrl: previous.url, identityType: identity.type, provisioningState: current.provisioningState ?? "Unknown", armWrites: 0, dryRun: true, resourceBody: body });
   }
-  const start = await steps.run("StartArmUpdate", (context) => startArmUpdate(deps, ref, body, change, context));
-  if (start.kind === "started") await steps.run("FollowOperation", (context) => followOperation(deps, ref, body, start.operation, context));
-  else await steps.skip(["FollowOperation"], "No operation to follow.");
-  const verified = await steps.run("Verify", () => verify(deps, ref, change));
+  const { verified, wrote } = await writeAndVerify(steps, deps, ref, body, change);
 
   const previousEnabled = await steps.run<boolean>("CheckPreviousVersion", async () => {
     const facts = await deps.keyVault.keyFacts(previous);
@@ -82,5 +78,5 @@ export async function runRotateKey(steps: JobSteps, deps: WorkerDependencies, re
       output: enabled,
     };
   });
-  return steps.succeed({ ...verified, previousKeyEncryptionKeyUrl: previous.url, previousVersionEnabled: previousEnabled, armWrites: start.kind === "started" ? 1 : 0 });
+  return steps.succeed({ ...verified, previousKeyEncryptionKeyUrl: previous.url, previousVersionEnabled: previousEnabled, armWrites: wrote ? 1 : 0 });
 }

@@ -16,8 +16,7 @@ import type { WorkerDependencies } from "../worker-dependencies.js";
 import { preflight } from "../steps/preflight.js";
 import { readFhirService } from "../steps/read-fhir-service.js";
 import { applyIdentity } from "../steps/apply-identity.js";
-import { followOperation, startArmUpdate } from "../steps/arm-update.js";
-import { verify } from "../steps/verify.js";
+import { writeAndVerify } from "../steps/arm-update.js";
 
 /** The steps of SetKey and their share of percentComplete (ARM's key operation is most of the wait). */
 export const SET_KEY_STEPS = [
@@ -91,13 +90,7 @@ export async function runSetKey(steps: JobSteps, deps: WorkerDependencies, reque
     });
   }
 
-  const start = await steps.run("StartArmUpdate", (context) => startArmUpdate(deps, ref, built.body, change, context));
-  if (start.kind === "started") {
-    await steps.run("FollowOperation", (context) => followOperation(deps, ref, built.body, start.operation, context));
-  } else {
-    await steps.skip(["FollowOperation"], "No operation to follow.");
-  }
-  const verified = await steps.run("Verify", () => verify(deps, ref, change));
+  const { verified, wrote } = await writeAndVerify(steps, deps, ref, built.body, change);
   const identityWrites = current === original ? 0 : 1;
-  return steps.succeed({ ...verified, ...previous, armWrites: identityWrites + (start.kind === "started" ? 1 : 0) });
+  return steps.succeed({ ...verified, ...previous, armWrites: identityWrites + (wrote ? 1 : 0) });
 }

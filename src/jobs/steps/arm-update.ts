@@ -3,7 +3,8 @@ import { hasKeyAndIdentity, isOperationInProgress, type FhirServiceResource, typ
 import type { ArmOperation } from "../../azure/fhir-services.js";
 import { JobError } from "../../errors.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
-import type { StepContext, StepOutcome } from "../job-steps.js";
+import type { JobSteps, StepContext, StepOutcome } from "../job-steps.js";
+import { verify, type VerifiedState } from "./verify.js";
 
 /** What StartArmUpdate did: sent the PUT (and what to follow), or found nothing left to write. */
 export type ArmUpdateStart = { kind: "started"; operation: ArmOperation } | { kind: "alreadyApplied" };
@@ -59,4 +60,23 @@ export async function followOperation(
   });
   await pending;
   return { message: `Operation finished after ${polls} poll(s): provisioningState ${resource.provisioningState ?? "unknown"}.`, output: resource };
+}
+
+/**
+ * The end every operation shares: StartArmUpdate, FollowOperation (skipped when nothing was written),
+ * Verify. Returns the verified state and whether a write was sent.
+ */
+export async function writeAndVerify(
+  steps: JobSteps,
+  deps: WorkerDependencies,
+  ref: FhirServiceRef,
+  body: FhirServiceResource,
+  change: Change,
+  mode: { creating?: boolean; reapply?: boolean } = {},
+): Promise<{ verified: VerifiedState; wrote: boolean }> {
+  const start = await steps.run("StartArmUpdate", (context) => startArmUpdate(deps, ref, body, change, context, mode));
+  if (start.kind === "started") await steps.run("FollowOperation", (context) => followOperation(deps, ref, body, start.operation, context));
+  else await steps.skip(["FollowOperation"], "No operation to follow.");
+  const verified = await steps.run("Verify", () => verify(deps, ref, change));
+  return { verified, wrote: start.kind === "started" };
 }

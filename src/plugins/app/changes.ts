@@ -51,7 +51,7 @@ export default fp<ChangesOptions>(
       const result = await enqueueChange(queue, data);
       if (!result.accepted) throw new ChangeInProgressError(request.fhirServiceId, result.activeJobId);
       // The job was just added: its monitor is known without reading it back.
-      const added: JobStatusMonitor = toStatusMonitor({ id: result.jobId, data, progress: undefined, state: "waiting", attemptsMade: 0, attemptsStarted: 0, finishedOn: undefined, failedReason: undefined });
+      const added: JobStatusMonitor = toStatusMonitor({ id: result.jobId, data, progress: undefined, state: "waiting", attemptsStarted: 0, finishedOn: undefined });
       // List indexes and the job's event log (jobs/job-lifecycle.ts).
       const monitor = await recordNewJob(connection, options, data, added, fastify.log);
       return { fingerprint: "", statusCode: 202, headers: { "operation-location": `/v1/jobs/${result.jobId}` }, body: monitor };
