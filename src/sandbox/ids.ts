@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomInt, randomUUID } from "node:crypto";
 
-/** Identifier and timestamp formats copied from real Azure traffic (conformance/SUMMARY.md). */
+/** Identifier and timestamp formats copied from real Azure traffic (test/fixtures/azure-rest/SUMMARY.md). */
 
 const ALPHANUMERIC = "abcdefghijklmnopqrstuvwxyz0123456789";
 

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
 
 /**
- * Microsoft's published REST definitions (Swagger 2.0, saved under shared/conformance) turned into
+ * Microsoft's published REST definitions (Swagger 2.0, copies under test/fixtures/azure-rest) turned into
  * JSON schemas that AJV checks emulator responses against.
  *
  * Conversion rules, chosen so that a response passes only if it carries the definition's fields, types
@@ -28,7 +28,7 @@ export interface SavedSpec {
   original: string;
 }
 
-/** The swagger files in shared/conformance (SOURCES.md, "Resolving the swagger `$ref`s offline"). */
+/** The swagger files in test/fixtures/azure-rest and their paths in the specs repository (SOURCES.md there). */
 export const CONFORMANCE_SPECS: readonly SavedSpec[] = [
   {
     saved: "rest-api-specs-healthcareapis/healthcare-apis.json",
@@ -45,7 +45,7 @@ const HTTP_METHODS = ["get", "put", "post", "patch", "delete", "head", "options"
 /** Keywords copied as they are; everything else (descriptions, x-ms-*, readOnly, default, …) is dropped. */
 const COPIED_KEYWORDS = ["type", "enum", "format", "pattern", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "uniqueItems"];
 
-/** Formats the saved definitions use (`format` values in shared/conformance). */
+/** Formats the saved definitions use (`format` values in test/fixtures/azure-rest). */
 const FORMATS: Record<string, { type: "string"; validate: RegExp | ((value: string) => boolean) } | { type: "number"; validate: (value: number) => boolean }> = {
   "date-time": { type: "string", validate: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)$/i },
   uuid: { type: "string", validate: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i },

@@ -8,10 +8,10 @@ import { checkAgainst, shapeOfExample, SwaggerSchemas } from "../helpers/swagger
 /**
  * Every emulated response that Microsoft publishes a REST definition for is checked against it:
  * fields, types and enum values, per operation and status (issue 3, "Done when"). The definitions are
- * the saved copies in shared/conformance (SOURCES.md), read at test time.
+ * the copies in test/fixtures/azure-rest (SOURCES.md there), read at test time.
  */
 
-const CONFORMANCE = new URL("../../../shared/conformance/", import.meta.url);
+const CONFORMANCE = new URL("../fixtures/azure-rest/", import.meta.url);
 const HEALTHCARE = "rest-api-specs-healthcareapis/healthcare-apis.json";
 const KEYS = "rest-api-specs-keyvault/keys.json";
 
@@ -23,7 +23,7 @@ t.beforeEach(async () => {
   await sandboxRequest(sandbox, { method: "POST", path: "/_sandbox/reset" });
 });
 
-// --- Where real traffic differs from the definitions (SUMMARY.md), the definitions are widened here, and only here.
+// --- Where real traffic differs from the definitions (test/fixtures/azure-rest/SUMMARY.md), the definitions are widened here, and only here.
 
 // SUMMARY 1: a FHIR service's `name` is the composite "{workspace}/{fhirservice}", not the leaf name
 // ResourceCore's pattern describes.
