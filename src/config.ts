@@ -34,6 +34,11 @@ export const EnvSchema = Type.Object({
     Type.String({ pattern: "^https://", description: "in sandbox mode, the emulator to use; unset: start an embedded one" }),
   ),
   CMK_SANDBOX_PORT: Integer({ minimum: 0, maximum: 65535, default: 8443, description: "port of an emulator this process starts" }),
+  CMK_SANDBOX_HOST: Type.String({
+    default: "127.0.0.1",
+    minLength: 1,
+    description: "address an emulator this process starts listens on (0.0.0.0 inside a container whose port is published)",
+  }),
   CMK_SANDBOX_CA_FILE: Type.String({ default: ".sandbox/ca.pem", minLength: 1, description: "the emulator's CA certificate" }),
   CMK_SANDBOX_LRO_MS: Integer({ minimum: 0, maximum: 3_600_000, default: 3000, description: "how long an emulated ARM update runs" }),
   CMK_API_KEYS: Type.Optional(Type.String({ description: "JSON array of { name, sha256, roles }" })),
@@ -105,6 +110,10 @@ export const TokenSubscriptionsSchema = Type.Record(Type.String({ minLength: 1, 
 export type TokenSubscriptions = Static<typeof TokenSubscriptionsSchema>;
 
 export interface Config extends Omit<Env, "CMK_API_KEYS" | "CMK_ARM_POLL_INTERVAL_MS" | "CMK_TOKEN_SUBSCRIPTIONS"> {
+  /** NODE_ENV=production: nothing is made up (no default mode, no private Redis). */
+  production: boolean;
+  /** REDIS_URL was given; unset, a local run may start a private redis-server (src/local-redis.ts). */
+  redisUrlSet: boolean;
   apiKeys: ApiKeyEntry[] | undefined;
   tokenSubscriptions: TokenSubscriptions | undefined;
   armPollIntervalMs: number;
@@ -124,11 +133,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const value = env[key];
     if (value !== undefined && value !== "") raw[key] = value;
   }
-  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
+  const production = env.NODE_ENV === "production";
+  // The sandbox default would report Succeeded for changes that never reach Azure: production says which.
+  if (production && raw.CMK_MODE === undefined) {
+    throw new ConfigError("CMK_MODE", `must be set when NODE_ENV=production: ${allowedValues(EnvSchema.properties.CMK_MODE).join(" or ")}`);
+  }
+  const redisUrlSet = raw.REDIS_URL !== undefined;
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, structuredClone(raw)));
   const firstError = Value.Errors(EnvSchema, converted).First();
   if (firstError) {
     const variable = firstError.path.replace(/^\//, "").split("/")[0] || "environment";
-    throw new ConfigError(variable, `${firstError.message} (got ${JSON.stringify(raw[variable] ?? null)})`);
+    const allowed = allowedValues(firstError.schema);
+    const message = allowed.length > 0 ? `must be one of ${allowed.join(", ")}` : firstError.message;
+    throw new ConfigError(variable, `${message} (got ${JSON.stringify(raw[variable] ?? null)})`);
   }
   const parsed = converted as Env;
   // Without an audience any token of the issuer's tenant would do.
@@ -137,10 +154,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return {
     ...parsed,
+    production,
+    redisUrlSet,
     apiKeys: parseJsonVariable("CMK_API_KEYS", parsed.CMK_API_KEYS, Type.Array(ApiKeyEntrySchema), '[{"name","sha256","roles"}]'),
     tokenSubscriptions: parseJsonVariable("CMK_TOKEN_SUBSCRIPTIONS", parsed.CMK_TOKEN_SUBSCRIPTIONS, TokenSubscriptionsSchema, '{"<appid>": ["<subscription id>"]}'),
     armPollIntervalMs: parsed.CMK_ARM_POLL_INTERVAL_MS ?? (parsed.CMK_MODE === "sandbox" ? 250 : 5000),
   };
+}
+
+/** A listener that cannot bind, as a configuration error naming the variable to change (other errors pass through). */
+export function listenError(error: Error, listener: { port: number; portVariable: string; host: string; hostVariable: string }): Error {
+  const { port, portVariable, host, hostVariable } = listener;
+  switch ((error as NodeJS.ErrnoException).code) {
+    case "EADDRINUSE":
+      return new ConfigError(portVariable, `port ${port} on ${host} is already in use; set ${portVariable} to a free port, or stop what listens there`);
+    case "EACCES":
+      return new ConfigError(portVariable, `port ${port} on ${host} needs privileges this process does not have; set ${portVariable} to a port above 1023`);
+    case "EADDRNOTAVAIL":
+    case "ENOTFOUND":
+      return new ConfigError(hostVariable, `${host} is not an address of this machine; set ${hostVariable} to one (0.0.0.0 for all)`);
+    default:
+      return error;
+  }
+}
+
+/** The literals of an enum-like union (CMK_MODE, CMK_ROLE, LOG_LEVEL); empty for other schemas. */
+function allowedValues(schema: TSchema): string[] {
+  const members: unknown[] = Array.isArray(schema.anyOf) ? schema.anyOf : [];
+  return members.flatMap((member) => (typeof member === "object" && member !== null && "const" in member ? [String(member.const)] : []));
 }
 
 /** A variable holding JSON, checked against its schema; undefined when unset. */

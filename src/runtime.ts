@@ -3,12 +3,13 @@ import { readFile } from "node:fs/promises";
 import { Redis } from "ioredis";
 import type { Worker } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
-import type { ApiKeyEntry, Config } from "./config.js";
+import { listenError, type ApiKeyEntry, type Config } from "./config.js";
 import { createAzureContext, createSandboxContext, type AzureContext } from "./azure/azure-context.js";
 import { createAzureAdapters, type AzureAdapters } from "./azure/adapters.js";
-import { createChangeWorker } from "./jobs/worker.js";
+import { createChangeWorker, runningJobCount } from "./jobs/worker.js";
 import { generateWebhookSecret, startWebhookWorker } from "./jobs/webhooks.js";
 import { sha256Hex } from "./plugins/app/authentication.js";
+import { redisOutageLog } from "./redis/outage-log.js";
 
 /**
  * The parts of a running process that are not the HTTP API: the Azure connection (through an embedded
@@ -33,9 +34,12 @@ export async function connectSandbox(config: Config, log: Pick<FastifyBaseLogger
   const { startSandbox } = await import("./sandbox/index.js");
   const sandbox = await startSandbox({
     port: config.CMK_SANDBOX_PORT,
+    host: config.CMK_SANDBOX_HOST,
     caFile: config.CMK_SANDBOX_CA_FILE,
     lroMs: config.CMK_SANDBOX_LRO_MS,
     logger: { info: (message: string) => log.info(message), warn: (message: string) => log.warn(message) },
+  }).catch((error: Error) => {
+    throw listenError(error, { port: config.CMK_SANDBOX_PORT, portVariable: "CMK_SANDBOX_PORT", host: config.CMK_SANDBOX_HOST, hostVariable: "CMK_SANDBOX_HOST" });
   });
   return { url: sandbox.url, caPem: sandbox.caPem, close: () => sandbox.close() };
 }
@@ -62,7 +66,7 @@ export function createAdapters(config: Config, context: AzureContext): AzureAdap
 export function startWorker(config: Config, adapters: AzureAdapters, logger: FastifyBaseLogger, options: { webhookSecret?: string | undefined } = {}): RunningWorker {
   // Workers block on Redis: BullMQ needs maxRetriesPerRequest null on their connection.
   const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  connection.on("error", (error) => logger.warn({ err: error.message }, "worker redis connection error"));
+  redisOutageLog.watch(connection, logger, "worker redis connection error");
   const worker = createChangeWorker(
     { ...adapters, propagationWindowMs: config.CMK_ROLE_PROPAGATION_WINDOW_MS },
     { connection, prefix: config.CMK_QUEUE_PREFIX, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger, retentionHours: config.CMK_JOB_RETENTION_HOURS, webhookBackoffMs: config.CMK_WEBHOOK_BACKOFF_MS },
@@ -82,17 +86,21 @@ export function startWorker(config: Config, adapters: AzureAdapters, logger: Fas
   return {
     worker,
     close: async (deadlineMs = 25_000) => {
+      // Nothing to let finish (no job, or no Redis to record its end in): stop at once. BullMQ's polite
+      // close would wait for its fetch loop, which keeps retrying while Redis is away.
+      const waitForJobs = runningJobCount(worker) > 0 && connection.status === "ready";
       let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), deadlineMs)));
-      const outcome = await Promise.race([worker.close().then(() => "closed" as const), deadline]);
+      const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), waitForJobs ? deadlineMs : 2000)));
+      const outcome = await Promise.race([worker.close(!waitForJobs).then(() => "closed" as const), deadline]);
       clearTimeout(timer);
-      if (outcome === "timeout") {
-        logger.warn({ deadlineMs }, "jobs still running at the shutdown deadline; they will be resumed by another worker");
-        await worker.close(true);
+      if (outcome === "timeout" && waitForJobs) {
+        logger.warn({ deadlineMs, runningJobs: runningJobCount(worker) }, "jobs still running at the shutdown deadline; they will be resumed by another worker");
       }
-      // A delivery cut short is retried (webhook-id stays the same, so receivers see it once).
-      await webhooks.close(outcome === "timeout");
+      // Cutting the connection ends whatever close still waits for; unfinished jobs keep their saved
+      // step and are taken over once their lock expires. A delivery cut short is retried (webhook-id
+      // stays the same, so receivers see it once).
       connection.disconnect();
+      await webhooks.close(outcome === "timeout" || !waitForJobs);
     },
   };
 }
@@ -103,6 +111,9 @@ export function startWorker(config: Config, adapters: AzureAdapters, logger: Fas
  */
 export async function warnAboutRedisDurability(redisUrl: string, logger: Pick<FastifyBaseLogger, "warn">): Promise<string[]> {
   const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: 2000 });
+  // connect() rejects with a bare "Connection is closed"; the event carries the cause.
+  let cause: Error | undefined;
+  redis.on("error", (error: Error) => (cause ??= error));
   const warnings: string[] = [];
   try {
     await redis.connect();
@@ -114,8 +125,11 @@ export async function warnAboutRedisDurability(redisUrl: string, logger: Pick<Fa
     const saves = await redis.config("GET", "save").catch(() => undefined);
     const rdb = Array.isArray(saves) && String(saves[1] ?? "").trim() !== "";
     if (persistence && !aof && !rdb) warnings.push("Redis persistence is off (no AOF, no RDB snapshots): a Redis restart loses every job. Turn on appendonly yes.");
-  } catch {
-    warnings.push(`Redis at ${redactUrl(redisUrl)} does not answer yet; the API answers 503 until it does.`);
+  } catch (error) {
+    // The first line of the outage; the connections that retry add at most one line per 10 s to it.
+    redisOutageLog.error({ warn: (obj, msg) => logger.warn(obj, msg), info: () => undefined }, cause ?? (error as Error), "redis error", redactUrl(redisUrl));
+    warnings.push(`Redis at ${redactUrl(redisUrl)} does not answer yet.`);
+    return warnings;
   } finally {
     redis.disconnect();
   }

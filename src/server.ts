@@ -1,7 +1,9 @@
 import closeWithGrace from "close-with-grace";
+import { dirname, join } from "node:path";
 import pino from "pino";
 import { buildApp, REDACTED_PATHS } from "./app.js";
-import { ConfigError, loadConfig, type Config } from "./config.js";
+import { ConfigError, listenError, loadConfig, type Config } from "./config.js";
+import { RedisNotInstalledError, resolveRedis, type RedisEndpoint } from "./redis/local-redis.js";
 import {
   connectSandbox,
   createAdapters,
@@ -14,58 +16,80 @@ import {
   type SandboxHandle,
 } from "./runtime.js";
 
-/** Entry point: configuration, then the API and/or the worker (CMK_ROLE), then graceful shutdown. */
+/** Entry point: configuration, Redis, then the API and/or the worker (CMK_ROLE), then graceful shutdown. */
 async function main() {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(`Configuration error: ${error.message}`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const config = loadConfig();
   const logger = pino({ level: config.LOG_LEVEL, redact: REDACTED_PATHS });
-  await warnAboutRedisDurability(config.REDIS_URL, logger);
-
-  const sandbox: SandboxHandle | undefined = config.CMK_MODE === "sandbox" ? await connectSandbox(config, logger) : undefined;
-  const context = createContext(config, sandbox);
-  const azure = createAdapters(config, context);
-  const runApi = config.CMK_ROLE !== "worker";
-  const runWorker = config.CMK_ROLE !== "api";
-
-  // The secret matters where webhooks are signed (the worker); a generated one is printed below.
-  const { webhookSecret, generatedWebhookSecret } = runWorker ? resolveWebhookSecret(config) : {};
+  // Everything started so far, stopped in reverse order on shutdown or when a later step fails.
+  let redis: RedisEndpoint | undefined;
+  let sandbox: SandboxHandle | undefined;
   let worker: RunningWorker | undefined;
-  if (runWorker) worker = startWorker(config, azure, logger, { webhookSecret });
-
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
-  if (runApi) {
-    const { apiKeys, generatedKey } = resolveApiKeys(config);
-    app = await buildApp(config, { apiKeys, azure, logger, httpClient: context.clientOptions.httpClient });
-    await app.listen({ port: config.PORT, host: config.HOST });
-    const shown = config.HOST === "0.0.0.0" ? "localhost" : config.HOST;
-    const base = `http://${shown}:${config.PORT}`;
-    const lines = [`cmk-service (${config.CMK_MODE} mode, role ${config.CMK_ROLE}) listening on ${base}`, `  Swagger UI: ${base}/docs`];
-    if (sandbox) lines.push(`  Sandbox:    ${sandbox.url} (admin API: ${sandbox.url}/_sandbox/state)`);
-    if (generatedKey) lines.push(`  Admin API key (sandbox, generated at start): ${generatedKey}`);
-    if (generatedWebhookSecret) lines.push(`  Webhook signing secret (sandbox, generated at start): ${generatedWebhookSecret}`);
-    console.log(lines.join("\n"));
-  } else {
-    const lines = [`cmk-service worker (${config.CMK_MODE} mode) started`];
-    if (generatedWebhookSecret) lines.push(`  Webhook signing secret (sandbox, generated at start): ${generatedWebhookSecret}`);
-    console.log(lines.join("\n"));
+  const stop = async () => {
+    await app?.close();
+    await worker?.close(25_000);
+    await sandbox?.close();
+    await redis?.close();
+  };
+
+  try {
+    redis = await resolveRedis({
+      url: config.REDIS_URL,
+      urlSet: config.redisUrlSet,
+      production: config.production,
+      dataDir: join(dirname(config.CMK_SANDBOX_CA_FILE), "redis"),
+    });
+    if (redis.started) console.log(redis.started);
+    const running: Config = { ...config, REDIS_URL: redis.url };
+    await warnAboutRedisDurability(running.REDIS_URL, logger);
+
+    if (running.CMK_MODE === "sandbox") sandbox = await connectSandbox(running, logger);
+    const context = createContext(running, sandbox);
+    const azure = createAdapters(running, context);
+    const runApi = running.CMK_ROLE !== "worker";
+    const runWorker = running.CMK_ROLE !== "api";
+
+    // The secret matters where webhooks are signed (the worker); a generated one is printed below.
+    const { webhookSecret, generatedWebhookSecret } = runWorker ? resolveWebhookSecret(running) : {};
+    if (runWorker) worker = startWorker(running, azure, logger, { webhookSecret });
+
+    if (runApi) {
+      const { apiKeys, generatedKey } = resolveApiKeys(running);
+      app = await buildApp(running, { apiKeys, azure, logger, httpClient: context.clientOptions.httpClient });
+      await app.listen({ port: running.PORT, host: running.HOST }).catch((error: Error) => {
+        throw listenError(error, { port: running.PORT, portVariable: "PORT", host: running.HOST, hostVariable: "HOST" });
+      });
+      const shown = running.HOST === "0.0.0.0" ? "localhost" : running.HOST;
+      const base = `http://${shown}:${running.PORT}`;
+      const lines = [`cmk-service (${running.CMK_MODE} mode, role ${running.CMK_ROLE}) listening on ${base}`, `  Swagger UI: ${base}/docs`];
+      if (sandbox) lines.push(`  Sandbox:    ${sandbox.url} (admin API: ${sandbox.url}/_sandbox/state)`);
+      if (generatedKey) lines.push(`  Admin API key (sandbox, generated at start): ${generatedKey}`);
+      if (generatedWebhookSecret) lines.push(`  Webhook signing secret (sandbox, generated at start): ${generatedWebhookSecret}`);
+      console.log(lines.join("\n"));
+    } else {
+      const lines = [`cmk-service worker (${running.CMK_MODE} mode) started`];
+      if (generatedWebhookSecret) lines.push(`  Webhook signing secret (sandbox, generated at start): ${generatedWebhookSecret}`);
+      console.log(lines.join("\n"));
+    }
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
   }
 
   // SIGTERM/SIGINT: stop accepting, let running steps reach a safe point, hand the rest back.
   closeWithGrace({ delay: 35_000 }, async ({ signal, err }) => {
     if (err) logger.error({ err }, "shutting down after an error");
     else logger.info({ signal }, "shutting down");
-    await app?.close();
-    await worker?.close(25_000);
-    await sandbox?.close();
+    await stop();
   });
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  // Start-up problems the operator can fix get one clear message and exit code 2; anything else is a bug.
+  if (error instanceof ConfigError) console.error(`Configuration error: ${error.message}`);
+  else if (error instanceof RedisNotInstalledError) console.error(error.message);
+  else throw error;
+  process.exit(2);
+}

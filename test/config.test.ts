@@ -44,3 +44,26 @@ t.test("API keys are parsed", async (t) => {
   const sha256 = "a".repeat(64);
   t.same(loadConfig({ CMK_API_KEYS: JSON.stringify([{ name: "portal", sha256, roles: ["operator"] }]) }).apiKeys, [{ name: "portal", sha256, roles: ["operator"] }]);
 });
+
+t.test("an enum-like variable's error lists the allowed values", async (t) => {
+  t.throws(() => loadConfig({ CMK_MODE: "prod" }), { variable: "CMK_MODE", message: 'CMK_MODE: must be one of sandbox, azure (got "prod")' });
+  t.throws(() => loadConfig({ CMK_ROLE: "both" }), { message: 'CMK_ROLE: must be one of api, worker, all (got "both")' });
+  t.throws(() => loadConfig({ LOG_LEVEL: "loud" }), { message: /^LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent/ });
+});
+
+t.test("NODE_ENV=production: CMK_MODE must be chosen, nothing defaults to the sandbox", async (t) => {
+  t.throws(() => loadConfig({ NODE_ENV: "production" }), { variable: "CMK_MODE", message: "CMK_MODE: must be set when NODE_ENV=production: sandbox or azure" });
+  t.equal(loadConfig({ NODE_ENV: "production", CMK_MODE: "azure" }).CMK_MODE, "azure");
+  t.equal(loadConfig({ NODE_ENV: "production", CMK_MODE: "sandbox" }).production, true, "a deliberate sandbox is allowed");
+  t.equal(loadConfig({ NODE_ENV: "development" }).CMK_MODE, "sandbox", "outside production the sandbox stays the default");
+});
+
+t.test("whether REDIS_URL was given is kept (a local run may start its own Redis only when it was not)", async (t) => {
+  t.equal(loadConfig({}).redisUrlSet, false);
+  t.equal(loadConfig({ REDIS_URL: "redis://127.0.0.1:6379" }).redisUrlSet, true);
+});
+
+t.test("the emulator listens on loopback unless told otherwise", async (t) => {
+  t.equal(loadConfig({}).CMK_SANDBOX_HOST, "127.0.0.1");
+  t.equal(loadConfig({ CMK_SANDBOX_HOST: "0.0.0.0" }).CMK_SANDBOX_HOST, "0.0.0.0");
+});

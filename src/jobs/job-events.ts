@@ -4,6 +4,7 @@ import type { JobStatusMonitor } from "../schemas/jobs.js";
 import { isTerminal } from "../domain/job-record.js";
 import { jobKeys, type JobKeys } from "./job-keys.js";
 import { RedisScript } from "./redis-script.js";
+import { redisOutageLog } from "../redis/outage-log.js";
 
 /**
  * The event log behind `GET /v1/jobs/{jobId}/events`.
@@ -113,7 +114,7 @@ export interface JobEventHubOptions extends EventLogOptions {
   heartbeatMs: number;
   /** The stored job's current monitor (undefined: the job no longer exists). */
   readMonitor(jobId: string): Promise<JobStatusMonitor | undefined>;
-  logger: Pick<FastifyBaseLogger, "warn" | "debug">;
+  logger: Pick<FastifyBaseLogger, "warn" | "info" | "debug">;
 }
 
 export class JobEventHub {
@@ -220,7 +221,7 @@ export class JobEventHub {
     this.subscribed ??= (async () => {
       const subscriber = new Redis(this.options.redisUrl, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(times * 250, 2000) });
       this.subscriber = subscriber;
-      subscriber.on("error", (error) => this.options.logger.warn({ err: error.message }, "job events subscription error"));
+      redisOutageLog.watch(subscriber, this.options.logger, "job events subscription error");
       subscriber.on("message", (_channel: string, message: string) => this.onMessage(message));
       // After a reconnect (ioredis subscribes again by itself), catch up on what was published meanwhile.
       let first = true;

@@ -11,6 +11,7 @@ import { snapshotOf } from "./job-store.js";
 import { callbackInfo, createWebhooksQueue, enqueueWebhook, withCallback, type WebhookJobData } from "./webhooks.js";
 import { CHANGES_QUEUE } from "./queue.js";
 import { recordJobOutcome } from "../audit/audit-log.js";
+import { redisOutageLog } from "../redis/outage-log.js";
 
 /**
  * What the change worker does around each job beyond running its steps: the cancel checks, the event
@@ -93,7 +94,8 @@ export function followJobOutcomes(worker: Worker<ChangeJobData>, options: JobLif
   const changes = new Queue<ChangeJobData>(CHANGES_QUEUE, { connection: options.connection, prefix: options.prefix });
   worker.on("closed", () => void changes.close().catch(() => undefined));
   void catchUpWebhooks(changes, webhooks, options).catch((error: Error) => options.logger.warn({ err: error.message }, "webhook catch-up failed"));
-  webhooks.on("error", (error) => options.logger.warn({ err: error.message }, "webhooks queue error"));
+  webhooks.on("error", (error) => redisOutageLog.error(options.logger, error, "webhooks queue error"));
+  changes.on("error", (error) => redisOutageLog.error(options.logger, error, "changes queue error"));
   worker.on("closed", () => void webhooks.close().catch(() => undefined));
 
   worker.on("active", (job) => {

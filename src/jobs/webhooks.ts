@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import type { FastifyBaseLogger } from "fastify";
 import type { JobStatusMonitor, CallbackDelivery, CallbackInfo } from "../schemas/jobs.js";
 import { jobKeys } from "./job-keys.js";
+import { redisOutageLog } from "../redis/outage-log.js";
 
 /**
  * Signed webhooks (Standard Webhooks, https://www.standardwebhooks.com): when a job with a
@@ -167,7 +168,7 @@ export interface RunningWebhookWorker {
 /** The delivery worker; runs wherever the change worker runs. */
 export function startWebhookWorker(options: WebhookWorkerOptions): RunningWebhookWorker {
   const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-  connection.on("error", (error) => options.logger.warn({ err: error.message }, "webhook worker redis connection error"));
+  redisOutageLog.watch(connection, options.logger, "webhook worker redis connection error");
   const keys = jobKeys(options.prefix);
   const ttlMs = Math.max(24, options.retentionHours) * HOUR_MS;
 
@@ -226,7 +227,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions): RunningWebhoo
         webhookRetryDelay(attemptsMade, (job?.opts.backoff as { delay?: number } | undefined)?.delay ?? options.backoffMs),
     },
   });
-  worker.on("error", (error) => options.logger.error({ err: error }, "webhook worker error"));
+  worker.on("error", (error) => redisOutageLog.error(options.logger, error, "webhook worker error"));
   return {
     worker,
     close: async (force = false) => {

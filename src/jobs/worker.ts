@@ -12,6 +12,7 @@ import { RECOVER_KEY_ACCESS_STEPS, runRecoverKeyAccess } from "./operations/reco
 import type { WorkerDependencies } from "./worker-dependencies.js";
 import { guardAzureWrites } from "./cancel.js";
 import { followJobOutcomes, jobHooks, jobLogger } from "./job-lifecycle.js";
+import { redisOutageLog } from "../redis/outage-log.js";
 
 export interface ChangeWorkerOptions {
   connection: Redis;
@@ -50,9 +51,25 @@ export async function processChange(job: Job<ChangeJobData>, deps: WorkerDepende
   }
 }
 
+/** Jobs each worker of this process is running now; shutdown waits for them only when there are any. */
+const running = new WeakMap<Worker, { jobs: number }>();
+
+export function runningJobCount(worker: Worker): number {
+  return running.get(worker)?.jobs ?? 0;
+}
+
 export function createChangeWorker(deps: WorkerDependencies, options: ChangeWorkerOptions): Worker<ChangeJobData, JobResult> {
   const lifecycle = { ...options, retentionHours: options.retentionHours ?? 168, webhookBackoffMs: options.webhookBackoffMs ?? 10_000 };
-  const worker = new Worker<ChangeJobData, JobResult>(CHANGES_QUEUE, (job) => processChange(job, deps, jobHooks(job, lifecycle)), {
+  const count = { jobs: 0 };
+  const run = async (job: Job<ChangeJobData>): Promise<JobResult> => {
+    count.jobs += 1;
+    try {
+      return await processChange(job, deps, jobHooks(job, lifecycle));
+    } finally {
+      count.jobs -= 1;
+    }
+  };
+  const worker = new Worker<ChangeJobData, JobResult>(CHANGES_QUEUE, run, {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,
@@ -61,12 +78,13 @@ export function createChangeWorker(deps: WorkerDependencies, options: ChangeWork
     // Steps resume from their last saved outcome, so a job may be taken over several times safely.
     maxStalledCount: 5,
   });
+  running.set(worker, count);
   const log = options.logger;
   // Child loggers: every line about a job carries jobId and ticketId.
   worker.on("active", (job) => jobLogger(log, job).info({ attempt: job.attemptsStarted }, "job started"));
   worker.on("completed", (job) => jobLogger(log, job).info("job succeeded"));
   worker.on("failed", (job, error) => jobLogger(log, job).warn({ reason: error.message }, "job attempt failed"));
-  worker.on("error", (error) => log.error({ err: error }, "worker error"));
+  worker.on("error", (error) => redisOutageLog.error(log, error, "worker error"));
   followJobOutcomes(worker, lifecycle);
   return worker;
 }

@@ -3,7 +3,7 @@ import { KEYS, waitForJob } from "../helpers/app.js";
 import { startStack } from "../helpers/stack.js";
 import { fhirPuts, lastSeq, sandboxRequests } from "../helpers/sandbox-admin.js";
 import { setKey } from "../helpers/requests.js";
-import { startWorkerProcess, type WorkerProcess } from "../helpers/worker-process.js";
+import { startServerProcess, type ServerProcess } from "../helpers/server-process.js";
 
 /** Waits until the job's monitor satisfies `ready` (e.g. its ARM write has been accepted). */
 async function waitUntil(app: Awaited<ReturnType<typeof startStack>>["app"], jobId: string, ready: (monitor: { currentStep?: string; steps: Array<{ name: string; status: string }> }) => boolean) {
@@ -15,6 +15,9 @@ async function waitUntil(app: Awaited<ReturnType<typeof startStack>>["app"], job
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/** A worker as operators run one: its own process, so a test can kill it (SIGKILL) or stop it (SIGTERM) mid-job. */
+const startWorkerProcess = (env: Record<string, string>) => startServerProcess({ CMK_ROLE: "worker", LOG_LEVEL: "warn", ...env });
 
 const writeAccepted = (monitor: { steps: Array<{ name: string; status: string }> }) => monitor.steps.some((step) => step.name === "StartArmUpdate" && step.status === "Succeeded");
 
@@ -29,7 +32,7 @@ t.test("a worker killed mid-operation: another takes the job over and finishes i
     CMK_WORKER_LOCK_MS: "1500",
     CMK_ARM_POLL_INTERVAL_MS: "100",
   };
-  const workers: WorkerProcess[] = [];
+  const workers: ServerProcess[] = [];
   t.teardown(() => workers.forEach((worker) => worker.child.kill("SIGKILL")));
 
   const since = await lastSeq(sandbox);

@@ -8,6 +8,7 @@ import { fingerprint, IdempotencyStore, type StoredAnswer } from "../../jobs/ide
 import { toStatusMonitor } from "../../domain/job-record.js";
 import { recordNewJob } from "../../jobs/job-lifecycle.js";
 import type { Principal } from "./authentication.js";
+import { redisOutageLog } from "../../redis/outage-log.js";
 
 /** The answer to a submission: the first one again when an Idempotency-Key is replayed. */
 export interface SubmitAnswer extends StoredAnswer {
@@ -42,7 +43,7 @@ export default fp<ChangesOptions>(
     const connection = fastify.redis;
     const guarded = fastify.withRedis;
     const queue = createChangesQueue(connection, { prefix: options.prefix, retentionHours: options.retentionHours });
-    queue.on("error", (error) => fastify.log.warn({ err: error.message }, "queue error"));
+    queue.on("error", (error) => redisOutageLog.error(fastify.log, error, "queue error"));
 
     const idempotency = new IdempotencyStore(connection, options.prefix, Math.max(24, options.retentionHours) * 3600);
 

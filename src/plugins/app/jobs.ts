@@ -10,6 +10,7 @@ import { requestCancel } from "../../jobs/cancel.js";
 import { appendJobEvent, JobEventHub, type EventSink } from "../../jobs/job-events.js";
 import { createWebhooksQueue, enqueueWebhook, withCallback } from "../../jobs/webhooks.js";
 import { recordJobOutcome } from "../../audit/audit-log.js";
+import { redisOutageLog } from "../../redis/outage-log.js";
 
 export interface CancelAnswer {
   /** 200: the job is Canceled now; 202: a worker holds it and ends it Canceled before its next write. */
@@ -57,7 +58,7 @@ export default fp<JobsOptions>(
     const guarded = fastify.withRedis;
     const queue = fastify.changes.queue;
     const webhooks = createWebhooksQueue(connection, options.prefix);
-    webhooks.on("error", (error) => fastify.log.warn({ err: error.message }, "webhooks queue error"));
+    webhooks.on("error", (error) => redisOutageLog.error(fastify.log, error, "webhooks queue error"));
 
     const readMonitor = (jobId: string) => readStatusMonitor(queue, jobId);
     const logOptions = { prefix: options.prefix, retentionHours: options.retentionHours };

@@ -2,6 +2,7 @@ import fp from "fastify-plugin";
 import { Redis } from "ioredis";
 import type { FastifyInstance } from "fastify";
 import { ApiError, QueueUnavailableError } from "../../errors.js";
+import { redisOutageLog } from "../../redis/outage-log.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -86,13 +87,14 @@ export default fp<{ url: string; timeoutMs?: number }>(
       connectTimeout: 2000,
       retryStrategy: (times) => Math.min(times * 250, 2000),
     });
-    connection.on("error", (error) => fastify.log.warn({ err: error.message }, "redis connection error"));
+    redisOutageLog.watch(connection, fastify.log, "redis connection error");
     fastify.decorate("redis", connection);
     fastify.decorate("withRedis", redisGuard(connection, options.timeoutMs ?? 2500, fastify.log));
     fastify.addHook("onClose", async () => {
       connection.disconnect();
     });
-    await whenReady(connection, 1000).catch(() => fastify.log.warn("redis not reachable at start; the API answers 503 until it is"));
+    // Not ready within a second: the outage log has said so (or will, when the connect attempt fails).
+    await whenReady(connection, 1000).catch(() => undefined);
   },
   { name: "redis" },
 );
