@@ -1,19 +1,27 @@
-# cmk-service: API and worker in one image (CMK_ROLE picks which runs).
-FROM node:20-bookworm-slim AS build
+# cmk-service: API and worker in one image (CMK_ROLE picks which runs). Node.js 22 LTS.
+# Build stage: all dependencies, TypeScript compiled to dist/.
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+RUN npm run build
 
-FROM node:20-bookworm-slim
+# Runtime dependencies only: no TypeScript, tsx, esbuild or test tools in the image.
+FROM node:22-bookworm-slim AS runtime-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+FROM node:22-bookworm-slim
+# Production: CMK_MODE must be set explicitly (azure, or sandbox for a demo), and REDIS_URL must answer.
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=build /app/package.json ./package.json
-COPY --from=build /app/node_modules ./node_modules
+COPY --from=runtime-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# The sandbox writes its CA here in sandbox mode; the image runs as the unprivileged node user.
+COPY package.json ./package.json
+# In sandbox mode the emulator writes its CA (and seed key cache) here; compose mounts it on the host.
 RUN mkdir -p /app/.sandbox && chown node:node /app/.sandbox
 USER node
 EXPOSE 3000 8443

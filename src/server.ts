@@ -1,4 +1,5 @@
 import closeWithGrace from "close-with-grace";
+import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import pino from "pino";
 import { buildApp, REDACTED_PATHS } from "./app.js";
@@ -60,7 +61,9 @@ async function main() {
         throw listenError(error, { port: running.PORT, portVariable: "PORT", host: running.HOST, hostVariable: "HOST" });
       });
       const shown = running.HOST === "0.0.0.0" ? "localhost" : running.HOST;
-      const base = `http://${shown}:${running.PORT}`;
+      // The bound port, which PORT=0 leaves to the system.
+      const { port } = app.server.address() as AddressInfo;
+      const base = `http://${shown}:${port}`;
       const lines = [`cmk-service (${running.CMK_MODE} mode, role ${running.CMK_ROLE}) listening on ${base}`, `  Swagger UI: ${base}/docs`];
       if (sandbox) lines.push(`  Sandbox:    ${sandbox.url} (admin API: ${sandbox.url}/_sandbox/state)`);
       if (generatedKey) lines.push(`  Admin API key (sandbox, generated at start): ${generatedKey}`);
