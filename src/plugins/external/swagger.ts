@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import fp from "fastify-plugin";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -34,8 +35,47 @@ export default fp(
       },
       refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json.$id === "string" ? json.$id : `def-${index}`) },
     });
-    // staticCSP: the UI's own policy (same-origin scripts and styles) replaces the API's deny-all one.
-    await fastify.register(swaggerUi, { routePrefix: "/docs", staticCSP: true, uiConfig: { docExpansion: "list", deepLinking: true } });
+    // Under /docs the UI's own policy (swaggerUiCsp) replaces the API's deny-all one. Not swagger-ui's
+    // staticCSP: that always says upgrade-insecure-requests, which blanks the page over plain http.
+    await fastify.register(async function swaggerUiWithCsp(docs: FastifyInstance) {
+      docs.addHook("onRequest", async (request, reply) => {
+        reply.header("content-security-policy", swaggerUiCsp(request.protocol === "https"));
+      });
+      await docs.register(swaggerUi, { routePrefix: "/docs", staticCSP: false, uiConfig: { docExpansion: "list", deepLinking: true } });
+    });
   },
   { name: "swagger" },
 );
+
+/**
+ * The one inline style Swagger UI needs: the `<style>` inside the top bar's SVG logo
+ * (swagger-ui-standalone-preset.js), drawn before @fastify/swagger-ui swaps in its own logo. Without it
+ * the browser logs a CSP violation on every page load. test/plugins/helmet.test.ts checks that the
+ * installed bundle still has exactly this text.
+ */
+export const SWAGGER_LOGO_STYLE = ".logo_small_svg__cls-2{fill:#fff}.logo_small_svg__cls-3{fill:#85ea2d}";
+const SWAGGER_LOGO_STYLE_HASH = `'sha256-${createHash("sha256").update(SWAGGER_LOGO_STYLE).digest("base64")}'`;
+
+/**
+ * Swagger UI's Content-Security-Policy: scripts, styles, fetches, fonts and images from the same origin
+ * only (images and fonts also as data: URLs: the logo and icons), no inline script or script attribute,
+ * one inline style by its hash (SWAGGER_LOGO_STYLE), no plugins, no framing. `upgrade-insecure-requests`
+ * only when the page itself came over https (TLS, or X-Forwarded-Proto from a trusted proxy): over plain
+ * http it would send the browser to an https port that is not there.
+ */
+export function swaggerUiCsp(https: boolean): string {
+  return [
+    "default-src 'self'",
+    "base-uri 'self'",
+    "connect-src 'self'",
+    "font-src 'self' data:",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "img-src 'self' data:",
+    "object-src 'none'",
+    "script-src 'self'",
+    "script-src-attr 'none'",
+    `style-src 'self' ${SWAGGER_LOGO_STYLE_HASH}`,
+    ...(https ? ["upgrade-insecure-requests"] : []),
+  ].join("; ");
+}
