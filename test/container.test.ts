@@ -2,7 +2,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { copyFile, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Ajv2019 from "ajv/dist/2019.js";
+import { Ajv2019 } from "ajv/dist/2019.js";
 import t from "tap";
 import { parse } from "yaml";
 import { EnvSchema } from "../src/config.js";
