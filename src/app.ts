@@ -6,6 +6,7 @@ import type { AzureCloud } from "./azure/cloud.js";
 import type { AzureAdapters } from "./azure/adapters.js";
 import type { HttpClient } from "@azure/core-rest-pipeline";
 import { sharedSchemas } from "./schemas/common.js";
+import { changeRequestSchemas } from "./schemas/change-requests.js";
 import { jobSchemas } from "./schemas/jobs.js";
 import { validationSchemas } from "./schemas/validations.js";
 import { auditSchemas } from "./schemas/audit.js";
@@ -83,7 +84,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: { level: config.LOG_LEVEL, redact: REDACTED_PATHS } }),
     bodyLimit: 64 * 1024,
-    ajv: { customOptions: { allErrors: true, discriminator: true, keywords: ["example"], coerceTypes: "array", removeAdditional: false, useDefaults: true } },
+    ajv: { customOptions: { allErrors: true, discriminator: true, keywords: ["example", "x-examples"], coerceTypes: "array", removeAdditional: false, useDefaults: true } },
     requestIdHeader: "x-request-id",
     trustProxy,
     // Malformed URLs are answered like every other error: problem+json with a code.
@@ -94,7 +95,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
   app.decorate("azure", options.azure);
   app.decorate("config", config);
   app.decorate("statusRetryAfterSeconds", config.CMK_MODE === "sandbox" ? 1 : 5);
-  for (const schema of [...sharedSchemas, ...jobSchemas, ...validationSchemas, ...auditSchemas, ...templateSchemas, ...encryptionSchemas]) app.addSchema(schema);
+  for (const schema of [...sharedSchemas, ...changeRequestSchemas, ...jobSchemas, ...validationSchemas, ...auditSchemas, ...templateSchemas, ...encryptionSchemas]) app.addSchema(schema);
 
   const tokenVerifier =
     options.tokenVerifier ?? callerTokenVerifier(config, options.httpClient, (error) => app.log.warn({ err: error.message }, "token issuer keys could not be fetched"));

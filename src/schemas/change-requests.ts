@@ -1,10 +1,11 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { FhirServiceId, KeyUrl, Ticket, UserAssignedIdentityId } from "./common.js";
-import { SEED_EXAMPLES } from "./examples.js";
+import { CHANGE_REQUEST_EXAMPLES } from "./examples.js";
 
 /**
  * A union that validators resolve by one property (OpenAPI `discriminator`), so a bad body gets the
- * errors of the branch it names instead of every branch's.
+ * errors of the branch it names instead of every branch's. Members are registered schemas referenced by
+ * $ref, so the document names each one (components) and its discriminator can map to it.
  */
 function Discriminated<T extends TSchema[]>(propertyName: string, members: [...T], options: Record<string, unknown> = {}) {
   return Type.Unsafe<Static<ReturnType<typeof Type.Union<T>>>>({
@@ -17,7 +18,7 @@ function Discriminated<T extends TSchema[]>(propertyName: string, members: [...T
 
 export const SystemAssignedIdentity = Type.Object(
   { type: Type.Literal("SystemAssigned", { description: "The FHIR service's own identity." }) },
-  { additionalProperties: false, title: "SystemAssignedIdentity" },
+  { $id: "SystemAssignedIdentity", additionalProperties: false, title: "SystemAssignedIdentity" },
 );
 
 export const UserAssignedIdentity = Type.Object(
@@ -25,10 +26,10 @@ export const UserAssignedIdentity = Type.Object(
     type: Type.Literal("UserAssigned"),
     userAssignedIdentityId: UserAssignedIdentityId,
   },
-  { additionalProperties: false, title: "UserAssignedIdentity" },
+  { $id: "UserAssignedIdentity", additionalProperties: false, title: "UserAssignedIdentity" },
 );
 
-export const Identity = Discriminated("type", [SystemAssignedIdentity, UserAssignedIdentity], {
+export const Identity = Discriminated("type", [Type.Ref(SystemAssignedIdentity), Type.Ref(UserAssignedIdentity)], {
   description: "The one managed identity the FHIR service uses to reach its key.",
 });
 
@@ -51,17 +52,7 @@ export const SetKeyRequest = Type.Object(
       Type.Boolean({ default: false, description: "Must be true when the identity type changes (it can disturb export/import jobs)." }),
     ),
   },
-  {
-    additionalProperties: false,
-    title: "SetKey",
-    example: {
-      operation: "SetKey",
-      fhirServiceId: SEED_EXAMPLES.fhirSys,
-      keyEncryptionKeyUrl: SEED_EXAMPLES.keyUrl,
-      identity: { type: "SystemAssigned" },
-      ticket: { system: "servicenow", id: "CHG0012345" },
-    },
-  },
+  { $id: "SetKeyRequest", additionalProperties: false, title: "SetKey", example: CHANGE_REQUEST_EXAMPLES.SetKey.value },
 );
 export type SetKeyRequest = Static<typeof SetKeyRequest>;
 
@@ -71,21 +62,11 @@ export const CreateServiceRequest = Type.Object(
     ...commonFields,
     location: Type.String({ minLength: 2, maxLength: 40, pattern: "^[A-Za-z0-9 ]+$", description: "Azure region of the new service; the key's vault must be in it.", example: "westus3" }),
     keyEncryptionKeyUrl: KeyUrl,
-    identity: UserAssignedIdentity,
+    identity: Type.Ref(UserAssignedIdentity),
     kind: Type.Optional(Type.Union([Type.Literal("fhir-R4"), Type.Literal("fhir-Stu3")], { default: "fhir-R4", description: "FHIR version." })),
     tags: Type.Optional(Type.Record(Type.String({ maxLength: 512 }), Type.String({ maxLength: 256 }), { description: "Resource tags." })),
   },
-  {
-    additionalProperties: false,
-    title: "CreateService",
-    example: {
-      operation: "CreateService",
-      fhirServiceId: SEED_EXAMPLES.fhirNew,
-      location: "westus3",
-      keyEncryptionKeyUrl: SEED_EXAMPLES.keyUrl,
-      identity: { type: "UserAssigned", userAssignedIdentityId: SEED_EXAMPLES.uamiSandbox },
-    },
-  },
+  { $id: "CreateServiceRequest", additionalProperties: false, title: "CreateService", example: CHANGE_REQUEST_EXAMPLES.CreateService.value },
 );
 export type CreateServiceRequest = Static<typeof CreateServiceRequest>;
 
@@ -97,7 +78,7 @@ export const RotateKeyRequest = Type.Object(
       Type.Boolean({ default: false, description: "Move to the newest existing version instead of creating one (az keyvault key rotate)." }),
     ),
   },
-  { additionalProperties: false, title: "RotateKey", example: { operation: "RotateKey", fhirServiceId: SEED_EXAMPLES.fhirUami } },
+  { $id: "RotateKeyRequest", additionalProperties: false, title: "RotateKey", example: CHANGE_REQUEST_EXAMPLES.RotateKey.value },
 );
 export type RotateKeyRequest = Static<typeof RotateKeyRequest>;
 
@@ -109,12 +90,18 @@ export const RecoverKeyAccessRequest = Type.Object(
       Type.Boolean({ default: false, description: "When the key is soft-deleted, recover it in Key Vault first. Nothing in Key Vault changes unless this is true." }),
     ),
   },
-  { additionalProperties: false, title: "RecoverKeyAccess", example: { operation: "RecoverKeyAccess", fhirServiceId: SEED_EXAMPLES.fhirUami } },
+  { $id: "RecoverKeyAccessRequest", additionalProperties: false, title: "RecoverKeyAccess", example: CHANGE_REQUEST_EXAMPLES.RecoverKeyAccess.value },
 );
 export type RecoverKeyAccessRequest = Static<typeof RecoverKeyAccessRequest>;
 
-export const ChangeRequest = Discriminated("operation", [SetKeyRequest, CreateServiceRequest, RotateKeyRequest, RecoverKeyAccessRequest], {
-  description: "A change to a FHIR service's customer-managed key, chosen by `operation`.",
-});
+/** Inline (not registered): it carries the named examples of the routes that take it (@fastify/swagger's x-examples). */
+export const ChangeRequest = Discriminated(
+  "operation",
+  [Type.Ref(SetKeyRequest), Type.Ref(CreateServiceRequest), Type.Ref(RotateKeyRequest), Type.Ref(RecoverKeyAccessRequest)],
+  { description: "A change to a FHIR service's customer-managed key, chosen by `operation`.", "x-examples": CHANGE_REQUEST_EXAMPLES },
+);
 export type ChangeRequest = SetKeyRequest | CreateServiceRequest | RotateKeyRequest | RecoverKeyAccessRequest;
 export type Operation = ChangeRequest["operation"];
+
+/** Registered once with Fastify: the union members above refer to them by $ref. */
+export const changeRequestSchemas = [SystemAssignedIdentity, UserAssignedIdentity, SetKeyRequest, CreateServiceRequest, RotateKeyRequest, RecoverKeyAccessRequest];

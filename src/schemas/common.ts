@@ -1,6 +1,6 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { FHIR_SERVICE_ID_PATTERN, USER_ASSIGNED_IDENTITY_ID_PATTERN } from "../domain/arm-ids.js";
-import { SEED_EXAMPLES } from "./examples.js";
+import { PROBLEM_EXAMPLES, SEED_EXAMPLES, type ProblemExample } from "./examples.js";
 
 export const DateTime = (description: string) => Type.String({ format: "date-time", description });
 
@@ -59,23 +59,97 @@ export const Problem = Type.Object(
   { $id: "Problem", additionalProperties: true, description: "RFC 9457 problem details (application/problem+json)." },
 );
 
-/** Response entries for the problems every /v1 route can answer. */
-export function problemResponses<Codes extends number>(...statuses: Codes[]): Record<Codes, TSchema> {
-  const responses = {} as Record<Codes, TSchema>;
-  for (const status of statuses) responses[status] = Type.Ref(Problem, { description: PROBLEM_DESCRIPTIONS[status] ?? "Problem" });
+/**
+ * Response headers the service sends, declared once. A response entry names the ones it carries (see
+ * `responseHeaders`), with a description of its own where the header means something more there.
+ */
+const RESPONSE_HEADERS = {
+  "Operation-Location": Type.String({ description: "The job's status monitor to poll, relative: /v1/jobs/{jobId}.", example: "/v1/jobs/4b0c2a9e-7d1f-4c3b-9a55-0e6f2d8c1a7b" }),
+  "Retry-After": Type.Integer({ minimum: 1, description: "Seconds to wait before asking again." }),
+  "Idempotent-Replayed": Type.String({ enum: ["true"], description: "Sent when this is the stored answer to an earlier request with the same Idempotency-Key: nothing new was started." }),
+  "WWW-Authenticate": Type.String({ description: "The credentials this API accepts: a bearer token or an API key in x-api-key." }),
+  "X-RateLimit-Limit": Type.Integer({
+    minimum: 1,
+    description:
+      "Requests allowed per minute to this credential (to the client address without a valid credential). The X-RateLimit headers are absent only when the limiter could not reach Redis (it then lets the request through).",
+  }),
+  "X-RateLimit-Remaining": Type.Integer({ minimum: 0, description: "Requests left in the current minute." }),
+  "X-RateLimit-Reset": Type.Integer({ minimum: 0, description: "Seconds until the current minute's allowance is renewed." }),
+};
+export type ResponseHeaderName = keyof typeof RESPONSE_HEADERS;
+
+/** The rate limiter's headers: on every answer of a rate-limited route (all but the probes), errors included. */
+export const RATE_LIMIT_HEADERS = {
+  "X-RateLimit-Limit": true,
+  "X-RateLimit-Remaining": true,
+  "X-RateLimit-Reset": true,
+} as const satisfies Partial<Record<ResponseHeaderName, true>>;
+
+/** Header schemas for a response entry (@fastify/swagger turns them into Header Objects): `true` keeps the shared description. */
+export function responseHeaders(headers: Partial<Record<ResponseHeaderName, string | true>>): Record<string, TSchema> {
+  const entries: Record<string, TSchema> = {};
+  for (const [name, description] of Object.entries(headers) as Array<[ResponseHeaderName, string | true]>) {
+    entries[name] = description === true ? RESPONSE_HEADERS[name] : { ...RESPONSE_HEADERS[name], description };
+  }
+  return entries;
+}
+
+/**
+ * The success entry of a rate-limited route: a registered schema, what the answer means and the headers
+ * sent with it besides the rate limiter's. Sent as application/json.
+ */
+export function jsonResponse<T extends TSchema>(schema: T, description: string, headers: Partial<Record<ResponseHeaderName, string | true>> = {}) {
+  return Type.Ref(schema, { description, headers: responseHeaders({ ...RATE_LIMIT_HEADERS, ...headers }) });
+}
+
+/** Every /v1 route: the credential is checked, and the caller's rate limit counted, before anything else. */
+export const ANY_V1_ROUTE = [PROBLEM_EXAMPLES.unauthorized, PROBLEM_EXAMPLES.forbidden, PROBLEM_EXAMPLES.tooManyRequests];
+/** Routes that take a body (every POST: Fastify reads one before the route sees it, declared or not). */
+export const WITH_BODY = [PROBLEM_EXAMPLES.payloadTooLarge, PROBLEM_EXAMPLES.unsupportedMediaType];
+
+/**
+ * Response entries for the problems a rate-limited route can answer, one per status: RFC 9457 problem
+ * details as application/problem+json (as the error handler sends them), a named example per problem,
+ * and the headers sent with them: the rate limiter's and those the problems carry (a header only some of
+ * a status's problems carry says which).
+ */
+export function problemResponses(...problems: ProblemExample[]): Record<number, ProblemResponse> {
+  const byStatus = new Map<number, ProblemExample[]>();
+  for (const problem of problems) byStatus.set(problem.status, [...(byStatus.get(problem.status) ?? []), problem]);
+  const responses: Record<number, ProblemResponse> = {};
+  for (const [status, examples] of [...byStatus].sort(([a], [b]) => a - b)) {
+    const headers: Partial<Record<ResponseHeaderName, string | true>> = { ...RATE_LIMIT_HEADERS };
+    for (const name of new Set(examples.flatMap((example) => example.headers))) {
+      const header = headerName(name);
+      const carriers = examples.filter((example) => example.headers.includes(name));
+      const codes = [...new Set(carriers.map((example) => example.value.code))];
+      headers[header] = carriers.length === examples.length ? true : `${RESPONSE_HEADERS[header].description} Sent with ${codes.join(", ")}.`;
+    }
+    const named: Record<string, { summary: string; value: ProblemExample["value"] }> = {};
+    for (const example of examples) {
+      if (named[example.name]) throw new Error(`two ${status} examples named ${example.name}`);
+      named[example.name] = { summary: example.summary, value: example.value };
+    }
+    responses[status] = {
+      description: [...new Set(examples.map((example) => example.summary))].join(" "),
+      headers: responseHeaders(headers),
+      content: { "application/problem+json": { schema: Type.Ref(Problem), examples: named } },
+    };
+  }
   return responses;
 }
 
-const PROBLEM_DESCRIPTIONS: Record<number, string> = {
-  400: "ValidationFailed: the request is malformed; `errors` names each bad field.",
-  401: "Unauthorized: no or bad credential.",
-  403: "Forbidden: the credential's role is too low, or the subscription is outside its allow-list.",
-  404: "NotFound.",
-  409: "Conflict, e.g. ChangeInProgress with activeJobId.",
-  422: "IdempotencyKeyReused.",
-  429: "TooManyRequests: the credential's (or address's) rate limit is spent; see Retry-After.",
-  503: "QueueUnavailable (Redis does not answer) or AzureUnavailable (Azure did not answer a read this route needs); Retry-After says when to try again.",
-};
+export interface ProblemResponse {
+  description: string;
+  headers: Record<string, TSchema>;
+  content: { "application/problem+json": { schema: TSchema; examples: Record<string, { summary: string; value: unknown }> } };
+}
+
+function headerName(sent: string): ResponseHeaderName {
+  const name = (Object.keys(RESPONSE_HEADERS) as ResponseHeaderName[]).find((declared) => declared.toLowerCase() === sent.toLowerCase());
+  if (!name) throw new Error(`response header ${sent} is sent but not declared in RESPONSE_HEADERS`);
+  return name;
+}
 
 /** Schemas registered once with Fastify (referenced by $ref in routes and the OpenAPI document). */
 export const sharedSchemas = [FieldError, Problem, Ticket];

@@ -1,7 +1,7 @@
 import { Type, type Static, type TObject, type TProperties } from "@sinclair/typebox";
 import { CreateServiceRequest, RecoverKeyAccessRequest, RotateKeyRequest, SetKeyRequest } from "./change-requests.js";
 import { KeyUrl } from "./common.js";
-import { SEED_EXAMPLES } from "./examples.js";
+import { TEMPLATE_REQUEST_EXAMPLES } from "./examples.js";
 
 const createOption = (description: string) => Type.Optional(Type.Boolean({ default: false, description }));
 
@@ -27,34 +27,18 @@ export const RotateKeyTemplateOptions = Type.Object(
 
 const NoOptions = Type.Object({}, { additionalProperties: false, description: "This operation has no template options." });
 
-/** A change request member plus `options`: the same body POST /v1/change-requests takes, so a portal can send either. */
+/**
+ * A change request member plus `options`: the same body POST /v1/change-requests takes, so a portal can
+ * send either. Registered (`$id`) like the members it extends, for the discriminator to map to.
+ */
 function withOptions<P extends TProperties, O extends TObject>(member: TObject<P>, options: O, title: string, example: object) {
-  return Type.Object({ ...member.properties, options: Type.Optional(options) }, { additionalProperties: false, title, example });
+  return Type.Object({ ...member.properties, options: Type.Optional(options) }, { $id: `${title}Request`, additionalProperties: false, title, example });
 }
 
-export const SetKeyTemplateRequest = withOptions(SetKeyRequest, NoOptions, "SetKeyTemplate", {
-  operation: "SetKey",
-  fhirServiceId: SEED_EXAMPLES.fhirSys,
-  keyEncryptionKeyUrl: SEED_EXAMPLES.keyUrl,
-  identity: { type: "SystemAssigned" },
-});
-export const CreateServiceTemplateRequest = withOptions(CreateServiceRequest, CreateServiceTemplateOptions, "CreateServiceTemplate", {
-  operation: "CreateService",
-  fhirServiceId: SEED_EXAMPLES.fhirNew,
-  location: "westus3",
-  keyEncryptionKeyUrl: SEED_EXAMPLES.keyUrl,
-  identity: { type: "UserAssigned", userAssignedIdentityId: SEED_EXAMPLES.uamiSandbox },
-  options: { createRoleAssignment: true },
-});
-export const RotateKeyTemplateRequest = withOptions(RotateKeyRequest, RotateKeyTemplateOptions, "RotateKeyTemplate", {
-  operation: "RotateKey",
-  fhirServiceId: SEED_EXAMPLES.fhirUami,
-  useLatestExistingVersion: true,
-});
-export const RecoverKeyAccessTemplateRequest = withOptions(RecoverKeyAccessRequest, NoOptions, "RecoverKeyAccessTemplate", {
-  operation: "RecoverKeyAccess",
-  fhirServiceId: SEED_EXAMPLES.fhirUami,
-});
+export const SetKeyTemplateRequest = withOptions(SetKeyRequest, NoOptions, "SetKeyTemplate", TEMPLATE_REQUEST_EXAMPLES.SetKey.value);
+export const CreateServiceTemplateRequest = withOptions(CreateServiceRequest, CreateServiceTemplateOptions, "CreateServiceTemplate", TEMPLATE_REQUEST_EXAMPLES.CreateService.value);
+export const RotateKeyTemplateRequest = withOptions(RotateKeyRequest, RotateKeyTemplateOptions, "RotateKeyTemplate", TEMPLATE_REQUEST_EXAMPLES.RotateKey.value);
+export const RecoverKeyAccessTemplateRequest = withOptions(RecoverKeyAccessRequest, NoOptions, "RecoverKeyAccessTemplate", TEMPLATE_REQUEST_EXAMPLES.RecoverKeyAccess.value);
 
 export type SetKeyTemplateRequest = Static<typeof SetKeyTemplateRequest>;
 export type CreateServiceTemplateRequest = Static<typeof CreateServiceTemplateRequest>;
@@ -62,12 +46,13 @@ export type RotateKeyTemplateRequest = Static<typeof RotateKeyTemplateRequest>;
 export type RecoverKeyAccessTemplateRequest = Static<typeof RecoverKeyAccessTemplateRequest>;
 export type TemplateRequest = SetKeyTemplateRequest | CreateServiceTemplateRequest | RotateKeyTemplateRequest | RecoverKeyAccessTemplateRequest;
 
-/** Resolved by `operation` (OpenAPI discriminator), like the change request it extends. */
+/** Resolved by `operation` (OpenAPI discriminator), like the change request it extends; inline for its named examples. */
 export const TemplateRequest = Type.Unsafe<TemplateRequest>({
   type: "object",
-  oneOf: [SetKeyTemplateRequest, CreateServiceTemplateRequest, RotateKeyTemplateRequest, RecoverKeyAccessTemplateRequest],
+  oneOf: [Type.Ref(SetKeyTemplateRequest), Type.Ref(CreateServiceTemplateRequest), Type.Ref(RotateKeyTemplateRequest), Type.Ref(RecoverKeyAccessTemplateRequest)],
   discriminator: { propertyName: "operation" },
   description: "A change request (as for POST /v1/change-requests) plus template `options`.",
+  "x-examples": TEMPLATE_REQUEST_EXAMPLES,
 });
 
 const Json = Type.Unknown({ description: "Any JSON value." });
@@ -103,4 +88,4 @@ export const TemplateResponse = Type.Object(
 );
 export type TemplateResponse = Static<typeof TemplateResponse>;
 
-export const templateSchemas = [ArmTemplate, ArmParametersFile, TemplateResponse];
+export const templateSchemas = [SetKeyTemplateRequest, CreateServiceTemplateRequest, RotateKeyTemplateRequest, RecoverKeyAccessTemplateRequest, ArmTemplate, ArmParametersFile, TemplateResponse];

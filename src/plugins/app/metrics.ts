@@ -1,6 +1,9 @@
 import fp from "fastify-plugin";
 import type { FastifyInstance } from "fastify";
+import { Type } from "@sinclair/typebox";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { RATE_LIMIT_HEADERS, problemResponses, responseHeaders } from "../../schemas/common.js";
+import { PROBLEM_EXAMPLES } from "../../schemas/examples.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -53,9 +56,22 @@ export default fp(
       latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     });
     fastify.decorate("metrics", registry);
-    fastify.get("/metrics", { schema: { tags: ["Health"], summary: "Prometheus metrics" } }, async (_request, reply) =>
-      reply.type(registry.contentType).send(await registry.metrics()),
-    );
+    const schema = {
+      tags: ["Health"],
+      operationId: "getMetrics",
+      summary: "Prometheus metrics",
+      // No credential, but rate limited per client address like any route outside the probes.
+      security: [],
+      response: {
+        200: {
+          description: "Prometheus text exposition format 0.0.4.",
+          headers: responseHeaders(RATE_LIMIT_HEADERS),
+          content: { "text/plain": { schema: Type.String({ description: "# HELP / # TYPE lines and samples, e.g. cmk_jobs{state=\"active\"} 1." }) } },
+        },
+        ...problemResponses(PROBLEM_EXAMPLES.tooManyRequests),
+      },
+    };
+    fastify.get("/metrics", { schema }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   },
   { name: "metrics", dependencies: ["redis", "changes"] },
 );

@@ -3,13 +3,15 @@ import fp from "fastify-plugin";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyInstance } from "fastify";
+import { PACKAGE_VERSION } from "../../package-version.js";
+import { withDiscriminatorMappings } from "../../schemas/discriminator-mappings.js";
 
 export const OPENAPI_INFO = {
   title: "cmk-service",
   description:
     "Customer-managed keys for the FHIR service in Azure Health Data Services. Submit a change request, " +
     "follow its job to the end. Every /v1 route needs an API key (x-api-key) or an Entra ID token (Authorization: Bearer).",
-  version: "1.0.0",
+  version: PACKAGE_VERSION,
 };
 
 /** The OpenAPI document (from the route schemas) at /docs/json and Swagger UI at /docs. */
@@ -19,6 +21,8 @@ export default fp(
       openapi: {
         openapi: "3.0.3",
         info: OPENAPI_INFO,
+        // Relative: "Try it out" calls the host that served the document, whatever address it was reached on.
+        servers: [{ url: "/", description: "This service." }],
         tags: [
           { name: "Change requests", description: "Submit changes to a FHIR service's key." },
           { name: "Jobs", description: "Follow the jobs that carry changes out." },
@@ -34,6 +38,7 @@ export default fp(
         },
       },
       refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json.$id === "string" ? json.$id : `def-${index}`) },
+      transformObject: (document) => withDiscriminatorMappings("openapiObject" in document ? document.openapiObject : document.swaggerObject),
     });
     // Under /docs the UI's own policy (swaggerUiCsp) replaces the API's deny-all one. Not swagger-ui's
     // staticCSP: that always says upgrade-insecure-requests, which blanks the page over plain http.

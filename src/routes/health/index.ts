@@ -2,6 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { Type } from "@sinclair/typebox";
 
 const HealthStatus = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
+/** Probes need no credential (`security: []`) and are never rate limited, so they answer no 4xx. */
+const PROBE = { tags: ["Health"], security: [] };
 
 /**
  * Probes for orchestrators: liveness never touches dependencies; readiness checks Redis and, in azure
@@ -10,12 +12,22 @@ const HealthStatus = Type.Object({ status: Type.String(), checks: Type.Optional(
 export default async function healthRoutes(fastify: FastifyInstance) {
   fastify.get(
     "/healthz",
-    { schema: { tags: ["Health"], summary: "Liveness", response: { 200: HealthStatus } } },
+    { schema: { ...PROBE, operationId: "getLiveness", summary: "Liveness", response: { 200: { ...HealthStatus, description: "The process is up." } } } },
     async () => ({ status: "ok" }),
   );
   fastify.get(
     "/readyz",
-    { schema: { tags: ["Health"], summary: "Readiness: Redis answers (and, in azure mode, a token can be had)", response: { 200: HealthStatus, 503: HealthStatus } } },
+    {
+      schema: {
+        ...PROBE,
+        operationId: "getReadiness",
+        summary: "Readiness: Redis answers (and, in azure mode, a token can be had)",
+        response: {
+          200: { ...HealthStatus, description: "Ready: every check is ok." },
+          503: { ...HealthStatus, description: "Not ready: `checks` says which dependency does not answer." },
+        },
+      },
+    },
     async (_request, reply) => {
       const azureMode = fastify.config.CMK_MODE === "azure";
       const [redis, signIn] = await Promise.all([fastify.changes.ping(), azureMode ? fastify.azure.canSignIn(3000) : Promise.resolve(true)]);

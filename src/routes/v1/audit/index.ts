@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Type } from "@sinclair/typebox";
 import { ApiError, QueueUnavailableError, ValidationFailedError } from "../../../errors.js";
-import { problemResponses } from "../../../schemas/common.js";
+import { ANY_V1_ROUTE, jsonResponse, problemResponses } from "../../../schemas/common.js";
+import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { AuditPage, AuditQuery } from "../../../schemas/audit.js";
 import { isStreamId } from "../../../audit/audit-log.js";
 
@@ -14,6 +14,7 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { role: "admin" },
       schema: {
         tags: ["Audit"],
+        operationId: "listAuditEntries",
         summary: "Audit trail of changes",
         description:
           "Every change request accepted or refused (who, when, from where, ticket, FHIR service, requested key and identity) " +
@@ -21,7 +22,10 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           "Filters combine; a page may hold fewer than `top` entries when many entries were skipped: follow `nextLink`.",
         security: [{ apiKey: [] }, { bearer: [] }],
         querystring: AuditQuery,
-        response: { 200: Type.Ref(AuditPage), ...problemResponses(400, 401, 403, 429, 503) },
+        response: {
+          200: jsonResponse(AuditPage, "Audit entries, newest first; follow nextLink for older ones."),
+          ...problemResponses(...ANY_V1_ROUTE, problems.queryInvalid, problems.subscriptionNotAllowed, problems.queueUnavailable),
+        },
       },
     },
     async (request) => {

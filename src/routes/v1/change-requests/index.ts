@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { ValidationFailedError } from "../../../errors.js";
 import { ChangeRequest } from "../../../schemas/change-requests.js";
-import { problemResponses } from "../../../schemas/common.js";
+import { ANY_V1_ROUTE, WITH_BODY, jsonResponse, problemResponses } from "../../../schemas/common.js";
+import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { JobStatusMonitor } from "../../../schemas/jobs.js";
 import { failedChecks } from "../../../domain/checks/check-result.js";
 import { staticReport } from "../../../domain/checks/preflight-report.js";
@@ -14,6 +15,7 @@ const changeRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { role: "operator", auditChanges: true },
       schema: {
         tags: ["Change requests"],
+        operationId: "submitChangeRequest",
         summary: "Submit a change",
         description:
           "Validates the request, refuses at once what needs no Azure to decide (unversioned key URL, a host outside the " +
@@ -31,8 +33,17 @@ const changeRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         }),
         body: ChangeRequest,
         response: {
-          202: Type.Ref(JobStatusMonitor, { description: "Accepted; follow Operation-Location." }),
-          ...problemResponses(400, 401, 403, 409, 422, 503),
+          202: jsonResponse(JobStatusMonitor, "Accepted: the new job's status monitor; follow Operation-Location.", { "Operation-Location": true, "Idempotent-Replayed": true }),
+          ...problemResponses(
+            ...ANY_V1_ROUTE,
+            ...WITH_BODY,
+            problems.bodyInvalid,
+            problems.subscriptionNotAllowed,
+            problems.changeInProgress,
+            problems.requestInProgress,
+            problems.idempotencyKeyReused,
+            problems.queueUnavailable,
+          ),
         },
       },
     },

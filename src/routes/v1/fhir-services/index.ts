@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Type } from "@sinclair/typebox";
 import { AzureUnavailableError, NotFoundError } from "../../../errors.js";
 import { fhirServiceRef, type FhirServiceRef } from "../../../domain/arm-ids.js";
 import { encryptionState } from "../../../domain/encryption.js";
 import type { FhirServiceResource } from "../../../domain/fhir-resource.js";
-import { problemResponses } from "../../../schemas/common.js";
+import { ANY_V1_ROUTE, jsonResponse, problemResponses } from "../../../schemas/common.js";
+import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { EncryptionHealth, EncryptionState, FhirServiceParams } from "../../../schemas/encryption.js";
 import { diagnoseKeyAccess } from "../../../preflight/diagnose-key-access.js";
 
@@ -19,6 +19,7 @@ const fhirServiceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (!resource) throw new NotFoundError(`FHIR service ${ref.id}`);
     return resource;
   };
+  const fhirServiceProblems = problemResponses(...ANY_V1_ROUTE, problems.pathInvalid, problems.subscriptionNotAllowed, problems.fhirServiceMissing, problems.azureUnavailable);
   const refOf = (params: { subscriptionId: string; resourceGroup: string; workspace: string; fhirService: string }) =>
     fhirServiceRef(params.subscriptionId, params.resourceGroup, params.workspace, params.fhirService);
 
@@ -28,11 +29,12 @@ const fhirServiceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { role: "reader" },
       schema: {
         tags: ["FHIR services"],
+        operationId: "getEncryptionState",
         summary: "Current encryption state",
         description: "Encryption type, key URL (vault, key, version), identity and principal, provisioning state and region.",
         security: [{ apiKey: [] }, { bearer: [] }],
         params: FhirServiceParams,
-        response: { 200: Type.Ref(EncryptionState), ...problemResponses(400, 401, 403, 404, 503) },
+        response: { 200: jsonResponse(EncryptionState, "The FHIR service's encryption as ARM reports it now."), ...fhirServiceProblems },
       },
     },
     async (request) => {
@@ -47,13 +49,14 @@ const fhirServiceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { role: "reader" },
       schema: {
         tags: ["FHIR services"],
+        operationId: "diagnoseKeyAccess",
         summary: "Diagnose lost key access",
         description:
           "Healthy, KeyAccessLost or Degraded, with the checks behind it (key exists, enabled, not expired, not soft-deleted; identity present; " +
           "identity holds its role; the FHIR data plane answers /metadata) and a recommended action naming the change request to send.",
         security: [{ apiKey: [] }, { bearer: [] }],
         params: FhirServiceParams,
-        response: { 200: Type.Ref(EncryptionHealth), ...problemResponses(400, 401, 403, 404, 503) },
+        response: { 200: jsonResponse(EncryptionHealth, "The diagnosis, the checks behind it and the recommended action."), ...fhirServiceProblems },
       },
     },
     async (request) => {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import { problemResponses } from "../../../schemas/common.js";
+import { ANY_V1_ROUTE, RATE_LIMIT_HEADERS, WITH_BODY, jsonResponse, problemResponses, responseHeaders } from "../../../schemas/common.js";
+import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { JobIdParams, JobList, JobListQuery, JobStatusMonitor } from "../../../schemas/jobs.js";
 import { EVENT_ID_PATTERN, type EventSink } from "../../../jobs/job-events.js";
 import { ValidationFailedError } from "../../../errors.js";
@@ -13,11 +14,15 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { role: "reader" },
       schema: {
         tags: ["Jobs"],
+        operationId: "getJob",
         summary: "Job status monitor",
         description: "The job's status, steps, percentComplete, result or typed error. `Retry-After` (seconds) while it is not terminal.",
         security: [{ apiKey: [] }, { bearer: [] }],
         params: JobIdParams,
-        response: { 200: Type.Ref(JobStatusMonitor), ...problemResponses(400, 401, 403, 404, 503) },
+        response: {
+          200: jsonResponse(JobStatusMonitor, "The job's status monitor.", { "Retry-After": "Seconds to wait before polling again; sent while the job is not terminal." }),
+          ...problemResponses(...ANY_V1_ROUTE, problems.jobIdInvalid, problems.jobNotFound, problems.queueUnavailable),
+        },
       },
     },
     async (request, reply) => {
@@ -34,6 +39,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { role: "reader" },
       schema: {
         tags: ["Jobs"],
+        operationId: "listJobs",
         summary: "List jobs",
         description:
           "Status monitors, newest first. Filters combine (all must hold). Follow `nextLink` until it is absent: each job is listed once, " +
@@ -41,7 +47,10 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           "are selective; its `nextLink` then continues the search.",
         security: [{ apiKey: [] }, { bearer: [] }],
         querystring: JobListQuery,
-        response: { 200: Type.Ref(JobList), ...problemResponses(400, 401, 403, 503) },
+        response: {
+          200: jsonResponse(JobList, "A page of status monitors, newest first; follow nextLink for more."),
+          ...problemResponses(...ANY_V1_ROUTE, problems.queryInvalid, problems.subscriptionNotAllowed, problems.queueUnavailable),
+        },
       },
     },
     async (request) => {
@@ -62,6 +71,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { role: "operator" },
       schema: {
         tags: ["Jobs"],
+        operationId: "cancelJob",
         summary: "Cancel a job",
         description:
           "Cancels a job that has not yet sent a write to Azure. A job no worker holds (waiting, or between retries) is Canceled at once (200). " +
@@ -72,9 +82,12 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         security: [{ apiKey: [] }, { bearer: [] }],
         params: JobIdParams,
         response: {
-          200: Type.Ref(JobStatusMonitor, { description: "The job is Canceled." }),
-          202: Type.Ref(JobStatusMonitor, { description: "Cancel requested: the running job ends Canceled before its next write; follow Operation-Location." }),
-          ...problemResponses(400, 401, 403, 404, 409, 503),
+          200: jsonResponse(JobStatusMonitor, "The job is Canceled."),
+          202: jsonResponse(JobStatusMonitor, "Cancel requested: the running job ends Canceled before its next write; follow Operation-Location.", {
+            "Operation-Location": true,
+            "Retry-After": "Seconds to wait before polling the job.",
+          }),
+          ...problemResponses(...ANY_V1_ROUTE, ...WITH_BODY, problems.jobIdInvalid, problems.jobNotFound, problems.notCancellable, problems.queueUnavailable),
         },
       },
     },
@@ -95,6 +108,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { role: "reader" },
       schema: {
         tags: ["Jobs"],
+        operationId: "followJobEvents",
         summary: "Follow a job (Server-Sent Events)",
         description:
           "`text/event-stream`: one event per change of the status monitor (`data:` the monitor JSON, `id:` increasing), comment " +
@@ -110,10 +124,11 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         response: {
           200: {
             description: "The event stream.",
+            headers: responseHeaders(RATE_LIMIT_HEADERS),
             content: { "text/event-stream": { schema: { type: "string", description: "id: <event id>\\ndata: <status monitor JSON>\\n\\n, and `: heartbeat` comments." } } },
           },
-          204: { description: "The job has ended and the client saw its last event already.", type: "null" },
-          ...problemResponses(400, 401, 403, 404, 503),
+          204: { description: "The job has ended and the client saw its last event already.", type: "null", headers: responseHeaders(RATE_LIMIT_HEADERS) },
+          ...problemResponses(...ANY_V1_ROUTE, problems.jobIdInvalid, problems.jobNotFound, problems.queueUnavailable),
         },
       },
     },

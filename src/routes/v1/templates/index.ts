@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyBaseLogger } from "fastify";
-import { Type } from "@sinclair/typebox";
 import { AzureUnavailableError, FhirServiceExistsError, FhirServiceNotFoundError, TemplateNotPossibleError, ValidationFailedError } from "../../../errors.js";
 import { parseFhirServiceId, parseUserAssignedIdentityId, type FhirServiceRef } from "../../../domain/arm-ids.js";
 import { needsExistingVault, renderTemplate, type TemplateFacts } from "../../../domain/arm-template.js";
@@ -11,7 +10,8 @@ import { parseKeyUrl } from "../../../domain/key-url.js";
 import { identityOf } from "../../../preflight/resolve-request.js";
 import type { AzureAdapters } from "../../../azure/adapters.js";
 import type { AzureCloud } from "../../../azure/cloud.js";
-import { problemResponses } from "../../../schemas/common.js";
+import { ANY_V1_ROUTE, WITH_BODY, jsonResponse, problemResponses } from "../../../schemas/common.js";
+import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { TemplateRequest, TemplateResponse, type CreateServiceTemplateRequest } from "../../../schemas/templates.js";
 
 /** The key URL a template would deploy, as the request gives it, and where in the request it sits. */
@@ -69,6 +69,7 @@ const templateRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { role: "reader" },
       schema: {
         tags: ["Change requests"],
+        operationId: "renderDeploymentTemplate",
         summary: "Get the ARM deployment template for a change",
         description:
           "Answers the ARM deployment template and parameters file that make the requested change, for teams that deploy " +
@@ -79,7 +80,19 @@ const templateRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           "What only Key Vault's data plane can do (make a key version, recover a deleted key) is refused. Nothing is changed.",
         security: [{ apiKey: [] }, { bearer: [] }],
         body: TemplateRequest,
-        response: { 200: Type.Ref(TemplateResponse), ...problemResponses(400, 401, 403, 404, 409, 503) },
+        response: {
+          200: jsonResponse(TemplateResponse, "The deployment template, its parameters file and what to know before deploying."),
+          ...problemResponses(
+            ...ANY_V1_ROUTE,
+            ...WITH_BODY,
+            problems.bodyInvalid,
+            problems.subscriptionNotAllowed,
+            problems.fhirServiceNotFound,
+            problems.fhirServiceExists,
+            problems.templateNotPossible,
+            problems.azureUnavailable,
+          ),
+        },
       },
     },
     async (request) => {

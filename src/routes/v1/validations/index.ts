@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { Type } from "@sinclair/typebox";
 import { AzureUnavailableError } from "../../../errors.js";
 import { ChangeRequest } from "../../../schemas/change-requests.js";
-import { problemResponses } from "../../../schemas/common.js";
+import { ANY_V1_ROUTE, WITH_BODY, jsonResponse, problemResponses } from "../../../schemas/common.js";
+import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { ValidationReport } from "../../../schemas/validations.js";
 import { runPreflight } from "../../../preflight/run-preflight.js";
 import { resolvePreflightRequest } from "../../../preflight/resolve-request.js";
@@ -15,13 +15,17 @@ const validationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { role: "reader" },
       schema: {
         tags: ["Change requests"],
+        operationId: "validateChangeRequest",
         summary: "Run every pre-flight check now",
         description:
           "Checks a would-be change request against every documented key and identity requirement, reading Azure as the " +
           "service's own identity, and answers the report whether or not it passes. Nothing is changed and no job is made.",
         security: [{ apiKey: [] }, { bearer: [] }],
         body: ChangeRequest,
-        response: { 200: Type.Ref(ValidationReport), ...problemResponses(400, 401, 403, 503) },
+        response: {
+          200: jsonResponse(ValidationReport, "The report: `valid` is false when a check failed."),
+          ...problemResponses(...ANY_V1_ROUTE, ...WITH_BODY, problems.bodyInvalid, problems.subscriptionNotAllowed, problems.azureUnavailable),
+        },
       },
     },
     async (request) => {
