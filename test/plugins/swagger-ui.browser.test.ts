@@ -20,6 +20,8 @@ import { startStack } from "../helpers/stack.js";
 const SCREENSHOTS = resolve(dirname(fileURLToPath(import.meta.url)), "../../.tap/screenshots");
 const SCREENSHOT = join(SCREENSHOTS, "swagger-ui.png");
 const FAILURE_SCREENSHOT = join(SCREENSHOTS, "swagger-ui-failed.png");
+/** Just the change request's live response (the 202), readable at a glance. */
+const ACCEPTED_SCREENSHOT = join(SCREENSHOTS, "swagger-ui-202.png");
 const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",
@@ -84,7 +86,7 @@ t.test(
     const origin = `http://${address}:${(app.server.address() as AddressInfo).port}`;
 
     await mkdir(SCREENSHOTS, { recursive: true });
-    await Promise.all([SCREENSHOT, FAILURE_SCREENSHOT].map((path) => rm(path, { force: true })));
+    await Promise.all([SCREENSHOT, FAILURE_SCREENSHOT, ACCEPTED_SCREENSHOT].map((path) => rm(path, { force: true })));
 
     // A fresh profile per run, removed afterwards.
     const userDataDir = await mkdtemp(join(tmpdir(), "cmk-chromium-"));
@@ -154,14 +156,16 @@ async function useSwaggerUi(t: Test, page: Page, origin: string): Promise<void> 
   await dialog.waitFor({ state: "detached" });
   t.pass("authorized with an API key");
 
-  const validation = await tryItOut(page, "/v1/validations");
+  const { response: _validated, ...validation } = await tryItOut(page, "/v1/validations");
   t.match(validation.status, /^200\b/, "POST /v1/validations with the prefilled example: 200", validation);
-  const change = await tryItOut(page, "/v1/change-requests");
+  const { response, ...change } = await tryItOut(page, "/v1/change-requests");
   t.match(change.status, /^202\b/, "POST /v1/change-requests with the prefilled example: 202", change);
+  await response.screenshot({ path: ACCEPTED_SCREENSHOT });
+  t.comment(`screenshot of the 202: ${ACCEPTED_SCREENSHOT}`);
 }
 
 /** Expands the POST operation on `path`, "Try it out", Execute with the prefilled body; the live response. */
-async function tryItOut(page: Page, path: string): Promise<{ status: string; body: string; requestBody: string }> {
+async function tryItOut(page: Page, path: string): Promise<{ status: string; body: string; requestBody: string; response: Locator }> {
   const operation: Locator = page.locator(".opblock.opblock-post").filter({ has: page.locator(`.opblock-summary-path[data-path="${path}"]`) });
   await operation.locator(".opblock-summary-control").click();
   await operation.locator("button.try-out__btn").click();
@@ -173,5 +177,6 @@ async function tryItOut(page: Page, path: string): Promise<{ status: string; bod
   const status = operation.locator(".responses-wrapper .live-responses-table .response-col_status:not(.col_header)");
   await status.waitFor();
   const body = operation.locator(".responses-wrapper .live-responses-table .response-col_description:not(.col_header)");
-  return { status: (await status.innerText()).trim(), body: (await body.innerText()).trim(), requestBody };
+  const response = operation.locator(".responses-wrapper .live-responses-table");
+  return { status: (await status.innerText()).trim(), body: (await body.innerText()).trim(), requestBody, response };
 }
