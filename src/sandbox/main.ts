@@ -21,7 +21,7 @@ const sandbox = await startSandbox({
 
 console.log(`Azure sandbox listening on ${sandbox.url}`);
 console.log(`CA certificate: ${caFile}`);
-console.log(`Tenant ${seed.TENANT_ID}, subscription ${seed.SUBSCRIPTION_ID}, service client id ${seed.SERVICE_APP.clientId}`);
+console.log(`Tenant ${seed.TENANT_ID}, subscriptions ${seed.SUBSCRIPTION_IDS.join(", ")}, service client id ${seed.SERVICE_APP.clientId}`);
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

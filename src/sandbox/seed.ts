@@ -9,12 +9,20 @@ export const RESOURCE_GROUP = "rg-sandbox";
 export const LOCATION = "westus3";
 export const WORKSPACE = "wssandbox";
 
+/** The second subscription (api-contract v1.1, "Seed additions"): cross-subscription cases. */
+export const OTHER_SUBSCRIPTION_ID = "33333333-3333-3333-3333-333333333333";
+export const OTHER_RESOURCE_GROUP = "rg-other";
+export const OTHER_WORKSPACE = "wsother";
+export const SUBSCRIPTION_IDS: readonly string[] = [SUBSCRIPTION_ID, OTHER_SUBSCRIPTION_ID];
+
 export const FHIR_SYS = "fhir-sys";
 export const FHIR_UAMI = "fhir-uami";
 export const FHIR_NOROLE = "fhir-norole";
+export const FHIR_OTHER = "fhir-other";
 
 export const UAMI_SANDBOX = "uami-sandbox";
 export const UAMI_NOROLE = "uami-norole";
+export const UAMI_OTHER = "uami-other";
 
 export const KV_SANDBOX = "kvsandbox";
 export const KV_NOPURGE = "kvnopurge";
@@ -85,7 +93,15 @@ export const ADMIN_APP: SeedApp = {
   objectId: "c0000000-0000-4000-8000-000000000007",
   roles: ["CMK.Admin"],
 };
-export const APPS: readonly SeedApp[] = [SERVICE_APP, READER_APP, OPERATOR_APP, ADMIN_APP];
+/** Carries `CMK.Approver` (api-contract v1.1); the service does not act on that role yet. */
+export const APPROVER_APP: SeedApp = {
+  name: "portal-approver",
+  clientId: "88888888-8888-8888-8888-888888888888",
+  clientSecret: "sandbox-approver-secret",
+  objectId: "c0000000-0000-4000-8000-000000000008",
+  roles: ["CMK.Approver"],
+};
+export const APPS: readonly SeedApp[] = [SERVICE_APP, READER_APP, OPERATOR_APP, ADMIN_APP, APPROVER_APP];
 
 /** The API the caller apps get tokens for (`api://cmk-service/.default`). */
 export const SERVICE_API_AUDIENCE = "api://cmk-service";
@@ -97,6 +113,9 @@ export const UAMI_SANDBOX_PRINCIPAL_ID = "b0000000-0000-4000-8000-000000000001";
 export const UAMI_SANDBOX_CLIENT_ID = "b0000000-0000-4000-8000-0000000000c1";
 export const UAMI_NOROLE_PRINCIPAL_ID = "b0000000-0000-4000-8000-000000000002";
 export const UAMI_NOROLE_CLIENT_ID = "b0000000-0000-4000-8000-0000000000c2";
+export const FHIR_OTHER_PRINCIPAL_ID = "a0000000-0000-4000-8000-000000000003";
+export const UAMI_OTHER_PRINCIPAL_ID = "b0000000-0000-4000-8000-000000000003";
+export const UAMI_OTHER_CLIENT_ID = "b0000000-0000-4000-8000-0000000000c3";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers for ids and URLs.
@@ -105,18 +124,22 @@ export function resourceGroupId(resourceGroup = RESOURCE_GROUP, subscriptionId =
   return `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}`;
 }
 
-export function workspaceId(workspace = WORKSPACE): string {
-  return `${resourceGroupId()}/providers/Microsoft.HealthcareApis/workspaces/${workspace}`;
+export function workspaceId(workspace = WORKSPACE, resourceGroup = RESOURCE_GROUP, subscriptionId = SUBSCRIPTION_ID): string {
+  return `${resourceGroupId(resourceGroup, subscriptionId)}/providers/Microsoft.HealthcareApis/workspaces/${workspace}`;
 }
 
-export function fhirServiceId(name: string, workspace = WORKSPACE): string {
-  return `${workspaceId(workspace)}/fhirservices/${name}`;
+export function fhirServiceId(name: string, workspace = WORKSPACE, resourceGroup = RESOURCE_GROUP, subscriptionId = SUBSCRIPTION_ID): string {
+  return `${workspaceId(workspace, resourceGroup, subscriptionId)}/fhirservices/${name}`;
 }
 
 /** ARM id of a user-assigned identity; the service itself writes `resourcegroups` in lowercase. */
-export function userAssignedIdentityId(name: string): string {
-  return `/subscriptions/${SUBSCRIPTION_ID}/resourcegroups/${RESOURCE_GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
+export function userAssignedIdentityId(name: string, resourceGroup = RESOURCE_GROUP, subscriptionId = SUBSCRIPTION_ID): string {
+  return `/subscriptions/${subscriptionId}/resourcegroups/${resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
 }
+
+/** `fhir-other` and `uami-other`, in the second subscription. */
+export const FHIR_OTHER_ID = fhirServiceId(FHIR_OTHER, OTHER_WORKSPACE, OTHER_RESOURCE_GROUP, OTHER_SUBSCRIPTION_ID);
+export const UAMI_OTHER_ID = userAssignedIdentityId(UAMI_OTHER, OTHER_RESOURCE_GROUP, OTHER_SUBSCRIPTION_ID);
 
 export function vaultId(vault: string): string {
   return `${resourceGroupId()}/providers/Microsoft.KeyVault/vaults/${vault}`;
@@ -212,7 +235,30 @@ export const SEED_VAULTS: readonly VaultSeed[] = [
   },
 ];
 
+/** Where a seed resource lives: a subscription and one of its resource groups (all in `westus3`). */
+export interface SeedPlace {
+  subscriptionId: string;
+  resourceGroup: string;
+}
+
+export const HOME: SeedPlace = { subscriptionId: SUBSCRIPTION_ID, resourceGroup: RESOURCE_GROUP };
+export const OTHER: SeedPlace = { subscriptionId: OTHER_SUBSCRIPTION_ID, resourceGroup: OTHER_RESOURCE_GROUP };
+
+export const SEED_RESOURCE_GROUPS: readonly SeedPlace[] = [HOME, OTHER];
+
+export interface WorkspaceSeed {
+  place: SeedPlace;
+  name: string;
+}
+
+export const SEED_WORKSPACES: readonly WorkspaceSeed[] = [
+  { place: HOME, name: WORKSPACE },
+  { place: OTHER, name: OTHER_WORKSPACE },
+];
+
 export interface IdentitySeed {
+  /** Default: HOME. */
+  place?: SeedPlace;
   name: string;
   principalId: string;
   clientId: string;
@@ -221,10 +267,15 @@ export interface IdentitySeed {
 export const SEED_IDENTITIES: readonly IdentitySeed[] = [
   { name: UAMI_SANDBOX, principalId: UAMI_SANDBOX_PRINCIPAL_ID, clientId: UAMI_SANDBOX_CLIENT_ID },
   { name: UAMI_NOROLE, principalId: UAMI_NOROLE_PRINCIPAL_ID, clientId: UAMI_NOROLE_CLIENT_ID },
+  { place: OTHER, name: UAMI_OTHER, principalId: UAMI_OTHER_PRINCIPAL_ID, clientId: UAMI_OTHER_CLIENT_ID },
 ];
 
 export interface FhirServiceSeed {
+  /** Default: HOME, workspace `wssandbox`. */
+  place?: SeedPlace;
+  workspace?: string;
   name: string;
+  /** A user-assigned identity is named by its seed name, in the service's own place. */
   identity: { type: "SystemAssigned"; principalId: string } | { type: "UserAssigned"; identity: string };
   keyEncryptionKeyUrl?: string;
   tags?: Record<string, string>;
@@ -238,6 +289,13 @@ export const SEED_FHIR_SERVICES: readonly FhirServiceSeed[] = [
     keyEncryptionKeyUrl: keyUrl(KV_SANDBOX, KEY_RSA_2048, VERSION_1),
   },
   { name: FHIR_NOROLE, identity: { type: "SystemAssigned", principalId: FHIR_NOROLE_PRINCIPAL_ID } },
+  {
+    place: OTHER,
+    workspace: OTHER_WORKSPACE,
+    name: FHIR_OTHER,
+    identity: { type: "SystemAssigned", principalId: FHIR_OTHER_PRINCIPAL_ID },
+    keyEncryptionKeyUrl: keyUrl(KV_SANDBOX, KEY_RSA_2048, VERSION_1),
+  },
 ];
 
 export interface RoleAssignmentSeed {
@@ -264,4 +322,11 @@ export const SEED_ROLE_ASSIGNMENTS: readonly RoleAssignmentSeed[] = [
       principalId,
     })),
   ),
+  // The second subscription (appended, so the names above stay what tests address).
+  { scope: `/subscriptions/${OTHER_SUBSCRIPTION_ID}`, roleId: ROLE.contributor, principalId: SERVICE_APP.objectId },
+  ...[FHIR_OTHER_PRINCIPAL_ID, UAMI_OTHER_PRINCIPAL_ID].map((principalId) => ({
+    scope: vaultId(KV_SANDBOX),
+    roleId: ROLE.keyVaultCryptoServiceEncryptionUser,
+    principalId,
+  })),
 ].map((assignment, index) => ({ ...assignment, name: seedAssignmentName(index + 1) }));

@@ -132,10 +132,20 @@ export interface OperationRecord {
   rollback: (error: OperationError) => void;
 }
 
+export interface ResourceGroupRecord {
+  subscriptionId: string;
+  name: string;
+  location: string;
+}
+
 export interface World {
   tenantId: string;
+  /** The first seed subscription (the default for role definition ids and admin conveniences). */
   subscriptionId: string;
-  resourceGroups: Map<string, { name: string; location: string }>;
+  /** Every subscription ARM knows, lower case; any other answers 404 SubscriptionNotFound. */
+  subscriptions: Set<string>;
+  /** Keyed by `resourceGroupKey`. */
+  resourceGroups: Map<string, ResourceGroupRecord>;
   workspaces: Map<string, WorkspaceResource>;
   fhirServices: Map<string, FhirServiceResource>;
   vaults: Map<string, VaultRecord>;
@@ -153,6 +163,11 @@ export function lower(id: string): string {
 /** Canonical map key for an ARM id: lower case, `resourcegroups` spelling irrelevant. */
 export function idKey(id: string): string {
   return id.toLowerCase().replace(/\/+$/, "");
+}
+
+/** Resource group names are unique per subscription only. */
+export function resourceGroupKey(subscriptionId: string, resourceGroup: string): string {
+  return idKey(`/subscriptions/${subscriptionId}/resourcegroups/${resourceGroup}`);
 }
 
 function seedKeyVersion(vault: string, key: string, spec: seed.KeyVersionSeed, keyCacheDir: string | undefined): KeyVersionRecord {
@@ -198,11 +213,12 @@ function seedVault(spec: seed.VaultSeed, keyCacheDir: string | undefined): Vault
 }
 
 function seedFhirService(spec: seed.FhirServiceSeed, identities: Map<string, UserAssignedIdentityRecord>): FhirServiceResource {
+  const place = spec.place ?? seed.HOME;
   let identity: ServiceIdentity;
   if (spec.identity.type === "SystemAssigned") {
     identity = { type: "SystemAssigned", principalId: spec.identity.principalId, tenantId: seed.TENANT_ID };
   } else {
-    const uamiId = seed.userAssignedIdentityId(spec.identity.identity);
+    const uamiId = seed.userAssignedIdentityId(spec.identity.identity, place.resourceGroup, place.subscriptionId);
     const uami = identities.get(idKey(uamiId));
     if (!uami) throw new Error(`seed: unknown identity ${spec.identity.identity}`);
     identity = { type: "UserAssigned", userAssignedIdentities: { [uamiId]: { principalId: uami.principalId, clientId: uami.clientId } } };
@@ -216,7 +232,7 @@ function seedFhirService(spec: seed.FhirServiceSeed, identities: Map<string, Use
     properties.encryption = { customerManagedKeyEncryption: { keyEncryptionKeyUrl: spec.keyEncryptionKeyUrl } };
   }
   return composeFhirService({
-    address: { subscriptionId: seed.SUBSCRIPTION_ID, resourceGroup: seed.RESOURCE_GROUP, workspace: seed.WORKSPACE, name: spec.name },
+    address: { ...place, workspace: spec.workspace ?? seed.WORKSPACE, name: spec.name },
     tenantId: seed.TENANT_ID,
     location: seed.LOCATION,
     kind: "fhir-R4",
@@ -228,11 +244,11 @@ function seedFhirService(spec: seed.FhirServiceSeed, identities: Map<string, Use
   });
 }
 
-function seedWorkspace(): WorkspaceResource {
-  const address = { subscriptionId: seed.SUBSCRIPTION_ID, resourceGroup: seed.RESOURCE_GROUP, workspace: seed.WORKSPACE };
+function seedWorkspace(spec: seed.WorkspaceSeed): WorkspaceResource {
+  const address = { ...spec.place, workspace: spec.name };
   return {
     id: workspaceResourceId(address),
-    name: seed.WORKSPACE,
+    name: spec.name,
     type: WORKSPACE_TYPE,
     etag: newEtag(),
     location: seed.LOCATION,
@@ -250,7 +266,13 @@ export function createSeedWorld(keyCacheDir?: string): World {
   const world: World = {
     tenantId: seed.TENANT_ID,
     subscriptionId: seed.SUBSCRIPTION_ID,
-    resourceGroups: new Map([[lower(seed.RESOURCE_GROUP), { name: seed.RESOURCE_GROUP, location: seed.LOCATION }]]),
+    subscriptions: new Set(seed.SUBSCRIPTION_IDS.map(lower)),
+    resourceGroups: new Map(
+      seed.SEED_RESOURCE_GROUPS.map((place) => [
+        resourceGroupKey(place.subscriptionId, place.resourceGroup),
+        { subscriptionId: place.subscriptionId, name: place.resourceGroup, location: seed.LOCATION },
+      ]),
+    ),
     workspaces: new Map(),
     fhirServices: new Map(),
     vaults: new Map(),
@@ -259,13 +281,15 @@ export function createSeedWorld(keyCacheDir?: string): World {
     operations: new Map(),
     disabledPrincipals: new Set(),
   };
-  const workspace = seedWorkspace();
-  world.workspaces.set(idKey(workspace.id), workspace);
+  for (const spec of seed.SEED_WORKSPACES) {
+    const workspace = seedWorkspace(spec);
+    world.workspaces.set(idKey(workspace.id), workspace);
+  }
   for (const spec of seed.SEED_IDENTITIES) {
-    world.identities.set(idKey(seed.userAssignedIdentityId(spec.name)), {
+    const place = spec.place ?? seed.HOME;
+    world.identities.set(idKey(seed.userAssignedIdentityId(spec.name, place.resourceGroup, place.subscriptionId)), {
       name: spec.name,
-      subscriptionId: seed.SUBSCRIPTION_ID,
-      resourceGroup: seed.RESOURCE_GROUP,
+      ...place,
       location: seed.LOCATION,
       tenantId: seed.TENANT_ID,
       principalId: spec.principalId,
@@ -283,7 +307,8 @@ export function createSeedWorld(keyCacheDir?: string): World {
     world.roleAssignments.set(lower(spec.name), {
       name: spec.name,
       scope: spec.scope,
-      roleDefinitionId: seed.roleDefinitionId(spec.roleId),
+      // As Azure reports it: scoped to the subscription the assignment lives in.
+      roleDefinitionId: seed.roleDefinitionId(spec.roleId, /^\/subscriptions\/([^/]+)/i.exec(spec.scope)?.[1] ?? seed.SUBSCRIPTION_ID),
       principalId: spec.principalId,
       principalType: "ServicePrincipal",
       description: null,

@@ -21,7 +21,7 @@ t.test("state describes the seed", async (t) => {
   const sandbox = await startTestSandbox(t);
   const world = await state(sandbox);
   t.equal(world.tenantId, seed.TENANT_ID);
-  t.same(world.fhirServices.map((service) => service.id).sort(), [seed.FHIR_NOROLE, seed.FHIR_SYS, seed.FHIR_UAMI].map((name) => seed.fhirServiceId(name)).sort());
+  t.same(world.fhirServices.map((service) => service.id).sort(), [...[seed.FHIR_NOROLE, seed.FHIR_SYS, seed.FHIR_UAMI].map((name) => seed.fhirServiceId(name)), seed.FHIR_OTHER_ID].sort());
   const kvsandbox = world.vaults.find((vault) => vault.name === seed.KV_SANDBOX);
   t.equal(kvsandbox?.recoveryLevel, "Recoverable");
   t.equal(world.vaults.find((vault) => vault.name === seed.KV_NOPURGE)?.recoveryLevel, "Recoverable+Purgeable");
@@ -31,7 +31,7 @@ t.test("state describes the seed", async (t) => {
   t.notOk(JSON.stringify(world).includes("PRIVATE KEY"), "no key material");
   t.equal(kvsandbox?.keys.length, 8);
   const encryptionUsers = world.roleAssignments.filter((assignment) => assignment.roleName === "Key Vault Crypto Service Encryption User");
-  t.equal(encryptionUsers.length, 8, "fhir-sys and uami-sandbox on four vaults");
+  t.equal(encryptionUsers.length, 10, "fhir-sys and uami-sandbox on four vaults, fhir-other and uami-other on kvsandbox");
   t.ok(world.roleAssignments.some((assignment) => assignment.principalId === seed.SERVICE_APP.objectId && assignment.roleName === "Contributor" && assignment.scope === `/subscriptions/${seed.SUBSCRIPTION_ID}`));
 });
 
@@ -85,7 +85,7 @@ t.test("scenarios change keys, identities and role assignments; reset restores t
   t.equal((await sandboxRequest(sandbox, { method: "POST", path: "/_sandbox/reset" })).status, 204);
   t.same((await sandboxRequest(sandbox, { path: "/_sandbox/requests" })).json, []);
   const world = await state(sandbox);
-  t.equal(world.roleAssignments.length, 13);
+  t.equal(world.roleAssignments.length, 16);
   t.same(world.operations, []);
   t.equal((await metadata(seed.FHIR_UAMI)).status, 200);
 });

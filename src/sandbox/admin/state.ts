@@ -41,6 +41,7 @@ export function worldSnapshot(runtime: SandboxRuntime): Record<string, unknown> 
   return {
     tenantId: world.tenantId,
     subscriptionId: world.subscriptionId,
+    subscriptions: [...world.subscriptions],
     resourceGroups: [...world.resourceGroups.values()],
     workspaces: [...world.workspaces.values()],
     fhirServices: [...world.fhirServices.values()],

@@ -13,6 +13,7 @@ import { registerHealthcareApis } from "./healthcare-apis.js";
 import { registerKeyVaultManagement } from "./key-vault.js";
 import { registerManagedIdentity } from "./managed-identity.js";
 import { armOrigin, type ArmRequest } from "./request.js";
+import { checkSubscription } from "./scope.js";
 
 /**
  * Azure Resource Manager front door: what ARM itself does before and after a resource provider —
@@ -114,6 +115,11 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
 
     const apiVersion = request.query.get("api-version");
     if (!apiVersion) return { response: missingApiVersion(), remaining };
+
+    // ARM's gateway answers for a subscription it does not know before any RBAC or provider sees the request.
+    const pathSubscription = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1];
+    const unknownSubscription = pathSubscription === undefined ? undefined : checkSubscription(runtime.world, pathSubscription);
+    if (unknownSubscription) return { response: unknownSubscription, remaining };
 
     const action = requiredAction(request.method, request.path);
     if (action && !findGrant(runtime.world, caller.objectId, request.path, { action })) {

@@ -5,7 +5,7 @@ import type { SandboxRuntime } from "../runtime.js";
 import { lower, type VaultRecord } from "../world.js";
 import { resourceNotFound } from "./errors.js";
 import type { ArmRequest } from "./request.js";
-import { checkResourceGroup, checkSubscription } from "./scope.js";
+import { checkResourceGroup, checkSubscription, inResourceGroup, inSubscription } from "./scope.js";
 
 /**
  * ARM `Microsoft.KeyVault/vaults`, read-only: GET and the two lists. Bodies follow real traffic
@@ -62,20 +62,20 @@ export function registerKeyVaultManagement(router: Router<ArmRequest>, runtime: 
   router.on("GET", "/subscriptions/{subscriptionId}/providers/Microsoft.KeyVault/vaults", kv((_request, params) => {
     const error = checkSubscription(runtime.world, params.subscriptionId);
     if (error) return error;
-    return json(200, { value: vaults().map(vaultResource) });
+    return json(200, { value: vaults().filter(inSubscription(params.subscriptionId)).map(vaultResource) });
   }));
 
   router.on("GET", "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.KeyVault/vaults", kv((_request, params) => {
     const error = checkResourceGroup(runtime.world, params);
     if (error) return error;
-    return json(200, { value: vaults().filter((vault) => lower(vault.resourceGroup) === lower(params.resourceGroup ?? "")).map(vaultResource) });
+    return json(200, { value: vaults().filter(inResourceGroup(params)).map(vaultResource) });
   }));
 
   router.on("GET", "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.KeyVault/vaults/{vault}", kv((_request, params) => {
     const error = checkResourceGroup(runtime.world, params);
     if (error) return error;
     const vault = runtime.world.vaults.get(lower(params.vault ?? ""));
-    if (!vault || lower(vault.resourceGroup) !== lower(params.resourceGroup ?? "")) {
+    if (!vault || !inResourceGroup(params)(vault)) {
       return resourceNotFound(`${VAULT_TYPE}/${params.vault}`, params.resourceGroup ?? "");
     }
     return json(200, vaultResource(vault));

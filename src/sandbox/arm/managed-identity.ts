@@ -2,11 +2,11 @@ import { json } from "../http/responses.js";
 import type { Router } from "../http/router.js";
 import { derivedGuid } from "../ids.js";
 import type { SandboxRuntime } from "../runtime.js";
-import { idKey, lower, type UserAssignedIdentityRecord } from "../world.js";
+import { idKey, type UserAssignedIdentityRecord } from "../world.js";
 import { armError, resourceNotFound } from "./errors.js";
 import type { FhirServiceResource } from "./healthcare-apis-model.js";
 import type { ArmRequest } from "./request.js";
-import { checkResourceGroup, checkSubscription } from "./scope.js";
+import { checkResourceGroup, checkSubscription, inResourceGroup, inSubscription } from "./scope.js";
 
 /**
  * ARM `Microsoft.ManagedIdentity`, read-only: `userAssignedIdentities` (the service writes
@@ -59,13 +59,13 @@ export function registerManagedIdentity(router: Router<ArmRequest>, runtime: San
   router.on("GET", `/subscriptions/{subscriptionId}/providers/${IDENTITY_TYPE}`, (_request, params) => {
     const error = checkSubscription(runtime.world, params.subscriptionId);
     if (error) return error;
-    return json(200, { value: identities().map(identityResource) });
+    return json(200, { value: identities().filter(inSubscription(params.subscriptionId)).map(identityResource) });
   });
 
   router.on("GET", `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/${IDENTITY_TYPE}`, (_request, params) => {
     const error = checkResourceGroup(runtime.world, params);
     if (error) return error;
-    return json(200, { value: identities().filter((identity) => lower(identity.resourceGroup) === lower(params.resourceGroup ?? "")).map(identityResource) });
+    return json(200, { value: identities().filter(inResourceGroup(params)).map(identityResource) });
   });
 
   router.on("GET", `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/${IDENTITY_TYPE}/{name}`, (_request, params) => {
