@@ -57,8 +57,14 @@ export const EnvSchema = Type.Object({
     Type.String({ minLength: 1, description: "expected audience of caller tokens (comma-separated to accept several, e.g. the App ID URI and the client id)" }),
   ),
   CMK_TOKEN_SUBSCRIPTIONS: Type.Optional(
-    Type.String({ description: 'JSON { "<appid, object id or group id>": ["<subscription id>"] }: subscriptions token callers may act on; unlisted callers: all' }),
+    Type.String({ description: 'JSON { "<appid, object id or group id>": ["<subscription id>"] }: subscriptions token callers may act on; when set, unlisted callers: none' }),
   ),
+  CMK_TOKEN_MAX_LIFETIME_MINUTES: Integer({
+    minimum: 5,
+    maximum: 10_080,
+    default: 1440,
+    description: "longest lifetime (exp - iat) a caller's token may have; longer ones and tokens without iat are refused",
+  }),
   CMK_RATE_LIMIT_PER_MINUTE: Integer({ minimum: 1, maximum: 1_000_000, default: 600, description: "requests per minute per credential (per client address before authentication)" }),
   CMK_ARM_POLL_INTERVAL_MS: Type.Optional(
     Type.Integer({ minimum: 50, maximum: 600_000, description: "interval between polls of an ARM long-running operation (default 5000; 250 in sandbox mode)" }),

@@ -68,6 +68,24 @@ export class SubscriptionNotAllowedError extends ApiError {
   }
 }
 
+/**
+ * Entra left the token's groups out (group overage: more groups than a token holds, `_claim_names` or
+ * `hasgroups` instead of `groups`) and only groups could grant it subscriptions; Graph is not asked.
+ */
+export class TokenGroupOverageError extends ApiError {
+  constructor() {
+    super(
+      "TokenGroupOverage",
+      403,
+      "The token's groups are not in it",
+      "The token has more groups than Entra ID puts in a token (group overage: no groups claim), and group overage is not supported: " +
+        "this API does not look groups up in Microsoft Graph, so CMK_TOKEN_SUBSCRIPTIONS cannot grant subscriptions by group. " +
+        "Ask an administrator to list the application (client) id or the user's object id in CMK_TOKEN_SUBSCRIPTIONS, " +
+        "or to have the API's app registration emit only the groups assigned to it (groupMembershipClaims: ApplicationGroup).",
+    );
+  }
+}
+
 export class TooManyRequestsError extends ApiError {
   constructor(retryAfterSeconds: number) {
     const seconds = String(Math.max(1, Math.ceil(retryAfterSeconds)));

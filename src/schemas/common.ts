@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { Type, type Static, type StringOptions, type TSchema } from "@sinclair/typebox";
 import { FHIR_SERVICE_ID_PATTERN, USER_ASSIGNED_IDENTITY_ID_PATTERN } from "../domain/arm-ids.js";
 import { PROBLEM_EXAMPLES, SEED_EXAMPLES, type ProblemExample } from "./examples.js";
 
@@ -21,15 +21,30 @@ export const UserAssignedIdentityId = Type.String({
 export const KeyUrl = Type.String({
   minLength: 1,
   maxLength: 400,
-  description: "Versioned key identifier: https://{vault}.vault.azure.net/keys/{name}/{version} (or a Managed HSM key).",
+  description:
+    "Versioned key identifier, exactly as Key Vault shows it: https://{vault}.vault.azure.net/keys/{name}/{version} or " +
+    "https://{hsm}.managedhsm.azure.net/keys/{name}/{version}, host in lower case, version 32 lower-case hex characters. " +
+    "Any other spelling (port, user, query, fragment, percent-encoding, dot segments, spaces, control characters) is refused.",
   example: SEED_EXAMPLES.keyUrl,
 });
 
+/**
+ * Characters no free text may carry: C0 and C1 controls, DEL, and the bidirectional formatting
+ * characters (embeddings, overrides, isolates, marks) that make text read differently from what it is,
+ * in logs, tickets and the audit trail. One class for every free-text field.
+ */
+const NOT_PLAIN = "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069";
+export const PLAIN_TEXT_PATTERN = `^[^${NOT_PLAIN}]*$`;
+
+/** A free-text string: no control or bidirectional formatting characters (see PLAIN_TEXT_PATTERN). */
+export const PlainText = (options: StringOptions & { description: string }) =>
+  Type.String({ ...options, pattern: `^${options.pattern?.replace(/^\^/, "") ?? ""}[^${NOT_PLAIN}]*$`, description: `${options.description} No control or bidirectional formatting characters.` });
+
 export const Ticket = Type.Object(
   {
-    system: Type.String({ minLength: 1, maxLength: 50, description: "Ticketing system, e.g. servicenow.", example: "servicenow" }),
-    id: Type.String({ minLength: 1, maxLength: 100, description: "Ticket or change id.", example: "CHG0012345" }),
-    url: Type.Optional(Type.String({ format: "uri", pattern: "^https://", maxLength: 2000, description: "Link to the ticket." })),
+    system: PlainText({ minLength: 1, maxLength: 50, description: "Ticketing system, e.g. servicenow.", example: "servicenow" }),
+    id: PlainText({ minLength: 1, maxLength: 100, description: "Ticket or change id.", example: "CHG0012345" }),
+    url: Type.Optional(PlainText({ format: "uri", pattern: "^https://", maxLength: 2000, description: "Link to the ticket." })),
   },
   { additionalProperties: false, $id: "Ticket", description: "The change ticket this request belongs to; echoed on every record." },
 );
@@ -103,7 +118,7 @@ export function jsonResponse<T extends TSchema>(schema: T, description: string, 
 }
 
 /** Every /v1 route: the credential is checked, and the caller's rate limit counted, before anything else. */
-export const ANY_V1_ROUTE = [PROBLEM_EXAMPLES.unauthorized, PROBLEM_EXAMPLES.forbidden, PROBLEM_EXAMPLES.tooManyRequests];
+export const ANY_V1_ROUTE = [PROBLEM_EXAMPLES.unauthorized, PROBLEM_EXAMPLES.forbidden, PROBLEM_EXAMPLES.tokenGroupOverage, PROBLEM_EXAMPLES.tooManyRequests];
 /** Routes that take a body (every POST: Fastify reads one before the route sees it, declared or not). */
 export const WITH_BODY = [PROBLEM_EXAMPLES.payloadTooLarge, PROBLEM_EXAMPLES.unsupportedMediaType];
 

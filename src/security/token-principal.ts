@@ -1,4 +1,5 @@
 import type { TokenSubscriptions } from "../config.js";
+import { TokenGroupOverageError } from "../errors.js";
 import { highestRole, type Principal, type Role } from "./principal.js";
 
 /** Entra app-role values (api-contract: Authentication) and the service role each grants. */
@@ -29,13 +30,25 @@ function subjectOf(claims: Record<string, unknown>): string {
   return candidates.map((candidate) => text(candidate)).find((candidate) => candidate !== undefined) ?? "unknown-subject";
 }
 
-/** Union of the allow-lists configured for the token's application, object id and groups; undefined: none configured. */
+/** Entra's group-overage form: the token points at Microsoft Graph (`_claim_names.groups`, `hasgroups`) instead of listing groups. */
+function groupsLeftOut(claims: Record<string, unknown>): boolean {
+  if (Array.isArray(claims.groups)) return false;
+  const names = claims._claim_names;
+  return claims.hasgroups === true || (typeof names === "object" && names !== null && Object.hasOwn(names, "groups"));
+}
+
+/**
+ * Union of the allow-lists configured for the token's application, object id and groups; undefined:
+ * none configured. When lists are configured, a token no entry names gets none (fails closed), and one
+ * whose groups Entra left out is refused unless its application or object id is listed.
+ */
 function allowedSubscriptions(claims: Record<string, unknown>, configured: TokenSubscriptions | undefined): string[] | undefined {
   if (!configured) return undefined;
   const byId = new Map(Object.entries(configured).map(([id, subscriptions]) => [id.toLowerCase(), subscriptions]));
-  const ids = [claims.azp, claims.appid, claims.oid, ...strings(claims.groups)].filter((id): id is string => typeof id === "string");
-  const lists = ids.map((id) => byId.get(id.toLowerCase())).filter((list) => list !== undefined);
-  return lists.length === 0 ? undefined : [...new Set(lists.flat().map((id) => id.toLowerCase()))];
+  const listsOf = (ids: unknown[]) => ids.flatMap((id) => (typeof id === "string" ? (byId.get(id.toLowerCase()) ?? []) : []));
+  const own = listsOf([claims.azp, claims.appid, claims.oid]);
+  if (own.length === 0 && groupsLeftOut(claims)) throw new TokenGroupOverageError();
+  return [...new Set([...own, ...listsOf(strings(claims.groups))].map((id) => id.toLowerCase()))];
 }
 
 /** The principal of a verified token; `role` is undefined when it carries none of the service's app roles. */

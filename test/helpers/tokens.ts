@@ -1,8 +1,9 @@
 import { createHmac, sign, type KeyObject } from "node:crypto";
 import type { RunningSandbox } from "../../src/sandbox/index.js";
 import { processRsaKey } from "../../src/sandbox/process-keys.js";
-import { ADMIN_APP, OPERATOR_APP, READER_APP, SERVICE_APP, type SeedApp } from "../../src/sandbox/seed.js";
-import { sandboxCredential } from "./sandbox.js";
+import { ADMIN_APP, OPERATOR_APP, READER_APP, SERVICE_API_AUDIENCE, SERVICE_APP, type SeedApp } from "../../src/sandbox/seed.js";
+import { SANDBOX_AUTH } from "../../src/security/token-verifier.js";
+import { sandboxCredential, sandboxRequest } from "./sandbox.js";
 
 /** The API's token scope (api-contract: Seed). */
 export const API_SCOPE = "api://cmk-service/.default";
@@ -10,6 +11,17 @@ export const API_SCOPE = "api://cmk-service/.default";
 /** A real access token for the API from the sandbox's Entra ID, through the Azure SDK. */
 export async function callerToken(sandbox: RunningSandbox, app: SeedApp): Promise<string> {
   return (await sandboxCredential(sandbox, app).getToken(API_SCOPE)).token;
+}
+
+/**
+ * A token for the API minted by the sandbox's admin API (`POST /_sandbox/tokens`), signed by its real
+ * key, with `claims` set over the issued ones (`null` removes one), e.g. Entra's group-overage claims.
+ */
+export async function mintedToken(sandbox: RunningSandbox, app: SeedApp, claims: Record<string, unknown> = {}): Promise<string> {
+  const body = { clientId: app.clientId, audience: SERVICE_API_AUDIENCE, claims: { iss: SANDBOX_AUTH.issuer, ...claims } };
+  const response = await sandboxRequest(sandbox, { method: "POST", path: "/_sandbox/tokens", body });
+  if (response.status !== 200) throw new Error(`minting a token answered ${response.status}: ${response.text}`);
+  return (response.json as { access_token: string }).access_token;
 }
 
 export function decodeJwt(token: string): { header: Record<string, unknown>; claims: Record<string, unknown> } {

@@ -98,3 +98,17 @@ t.test("fault configuration is validated", async (t) => {
   t.match(good.json, { rules: [], lroDurationMs: 10 });
   t.equal(((await state(sandbox)) as unknown as { lroMs: number }).lroMs, 10);
 });
+
+t.test("minted tokens take claim overrides (null removes one); anything but an object is refused", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const mint = (claims: unknown) => sandboxRequest(sandbox, { method: "POST", path: "/_sandbox/tokens", body: { clientId: seed.READER_APP.clientId, claims } });
+  const minted = await mint({ hasgroups: true, iat: null, exp: 42 });
+  t.equal(minted.status, 200);
+  const { access_token: token, claims } = minted.json as { access_token: string; claims: Record<string, unknown> };
+  t.match(claims, { hasgroups: true, exp: 42, appid: seed.READER_APP.clientId });
+  t.notOk("iat" in claims);
+  t.same(JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")), claims, "the signed token carries exactly these claims");
+  const refused = await mint(["iat"]);
+  t.equal(refused.status, 400);
+  t.match(refused.json, { error: { code: "InvalidToken", message: /claims/ } });
+});

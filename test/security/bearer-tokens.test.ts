@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomUUID } from "node:crypto";
 import t from "tap";
 import { buildTestApp, KEYS, testConfig } from "../helpers/app.js";
 import { sandboxHttpClient, startTestSandbox } from "../helpers/sandbox.js";
-import { callerToken, callerTokens, decodeJwt, forgeJwt, sandboxSigningKey } from "../helpers/tokens.js";
+import { callerToken, callerTokens, decodeJwt, forgeJwt, mintedToken, sandboxSigningKey } from "../helpers/tokens.js";
 import { ADMIN_APP, fhirServiceId, FHIR_SYS, keyUrl, KV_SANDBOX, KEY_RSA_2048, OPERATOR_APP, READER_APP, VERSION_2 } from "../../src/sandbox/seed.js";
 
 const setKey = { operation: "SetKey", fhirServiceId: fhirServiceId(FHIR_SYS), keyEncryptionKeyUrl: keyUrl(KV_SANDBOX, KEY_RSA_2048, VERSION_2), identity: { type: "SystemAssigned" } };
@@ -70,6 +70,24 @@ t.test("Entra ID bearer tokens from the sandbox (sandbox mode: the emulator is t
     t.equal((await getJob(bearer(inSkew))).statusCode, 404, "expired 30 s ago is still within the clock skew");
   });
 
+  t.test("a token living longer than 24 hours, or without iat, is refused", async (t) => {
+    const now = Math.floor(Date.now() / 1000);
+    const lifetime = (hours: number, issuedSecondsAgo = 60) => ({ iat: now - issuedSecondsAgo, nbf: now - issuedSecondsAgo, exp: now - issuedSecondsAgo + hours * 3600 });
+    const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+      ["a 25 h lifetime", lifetime(25), /lifetime.*24 h|24 h.*lifetime/],
+      ["a 25 h lifetime issued 23 h ago (2 h left)", lifetime(25, 23 * 3600), /lifetime/],
+      ["no iat", { ...lifetime(1), iat: null }, /iat/],
+    ];
+    for (const [name, claims, detail] of cases) {
+      const token = await mintedToken(sandbox, READER_APP, claims);
+      const response = await getJob(bearer(token));
+      t.equal(response.statusCode, 401, name);
+      t.match(response.json(), { code: "Unauthorized", detail }, `${name}: says why`);
+      t.notOk(response.body.includes(token.split(".")[1]!), `${name}: the token is not echoed`);
+    }
+    t.equal((await getJob(bearer(await mintedToken(sandbox, READER_APP, lifetime(24))))).statusCode, 404, "exactly 24 h is accepted");
+  });
+
   t.test("one credential at a time, and only the Bearer scheme", async (t) => {
     const both = await getJob({ ...bearer(reader), "x-api-key": KEYS.reader });
     t.equal(both.statusCode, 401);
@@ -85,6 +103,14 @@ t.test("without the sandbox routing client, sandbox mode fetches nothing and ref
   const app = await buildTestApp(t, testConfig(t));
   const response = await app.inject({ method: "GET", url: `/v1/jobs/${randomUUID()}`, headers: { authorization: `Bearer ${await callerToken(sandbox, READER_APP)}` } });
   t.equal(response.statusCode, 401);
+});
+
+t.test("CMK_TOKEN_MAX_LIFETIME_MINUTES sets the longest lifetime a token may have", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const app = await buildTestApp(t, testConfig(t, { CMK_TOKEN_MAX_LIFETIME_MINUTES: "30" }), undefined, { httpClient: sandboxHttpClient(sandbox) });
+  const response = await app.inject({ method: "GET", url: `/v1/jobs/${randomUUID()}`, headers: { authorization: `Bearer ${await callerToken(sandbox, READER_APP)}` } });
+  t.equal(response.statusCode, 401, "an ordinary 1 h token is over a 30 min bound");
+  t.match(response.json(), { code: "Unauthorized", detail: /30 min/ });
 });
 
 t.test("azure mode with no issuer configured refuses bearer tokens with 401", async (t) => {

@@ -1,7 +1,6 @@
 import { constants, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import t from "tap";
-import type { TokenError } from "../../src/security/jwt.js";
-import { createTokenVerifier } from "../../src/security/token-verifier.js";
+import { createTokenVerifier, type TokenError } from "../../src/security/token-verifier.js";
 import { tokenPrincipal } from "../../src/security/token-principal.js";
 
 const ISSUER = "https://login.example.test/tenant/v2.0";
@@ -61,5 +60,8 @@ t.test("claims become a principal", async (t) => {
 
   const configured = { "APP-1": ["AAAAAAAA-0000-0000-0000-000000000000"], "group-1": ["bbbbbbbb-0000-0000-0000-000000000000"], other: ["cccccccc-0000-0000-0000-000000000000"] };
   t.same(tokenPrincipal({ azp: "app-1", groups: ["group-1", 7] }, configured).subscriptions, ["aaaaaaaa-0000-0000-0000-000000000000", "bbbbbbbb-0000-0000-0000-000000000000"], "union of the app's and its groups' lists");
-  t.equal(tokenPrincipal({ azp: "app-2" }, configured).subscriptions, undefined, "not listed: every subscription");
+  t.same(tokenPrincipal({ azp: "app-2" }, configured).subscriptions, [], "not listed: no subscription");
+  t.equal(tokenPrincipal({ azp: "app-2" }).subscriptions, undefined, "no lists configured: every subscription");
+  t.throws(() => tokenPrincipal({ azp: "app-2", _claim_names: { groups: "src1" } }, configured), { code: "TokenGroupOverage", statusCode: 403 }, "group overage, not listed: refused");
+  t.same(tokenPrincipal({ azp: "app-1", hasgroups: true }, configured).subscriptions, ["aaaaaaaa-0000-0000-0000-000000000000"], "group overage of a listed app: its own list");
 });

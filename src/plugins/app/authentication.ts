@@ -4,9 +4,8 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ApiKeyEntry, TokenSubscriptions } from "../../config.js";
 import { ForbiddenError, UnauthorizedError } from "../../errors.js";
 import { hasRole, highestRole, type Principal, type Role } from "../../security/principal.js";
-import { TokenError, type TokenFailure } from "../../security/jwt.js";
 import { tokenPrincipal } from "../../security/token-principal.js";
-import type { TokenVerifier } from "../../security/token-verifier.js";
+import { TokenError, type TokenFailure, type TokenVerifier } from "../../security/token-verifier.js";
 
 export type { Principal, Role } from "../../security/principal.js";
 
@@ -53,6 +52,8 @@ const TOKEN_FAILURES: Record<TokenFailure, string> = {
   notYetValid: "The bearer token is not valid yet.",
   issuer: "The bearer token comes from another issuer.",
   audience: "The bearer token is for another audience; request a token for this API.",
+  lifetime: "The bearer token is valid for longer (exp - iat) than this API accepts; get a token with a shorter lifetime.",
+  noIssuedAt: "The bearer token has no iat (issued at) claim, so its lifetime cannot be checked; get a token from an issuer that sets it.",
 };
 
 const BEARER = /^Bearer +([^\s]+) *$/i;
@@ -92,7 +93,7 @@ export default fp<AuthenticationOptions>(
       try {
         return tokenPrincipal(await options.tokenVerifier.verify(token), options.tokenSubscriptions);
       } catch (error) {
-        if (error instanceof TokenError) throw new UnauthorizedError(TOKEN_FAILURES[error.reason]);
+        if (error instanceof TokenError) throw new UnauthorizedError(error.detail ?? TOKEN_FAILURES[error.reason]);
         throw error;
       }
     };

@@ -62,15 +62,18 @@ export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRe
       return empty(204);
     })
     // Extension for tests: mint a token without the OAuth dance, e.g. an expired one
-    // (`{"clientId": "...", "audience": "https://management.azure.com", "expiresInSeconds": -60}`).
+    // (`{"clientId": "...", "audience": "https://management.azure.com", "expiresInSeconds": -60}`), or one
+    // with claims Entra sends in special cases (`"claims": {"_claim_names": {...}, "iat": null}`).
     .on("POST", "/_sandbox/tokens", withJson((input, request) => {
       if (!isRecord(input) || typeof input.clientId !== "string") return adminError(400, "InvalidToken", "'clientId' is required.");
+      if (input.claims !== undefined && !isRecord(input.claims)) return adminError(400, "InvalidToken", "'claims' must be an object of claim names and values (null removes a claim).");
       const app = APPS.find((candidate) => candidate.clientId === String(input.clientId).toLowerCase());
       if (!app) return adminError(404, "UnknownClient", `No seed application has client id '${input.clientId}'.`);
       const audience = typeof input.audience === "string" ? input.audience : "https://management.azure.com";
       const lifetimeSeconds = typeof input.expiresInSeconds === "number" ? input.expiresInSeconds : 3599;
       const issuer = issuerFor(authorityOrigin(request), runtime.world.tenantId);
-      const { token, claims } = issueAccessToken(runtime, { app, audience, issuer, lifetimeSeconds });
+      const overrides = isRecord(input.claims) ? { overrides: input.claims } : {};
+      const { token, claims } = issueAccessToken(runtime, { app, audience, issuer, lifetimeSeconds, ...overrides });
       return json(200, { access_token: token, claims });
     }));
 

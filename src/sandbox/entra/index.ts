@@ -50,6 +50,8 @@ export interface TokenRequest {
   audience: string;
   issuer: string;
   lifetimeSeconds?: number;
+  /** Admin API only: claims set over the issued ones; `null` removes a claim (e.g. a token without `iat`). */
+  overrides?: Record<string, unknown>;
 }
 
 /** Claims of an app-only token as Entra v2 issues them; app roles only for the service's own API. */
@@ -76,6 +78,10 @@ export function issueAccessToken(runtime: SandboxRuntime, request: TokenRequest)
     ver: "2.0",
   };
   if (request.audience === SERVICE_API_AUDIENCE && app.roles.length > 0) claims.roles = [...app.roles];
+  for (const [name, value] of Object.entries(request.overrides ?? {})) {
+    if (value === null) delete claims[name];
+    else claims[name] = value;
+  }
   return { token: runtime.tokens.sign(claims), claims };
 }
 
