@@ -58,6 +58,11 @@ export async function gatherFacts(adapters: PreflightAdapters, request: Prefligh
   });
   const workspacePromise = request.create ? adapters.fhirServices.workspace(ref) : undefined;
   const keyPromise = adapters.keyVault.keyFacts(key);
+  // A key URL names a vault, not its subscription. The vault is looked for through ARM in the FHIR
+  // service's subscription only: the one the caller's allow-list admitted, so no caller makes the service
+  // read a vault, or role assignments at its scope, in a subscription it may not use. A vault elsewhere is
+  // "not found through ARM": its checks are judged from the key or skipped, and IdentityKeyAccess finds no
+  // grant in this subscription, so it fails closed.
   const vaultPromise = adapters.vaults.vaultFacts(key.vaultName, [ref.subscriptionId]);
 
   const identity = request.identity;

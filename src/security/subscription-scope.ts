@@ -9,11 +9,18 @@ function field(container: unknown, name: string): unknown {
 }
 
 /**
- * The subscriptions a (validated) request acts on or reads: the body's and the query's `fhirServiceId`,
- * and a `subscriptionId` path parameter. Checked against the credential's allow-list.
+ * The subscriptions a (validated) request acts on or reads: every ARM id it names — the body's
+ * `fhirServiceId` and `identity.userAssignedIdentityId`, the query's `fhirServiceId` — and a
+ * `subscriptionId` path parameter. Checked against the credential's allow-list before anything is read
+ * from Azure, so a scoped caller cannot make the service look into another subscription. (A key URL names
+ * a vault, not a subscription: pre-flight looks for the vault in these subscriptions only.)
  */
 export function requestedSubscriptions(request: { body?: unknown; query?: unknown; params?: unknown }): string[] {
-  const found = [subscriptionOf(field(request.body, "fhirServiceId")), subscriptionOf(field(request.query, "fhirServiceId"))];
+  const found = [
+    subscriptionOf(field(request.body, "fhirServiceId")),
+    subscriptionOf(field(field(request.body, "identity"), "userAssignedIdentityId")),
+    subscriptionOf(field(request.query, "fhirServiceId")),
+  ];
   const pathSubscription = field(request.params, "subscriptionId");
   if (typeof pathSubscription === "string") found.push(pathSubscription);
   return [...new Set(found.filter((id): id is string => id !== undefined).map((id) => id.toLowerCase()))];

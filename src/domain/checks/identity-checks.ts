@@ -84,8 +84,16 @@ function checkExists(input: IdentityCheckInput): CheckResult {
       `Create it (az identity create --name ${name} --resource-group ${identity.userAssignedIdentityId.split("/")[4]}) or use an existing identity's ARM id.`,
     );
   }
+  // An identity the service cannot read is never written to a FHIR service: it may be another
+  // subscription's, and nothing proves it exists or what it may reach.
   const reason = input.principal.status === "unreadable" ? input.principal.reason : (input.principal.detail ?? "not found");
-  return warning("IdentityExists", `Could not read ${describePrincipal(input)}: ${reason}.`, "Give the service's identity Reader on the identity so it can check it.");
+  return failed(
+    "IdentityExists",
+    `Could not read ${describePrincipal(input)}: ${reason}.`,
+    identity.type === "UserAssigned"
+      ? "Use a user-assigned identity the service can read, or give the service's identity Reader (Microsoft.ManagedIdentity/userAssignedIdentities/read) on it."
+      : "Give the service's identity Contributor on the FHIR service's workspace so it can read the service and its identity.",
+  );
 }
 
 function checkKeyAccess(input: IdentityCheckInput): CheckResult {

@@ -62,6 +62,14 @@ t.test("a user-assigned identity that does not exist fails IdentityExists", asyn
   t.equal(results.IdentityKeyAccess?.status, "Skipped");
 });
 
+t.test("an identity the service cannot read fails IdentityExists: it never goes into a write as a warning", async (t) => {
+  const forbidden = { status: "unreadable" as const, reason: "AuthorizationFailed (HTTP 403)", cause: "permission" as const };
+  const uami = run({ request: { identity: { type: "UserAssigned", userAssignedIdentityId: UAMI } }, principal: forbidden });
+  t.match(uami.IdentityExists, { status: "Failed", message: /uami-sandbox.*AuthorizationFailed/, remediation: /Reader/ });
+  t.equal(uami.IdentityKeyAccess?.status, "Skipped");
+  t.match(run({ principal: forbidden }).IdentityExists, { status: "Failed", message: /system-assigned identity/ });
+});
+
 t.test("a granting assignment younger than the propagation window fails, and says when it will do", async (t) => {
   const young = { id: "y", scope: VAULT_ID, roleDefinitionId: "r", roleName: "Key Vault Crypto Service Encryption User", ...encryptionUser, createdOn: new Date("2026-11-28T11:59:00Z") };
   const results = run({ roleAssignments: { status: "found", value: [young] } });
