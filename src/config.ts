@@ -51,7 +51,12 @@ export const EnvSchema = Type.Object({
   }),
   CMK_WEBHOOK_TIMEOUT_MS: Integer({ minimum: 100, maximum: 60_000, default: 10_000, description: "how long one webhook delivery attempt may take" }),
   CMK_SSE_HEARTBEAT_MS: Integer({ minimum: 100, maximum: 300_000, default: 15_000, description: "interval of comment heartbeats on job event streams" }),
-  CMK_CALLBACK_ALLOWED_HOSTS: Type.Optional(Type.String({ description: "comma-separated callback host names" })),
+  CMK_CALLBACK_ALLOWED_HOSTS: Type.Optional(
+    Type.String({
+      description:
+        "comma-separated callback targets host[:port] (*.suffix for one label more); port 443 unless named; loopback hosts (http in sandbox mode) only with a port, e.g. 127.0.0.1:9000",
+    }),
+  ),
   CMK_AUTH_ISSUER: Type.Optional(Type.String({ pattern: "^https://", description: "Entra ID issuer for caller tokens" })),
   CMK_AUTH_AUDIENCE: Type.Optional(
     Type.String({ minLength: 1, description: "expected audience of caller tokens (comma-separated to accept several, e.g. the App ID URI and the client id)" }),

@@ -17,8 +17,17 @@ export interface UserAssignedIdentityRef {
 }
 
 const GUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
-const RESOURCE_GROUP = "[-\\w._()]{1,90}";
+/**
+ * Azure's rule: 1-90 letters, digits, `_`, `-`, `(`, `)` and periods, not ending in a period. So `.` and
+ * `..` (which would rewrite the ARM path) are never a resource group; `%`, spaces and controls neither.
+ */
+const RESOURCE_GROUP = "[-a-zA-Z0-9_.()]{0,89}[-a-zA-Z0-9_()]";
 const SERVICE_NAME = "[a-zA-Z0-9][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]";
+
+/** Patterns of single path segments (route parameters), from the same parts as the ids below. */
+export const SUBSCRIPTION_ID_PATTERN = `^${GUID}$`;
+export const RESOURCE_GROUP_PATTERN = `^${RESOURCE_GROUP}$`;
+export const SERVICE_NAME_PATTERN = `^${SERVICE_NAME}$`;
 
 /** A literal path segment matched case-insensitively (JSON-schema patterns have no `i` flag). */
 function anyCase(literal: string): string {

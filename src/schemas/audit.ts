@@ -1,5 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { DateTime, FhirServiceId } from "./common.js";
+import { DateTime, FhirServiceId, PlainText } from "./common.js";
 
 export const AuditOutcome = Type.Union(
   [Type.Literal("Accepted"), Type.Literal("Refused"), Type.Literal("Succeeded"), Type.Literal("Failed"), Type.Literal("Canceled")],
@@ -68,9 +68,9 @@ export type AuditPage = Static<typeof AuditPage>;
 export const AuditQuery = Type.Object(
   {
     fhirServiceId: Type.Optional(FhirServiceId),
-    principal: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: "Part of the principal name (case-insensitive)." })),
+    principal: Type.Optional(PlainText({ minLength: 1, maxLength: 200, description: "Part of the principal name (case-insensitive)." })),
     outcome: Type.Optional(AuditOutcome),
-    ticketId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: "Ticket id (exact)." })),
+    ticketId: Type.Optional(PlainText({ minLength: 1, maxLength: 100, description: "Ticket id (exact)." })),
     from: Type.Optional(DateTime("Entries at or after this time.")),
     to: Type.Optional(DateTime("Entries at or before this time.")),
     top: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: "Page size." })),

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { FhirServiceId, KeyUrl, Ticket, UserAssignedIdentityId } from "./common.js";
+import { FhirServiceId, KeyUrl, PlainText, Ticket, UserAssignedIdentityId } from "./common.js";
 import { CHANGE_REQUEST_EXAMPLES } from "./examples.js";
 
 /**
@@ -64,7 +64,13 @@ export const CreateServiceRequest = Type.Object(
     keyEncryptionKeyUrl: KeyUrl,
     identity: Type.Ref(UserAssignedIdentity),
     kind: Type.Optional(Type.Union([Type.Literal("fhir-R4"), Type.Literal("fhir-Stu3")], { default: "fhir-R4", description: "FHIR version." })),
-    tags: Type.Optional(Type.Record(Type.String({ maxLength: 512 }), Type.String({ maxLength: 256 }), { description: "Resource tags." })),
+    tags: Type.Optional(
+      Type.Record(PlainText({ description: "Tag name." }), PlainText({ maxLength: 256, description: "Tag value." }), {
+        // Names are keys: one outside the pattern is an additional property, refused.
+        additionalProperties: false,
+        description: "Resource tags (names and values without control or bidirectional formatting characters).",
+      }),
+    ),
   },
   { $id: "CreateServiceRequest", additionalProperties: false, title: "CreateService", example: CHANGE_REQUEST_EXAMPLES.CreateService.value },
 );

@@ -34,17 +34,16 @@ export const KeyUrl = Type.String({
  * in logs, tickets and the audit trail. One class for every free-text field.
  */
 const NOT_PLAIN = "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069";
-export const PLAIN_TEXT_PATTERN = `^[^${NOT_PLAIN}]*$`;
 
-/** A free-text string: no control or bidirectional formatting characters (see PLAIN_TEXT_PATTERN). */
-export const PlainText = (options: StringOptions & { description: string }) =>
-  Type.String({ ...options, pattern: `^${options.pattern?.replace(/^\^/, "") ?? ""}[^${NOT_PLAIN}]*$`, description: `${options.description} No control or bidirectional formatting characters.` });
+/** A free-text string (after a literal `prefix`, if any) without control or bidirectional formatting characters. */
+export const PlainText = ({ prefix = "", ...options }: StringOptions & { description: string; prefix?: string }) =>
+  Type.String({ ...options, pattern: `^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[^${NOT_PLAIN}]*$`, description: `${options.description} No control or bidirectional formatting characters.` });
 
 export const Ticket = Type.Object(
   {
     system: PlainText({ minLength: 1, maxLength: 50, description: "Ticketing system, e.g. servicenow.", example: "servicenow" }),
     id: PlainText({ minLength: 1, maxLength: 100, description: "Ticket or change id.", example: "CHG0012345" }),
-    url: Type.Optional(PlainText({ format: "uri", pattern: "^https://", maxLength: 2000, description: "Link to the ticket." })),
+    url: Type.Optional(PlainText({ format: "uri", prefix: "https://", maxLength: 2000, description: "Link to the ticket." })),
   },
   { additionalProperties: false, $id: "Ticket", description: "The change ticket this request belongs to; echoed on every record." },
 );

@@ -1,10 +1,11 @@
 import { Type } from "@sinclair/typebox";
+import { RESOURCE_GROUP_PATTERN, SERVICE_NAME_PATTERN, SUBSCRIPTION_ID_PATTERN } from "../domain/arm-ids.js";
 
 export const FhirServiceParams = Type.Object({
-  subscriptionId: Type.String({ pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description: "Subscription id." }),
-  resourceGroup: Type.String({ pattern: "^[-\\w._()]{1,90}$", description: "Resource group." }),
-  workspace: Type.String({ pattern: "^[a-zA-Z0-9][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", description: "Health Data Services workspace." }),
-  fhirService: Type.String({ pattern: "^[a-zA-Z0-9][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", description: "FHIR service name." }),
+  subscriptionId: Type.String({ pattern: SUBSCRIPTION_ID_PATTERN, description: "Subscription id." }),
+  resourceGroup: Type.String({ pattern: RESOURCE_GROUP_PATTERN, description: "Resource group (not ending in a period)." }),
+  workspace: Type.String({ pattern: SERVICE_NAME_PATTERN, description: "Health Data Services workspace." }),
+  fhirService: Type.String({ pattern: SERVICE_NAME_PATTERN, description: "FHIR service name." }),
 });
 
 export const EncryptionState = Type.Object(

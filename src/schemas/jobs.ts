@@ -1,5 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { DateTime, FhirServiceId, Ticket } from "./common.js";
+import { DateTime, FhirServiceId, PlainText, Ticket } from "./common.js";
 
 export const JobStatus = Type.Union(
   [Type.Literal("NotStarted"), Type.Literal("Running"), Type.Literal("Succeeded"), Type.Literal("Failed"), Type.Literal("Canceled")],
@@ -132,8 +132,8 @@ export const JobListQuery = Type.Object(
     operation: Type.Optional(
       Type.Union([Type.Literal("SetKey"), Type.Literal("CreateService"), Type.Literal("RotateKey"), Type.Literal("RecoverKeyAccess")], { description: "Only jobs of this operation." }),
     ),
-    fhirServiceId: Type.Optional(Type.String({ minLength: 1, maxLength: 400, description: "Only jobs for this FHIR service (ARM id, any case)." })),
-    ticketId: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: "Only jobs whose ticket has this id." })),
+    fhirServiceId: Type.Optional({ ...FhirServiceId, description: "Only jobs for this FHIR service (ARM id, any case)." }),
+    ticketId: Type.Optional(PlainText({ minLength: 1, maxLength: 100, description: "Only jobs whose ticket has this id." })),
     top: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: "Page size (1-100)." }),
     continuationToken: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: "From the previous page's nextLink." })),
   },

@@ -16,6 +16,9 @@ interface Received {
   at: number;
 }
 
+/** The CMK_CALLBACK_ALLOWED_HOSTS value that lets jobs call these receivers. */
+const allowing = (...receivers: Array<{ host: string }>) => ({ CMK_CALLBACK_ALLOWED_HOSTS: receivers.map((receiver) => receiver.host).join(",") });
+
 /** A local receiver: answers each POST with the next status of `statuses` (then 200), records what came. */
 async function startReceiver(t: Test, statuses: number[] = [], extraHeaders: Record<string, string> = {}) {
   const received: Received[] = [];
@@ -33,9 +36,11 @@ async function startReceiver(t: Test, statuses: number[] = [], extraHeaders: Rec
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/cmk?token=abc`;
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
-    url,
+    url: `http://${host}/hooks/cmk?token=abc`,
+    /** Its CMK_CALLBACK_ALLOWED_HOSTS entry: loopback ports are allowed only when named. */
+    host,
     received,
     waitFor: (count: number, timeoutMs = 15_000) =>
       received.length >= count
@@ -87,7 +92,8 @@ t.test("the signing secret: configured, generated in sandbox mode, absent in azu
 
 t.test("webhooks when jobs end", async (t) => {
   const secret = generateWebhookSecret();
-  const { app } = await startStack(t, { lroMs: 300, env: { CMK_WEBHOOK_SECRET: secret, CMK_WEBHOOK_BACKOFF_MS: "300" } });
+  const receivers = { succeeds: await startReceiver(t), failsTwice: await startReceiver(t, [500, 503]), redirects: await startReceiver(t, [302]) };
+  const { app } = await startStack(t, { lroMs: 300, env: { CMK_WEBHOOK_SECRET: secret, CMK_WEBHOOK_BACKOFF_MS: "300", ...allowing(...Object.values(receivers)) } });
   const submit = async (body: object) => {
     const response = await app.inject({ method: "POST", url: "/v1/change-requests", payload: body, headers: { "x-api-key": KEYS.operator } });
     t.equal(response.statusCode, 202, response.body);
@@ -95,7 +101,7 @@ t.test("webhooks when jobs end", async (t) => {
   };
 
   t.test("a job that succeeds is POSTed to its callbackUrl, signed; a wrong secret fails verification", async (t) => {
-    const receiver = await startReceiver(t);
+    const receiver = receivers.succeeds;
     const accepted = await submit(setKey("fhir-sys", undefined, undefined, { dryRun: true, callbackUrl: receiver.url, ticket: { system: "servicenow", id: "CHG-HOOK" } }));
     t.match(accepted.callback, { url: receiver.url.replace(/\?.*$/, ""), status: "Pending", deliveries: [] }, "the 202 says a webhook will come (no query string shown)");
     await receiver.waitFor(1);
@@ -115,7 +121,7 @@ t.test("webhooks when jobs end", async (t) => {
   });
 
   t.test("a receiver that fails twice gets the third attempt; each attempt shows in the monitor", async (t) => {
-    const receiver = await startReceiver(t, [500, 503]);
+    const receiver = receivers.failsTwice;
     const accepted = await submit(setKey("fhir-uami", undefined, undefined, { dryRun: true, callbackUrl: receiver.url }));
     await receiver.waitFor(3);
     const ids = new Set(receiver.received.map((delivery) => delivery.headers["webhook-id"]));
@@ -133,7 +139,7 @@ t.test("webhooks when jobs end", async (t) => {
   });
 
   t.test("redirects are not followed", async (t) => {
-    const receiver = await startReceiver(t, [302]);
+    const receiver = receivers.redirects;
     const accepted = await submit(setKey("fhir-norole", undefined, undefined, { dryRun: true, callbackUrl: receiver.url }));
     await receiver.waitFor(2);
     await until(async () => (await status(accepted.id)).callback?.status === "Delivered");
@@ -147,10 +153,10 @@ t.test("webhooks when jobs end", async (t) => {
 
 t.test("a waiting job canceled through the API sends its webhook too", async (t) => {
   const secret = generateWebhookSecret();
-  const { app, config } = await startStack(t, { worker: false, env: { CMK_WEBHOOK_SECRET: secret, CMK_WEBHOOK_BACKOFF_MS: "200" } });
+  const receiver = await startReceiver(t);
+  const { app, config } = await startStack(t, { worker: false, env: { CMK_WEBHOOK_SECRET: secret, CMK_WEBHOOK_BACKOFF_MS: "200", ...allowing(receiver) } });
   const webhooks = startWebhookWorker({ redisUrl: config.REDIS_URL, prefix: config.CMK_QUEUE_PREFIX, secret, backoffMs: 200, timeoutMs: 2000, retentionHours: 168, logger: app.log });
   t.teardown(() => webhooks.close(true));
-  const receiver = await startReceiver(t);
   const accepted = await app.inject({ method: "POST", url: "/v1/change-requests", payload: setKey("fhir-sys", undefined, undefined, { callbackUrl: receiver.url }), headers: { "x-api-key": KEYS.operator } });
   const jobId = accepted.json().id;
   t.equal((await app.inject({ method: "POST", url: `/v1/jobs/${jobId}/cancel`, headers: { "x-api-key": KEYS.operator } })).statusCode, 200);
@@ -168,8 +174,8 @@ async function until(check: () => Promise<boolean>, timeoutMs = 10_000) {
 
 t.test("a webhook a dead worker never queued is queued by the next worker's catch-up, once", async (t) => {
   const secret = generateWebhookSecret();
-  const { app, config } = await startStack(t, { lroMs: 200, env: { CMK_WEBHOOK_SECRET: secret, CMK_WEBHOOK_BACKOFF_MS: "300" } });
   const receiver = await startReceiver(t);
+  const { app, config } = await startStack(t, { lroMs: 200, env: { CMK_WEBHOOK_SECRET: secret, CMK_WEBHOOK_BACKOFF_MS: "300", ...allowing(receiver) } });
   const accepted = await app.inject({
     method: "POST",
     url: "/v1/change-requests",

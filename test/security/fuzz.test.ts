@@ -2,6 +2,7 @@ import fc from "fast-check";
 import t from "tap";
 import type { InjectOptions } from "fastify";
 import { createAdapters } from "../../src/runtime.js";
+import { parseKeyUrl } from "../../src/domain/key-url.js";
 import { createSandboxContext } from "../../src/azure/azure-context.js";
 import { fhirServiceId, FHIR_SYS, keyUrl, KV_SANDBOX, KEY_RSA_2048, SUBSCRIPTION_ID, UAMI_SANDBOX, userAssignedIdentityId, VERSION_2 } from "../../src/sandbox/seed.js";
 import { buildTestApp, KEYS, testConfig } from "../helpers/app.js";
@@ -19,6 +20,25 @@ t.setTimeout(Math.max(300_000, RUNS * 60));
 
 const printable = (maxLength = 40) => fc.string({ maxLength });
 const anyText = (maxLength = 40) => fc.string({ unit: "binary", maxLength });
+
+/** Characters no free text may carry, and spellings that only become the canonical value after normalization. */
+const controlOrBidi = fc.constantFrom("\r\n", "\u0000", "\u007f", "\u0085", "\u202e", "\u2066", "\u200f", "\u061c", "\t");
+const withControl = fc.tuple(printable(20), controlOrBidi, printable(20)).map((parts) => parts.join(""));
+const canonicalKey = keyUrl(KV_SANDBOX, KEY_RSA_2048, VERSION_2);
+const nonCanonicalKeyUrl = fc.oneof(
+  fc.constantFrom(
+    canonicalKey.replace(".vault", "\uff0evault").replace("https://", "https:/\\"),
+    canonicalKey.replace(".net/", ".net:443/"),
+    canonicalKey.replace("/keys/", "/secrets/x/../../keys/"),
+    canonicalKey.replace("/keys/", "/secrets/%2e%2e/keys/"),
+    canonicalKey.replace("kvsandbox", "KVSANDBOX"),
+    `${canonicalKey}/`,
+    `${canonicalKey}?x=1`,
+    canonicalKey.replace("https://", "https://user@"),
+  ),
+  fc.tuple(controlOrBidi, fc.boolean()).map(([bad, before]) => (before ? bad + canonicalKey : canonicalKey + bad)),
+);
+const dotSegmentFhirServiceId = fc.constantFrom("..", ".", "%2e%2e", "rg.", "rg x", "rg%20x").map((group) => fhirServiceId(FHIR_SYS).replace("/rg-sandbox/", `/${group}/`));
 
 const segment = fc.oneof(
   fc.constantFrom(
@@ -42,6 +62,8 @@ const path = fc.oneof(
 const queryValue = fc.oneof(
   printable(30).map(encodeURIComponent),
   anyText(10).map(encodeURIComponent),
+  withControl.map(encodeURIComponent),
+  dotSegmentFhirServiceId.map(encodeURIComponent),
   fc.constantFrom("%zz", "%", "1e400", "-1", "0", "101", "20", "NaN", "true", "[]", "Succeeded", "Refused", "2025-01-01T00:00:00Z", "99999999999999999999-0", "1-1", encodeURIComponent(fhirServiceId(FHIR_SYS))),
 );
 const queryKey = fc.oneof(fc.constantFrom("top", "outcome", "continuationToken", "fhirServiceId", "principal", "ticketId", "from", "to", "status", "__proto__", "top[]"), printable(10).map(encodeURIComponent));
@@ -59,6 +81,16 @@ const jwtLike = fc
   )
   .map(([header, claims, signature]) => `${base64url(header)}.${base64url(claims)}.${signature}`);
 
+/** The top-level keyEncryptionKeyUrl of a JSON body, if it has one. */
+function keyUrlOf(payload: string): string | undefined {
+  try {
+    const value = (JSON.parse(payload) as { keyEncryptionKeyUrl?: unknown } | null)?.keyEncryptionKeyUrl;
+    return typeof value === "string" ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const validChange = { operation: "SetKey", fhirServiceId: fhirServiceId(FHIR_SYS), keyEncryptionKeyUrl: keyUrl(KV_SANDBOX, KEY_RSA_2048, VERSION_2), identity: { type: "SystemAssigned" } };
 /** A valid change request (often a dry run) with at most one field replaced by something generated. */
 const nearlyValid = fc
@@ -74,15 +106,16 @@ const body = fc.oneof(
     .record(
       {
         operation: fc.oneof(fc.constantFrom("SetKey", "CreateService", "RotateKey", "RecoverKeyAccess"), printable(20), fc.jsonValue()),
-        fhirServiceId: fc.oneof(fc.constant(fhirServiceId(FHIR_SYS)), fc.constant(fhirServiceId(FHIR_SYS).replace(SUBSCRIPTION_ID, "33333333-3333-3333-3333-333333333333")), printable(100), fc.jsonValue()),
+        fhirServiceId: fc.oneof(fc.constant(fhirServiceId(FHIR_SYS)), fc.constant(fhirServiceId(FHIR_SYS).replace(SUBSCRIPTION_ID, "33333333-3333-3333-3333-333333333333")), dotSegmentFhirServiceId, printable(100), fc.jsonValue()),
         keyEncryptionKeyUrl: fc.oneof(
           fc.constant(keyUrl(KV_SANDBOX, KEY_RSA_2048, VERSION_2)),
           fc.constantFrom("https://169.254.169.254/keys/a/00000000000000000000000000000001", "http://kvsandbox.vault.azure.net/keys/a/1", "https://kvsandbox.vault.azure.net.evil.com/keys/a/1", "file:///etc/passwd"),
+          nonCanonicalKeyUrl,
           printable(100),
         ),
         identity: fc.oneof(fc.constant({ type: "SystemAssigned" }), fc.constant({ type: "UserAssigned", userAssignedIdentityId: userAssignedIdentityId(UAMI_SANDBOX) }), fc.jsonValue()),
         callbackUrl: fc.oneof(fc.constantFrom("https://hooks.contoso.com/x", "http://localhost:1/cb", "http://169.254.169.254/", "https://user:pw@localhost/"), printable(50)),
-        ticket: fc.oneof(fc.record({ system: printable(60), id: printable(110), url: printable(50) }, { requiredKeys: [] }), fc.jsonValue()),
+        ticket: fc.oneof(fc.record({ system: fc.oneof(printable(60), withControl), id: fc.oneof(printable(110), withControl), url: printable(50) }, { requiredKeys: [] }), fc.jsonValue()),
         dryRun: fc.oneof(fc.boolean(), fc.jsonValue()),
         acknowledgeIdentityTypeChange: fc.boolean(),
         __proto__: fc.jsonValue(),
@@ -133,9 +166,15 @@ t.test(`${RUNS} generated requests: no 5xx, every error problem+json with a code
   });
   // The operations themselves, with credentials that reach their handlers most of the time.
   const targeted = fc.oneof(
-    fc.record({ method: fc.constant("POST"), url: fc.constantFrom("/v1/change-requests", "/v1/validations"), headers: fc.constantFrom({ "x-api-key": KEYS.operator }, { authorization: `Bearer ${tokens[1]}` }).map((credentials) => ({ ...credentials, "content-type": "application/json" })), body: nearlyValid }),
+    fc.record({ method: fc.constant("POST"), url: fc.constantFrom("/v1/change-requests", "/v1/validations", "/v1/templates"), headers: fc.constantFrom({ "x-api-key": KEYS.operator }, { authorization: `Bearer ${tokens[1]}` }).map((credentials) => ({ ...credentials, "content-type": "application/json" })), body: nearlyValid }),
     fc.record({ method: fc.constant("GET"), url: query.map((q) => `/v1/audit${q}`), headers: fc.constant({ "x-api-key": KEYS.admin }), body: fc.constant("") }),
     fc.record({ method: fc.constant("GET"), url: segment.map((jobId) => `/v1/jobs/${jobId}`), headers: fc.constant({ authorization: `Bearer ${tokens[0]}` }), body: fc.constant("") }),
+    fc.record({
+      method: fc.constant("GET"),
+      url: fc.tuple(segment, fc.constantFrom("encryption", "encryption/health")).map(([group, tail]) => `/v1/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/${group}/workspaces/wssandbox/fhirservices/fhir-sys/${tail}`),
+      headers: fc.constant({ "x-api-key": KEYS.reader }),
+      body: fc.constant(""),
+    }),
   );
   const request = fc.oneof({ weight: 3, arbitrary: wild }, { weight: 1, arbitrary: targeted });
 
@@ -159,6 +198,7 @@ t.test(`${RUNS} generated requests: no 5xx, every error problem+json with a code
         }
       }
       if (/\n\s+at [^\n]+:\d+:\d+/.test(response.body)) throw new Error(`stack trace: ${where}`);
+      if (response.statusCode < 300 && withBody && !parseKeyUrl(keyUrlOf(payload) ?? canonicalKey)) throw new Error(`a non-canonical key URL was taken: ${where}`);
     }),
     { numRuns: RUNS, ...(seed === undefined ? {} : { seed }), endOnFailure: true },
   );

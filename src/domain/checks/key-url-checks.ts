@@ -4,7 +4,8 @@ import { failed, passed, type CheckResult } from "./check-result.js";
 
 /** FHIR's limit on vault name + key name ([FHIR-CMK] prerequisites). */
 export const MAX_VAULT_AND_KEY_NAME_LENGTH = 94;
-const KEY_VERSION = /^[0-9a-fA-F]{32}$/;
+/** Key Vault and Managed HSM issue versions as 32 lower-case hexadecimal characters. */
+const KEY_VERSION = /^[0-9a-f]{32}$/;
 const VAULT_NAME = /^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$/;
 const KEY_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 
@@ -29,7 +30,7 @@ export function checkKeyUrl(url: string, cloud: Pick<AzureCloud, "keyVaultSuffix
   const suffix = suffixes.find((candidate) => key.host.endsWith(`.${candidate}`));
   const vaultLabel = suffix ? key.host.slice(0, -(suffix.length + 1)) : undefined;
   const hostCheck =
-    suffix && vaultLabel && VAULT_NAME.test(vaultLabel) && !key.host.includes(":")
+    suffix && vaultLabel && VAULT_NAME.test(vaultLabel)
       ? passed("KeyHostAllowed", `${key.host} is a ${suffix.startsWith("managedhsm") ? "Managed HSM" : "Key Vault"} host.`)
       : failed(
           "KeyHostAllowed",
@@ -48,7 +49,7 @@ export function checkKeyUrl(url: string, cloud: Pick<AzureCloud, "keyVaultSuffix
         ? passed("KeyUrlVersioned", `Key version ${key.version}.`)
         : failed(
             "KeyUrlVersioned",
-            `"${truncate(key.version)}" is not a key version (32 hexadecimal characters).`,
+            `"${truncate(key.version)}" is not a key version (32 lower-case hexadecimal characters).`,
             `Copy the Key Identifier of a key version from Key Vault; the version is its last path segment.`,
           );
 

@@ -1,4 +1,6 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { ValidationFailedError } from "../../errors.js";
+import { keyUrlFormErrors } from "../../domain/key-url.js";
 import changeRequests from "./change-requests/index.js";
 import jobs from "./jobs/index.js";
 import validations from "./validations/index.js";
@@ -11,6 +13,11 @@ export default async function v1Routes(fastify: FastifyInstance) {
   fastify.addHook("onRequest", fastify.authenticate);
   // After validation: subscription allow-lists and callback targets need the parsed request.
   fastify.addHook("preHandler", fastify.enforceRequestPolicy);
+  // Key URLs are taken only as their canonical spelling, so what is sent to ARM is exactly what was checked.
+  fastify.addHook("preHandler", async (request: FastifyRequest) => {
+    const malformed = keyUrlFormErrors(request.body, fastify.cloud.keyVaultSuffixes);
+    if (malformed.length > 0) throw new ValidationFailedError(malformed);
+  });
   await fastify.register(changeRequests);
   await fastify.register(jobs);
   await fastify.register(validations);

@@ -12,13 +12,12 @@ t.test("a versioned key on a vault host passes all three", async (t) => {
 });
 
 t.test("a key URL without version fails KeyUrlVersioned with the fix", async (t) => {
-  for (const url of ["https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048", "https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048/"]) {
-    const result = check(url);
-    t.equal(result.KeyUrlVersioned?.status, "Failed", url);
-    t.match(result.KeyUrlVersioned?.remediation, /az keyvault key show --vault-name kvsandbox --name cmk-rsa-2048/);
-    t.equal(result.KeyHostAllowed?.status, "Passed");
-  }
+  const result = check("https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048");
+  t.equal(result.KeyUrlVersioned?.status, "Failed");
+  t.match(result.KeyUrlVersioned?.remediation, /az keyvault key show --vault-name kvsandbox --name cmk-rsa-2048/);
+  t.equal(result.KeyHostAllowed?.status, "Passed");
   t.equal(check("https://kvsandbox.vault.azure.net/keys/k/1").KeyUrlVersioned?.status, "Failed", "a version must be 32 hex characters");
+  t.match(check(`https://kvsandbox.vault.azure.net/keys/k/${V.toUpperCase().replace("0", "A")}`).KeyUrlVersioned, { status: "Failed", message: /lower-case/ }, "as Key Vault writes them: lower case");
 });
 
 t.test("hosts outside the cloud's Key Vault suffixes fail KeyHostAllowed", async (t) => {
@@ -35,7 +34,13 @@ t.test("hosts outside the cloud's Key Vault suffixes fail KeyHostAllowed", async
 });
 
 t.test("anything that is not an https key identifier fails KeyHostAllowed only", async (t) => {
-  for (const url of ["not a url", "http://kvsandbox.vault.azure.net/keys/a/b", `https://kvsandbox.vault.azure.net/secrets/a/${V}`, `https://user:pw@kvsandbox.vault.azure.net/keys/a/${V}`]) {
+  for (const url of [
+    "not a url",
+    "http://kvsandbox.vault.azure.net/keys/a/b",
+    `https://kvsandbox.vault.azure.net/secrets/a/${V}`,
+    `https://user:pw@kvsandbox.vault.azure.net/keys/a/${V}`,
+    "https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048/",
+  ]) {
     const results = checkKeyUrl(url, AZURE_PUBLIC_CLOUD);
     t.same(results.map((c) => [c.id, c.status]), [["KeyHostAllowed", "Failed"]], url);
   }
