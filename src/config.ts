@@ -71,6 +71,18 @@ export const EnvSchema = Type.Object({
     description: "longest lifetime (exp - iat) a caller's token may have; longer ones and tokens without iat are refused",
   }),
   CMK_RATE_LIMIT_PER_MINUTE: Integer({ minimum: 1, maximum: 1_000_000, default: 600, description: "requests per minute per credential (per client address before authentication)" }),
+  CMK_AZURE_READ_RATE_LIMIT_PER_MINUTE: Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 60,
+    description: "requests per minute per credential to routes that read Azure (validations, templates, encryption and its health), within CMK_RATE_LIMIT_PER_MINUTE",
+  }),
+  CMK_READ_CACHE_MS: Integer({
+    minimum: 0,
+    maximum: 300_000,
+    default: 5000,
+    description: "how long Azure facts read for checks and reports are reused (identical concurrent lookups always share one request); 0: not kept",
+  }),
   CMK_ARM_POLL_INTERVAL_MS: Type.Optional(
     Type.Integer({ minimum: 50, maximum: 600_000, description: "interval between polls of an ARM long-running operation (default 5000; 250 in sandbox mode)" }),
   ),

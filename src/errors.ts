@@ -87,9 +87,9 @@ export class TokenGroupOverageError extends ApiError {
 }
 
 export class TooManyRequestsError extends ApiError {
-  constructor(retryAfterSeconds: number) {
+  constructor(retryAfterSeconds: number, what = "This credential (or address) sent too many requests") {
     const seconds = String(Math.max(1, Math.ceil(retryAfterSeconds)));
-    super("TooManyRequests", 429, "Too many requests", `This credential (or address) sent too many requests; retry in ${seconds} s.`, {}, { "retry-after": seconds });
+    super("TooManyRequests", 429, "Too many requests", `${what}; retry in ${seconds} s.`, {}, { "retry-after": seconds });
   }
 }
 

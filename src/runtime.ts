@@ -60,7 +60,7 @@ export interface RunningWorker {
 }
 
 export function createAdapters(config: Config, context: AzureContext): AzureAdapters {
-  return createAzureAdapters(context, { pollIntervalMs: config.armPollIntervalMs });
+  return createAzureAdapters(context, { pollIntervalMs: config.armPollIntervalMs, readCacheMs: config.CMK_READ_CACHE_MS });
 }
 
 export function startWorker(config: Config, adapters: AzureAdapters, logger: FastifyBaseLogger, options: { webhookSecret?: string | undefined } = {}): RunningWorker {

@@ -6,6 +6,7 @@ import { createIdentitiesAdapter, type IdentitiesAdapter } from "./identities.js
 import { createKeyVaultAdapter, type KeyVaultAdapter } from "./key-vault.js";
 import { createRoleAssignmentsAdapter, type RoleAssignmentsAdapter } from "./role-assignments.js";
 import { createVaultsAdapter, type VaultsAdapter } from "./vaults.js";
+import { createReadCache } from "./read-cache.js";
 
 /** Every Azure service the API and the worker talk to, built from one context. */
 export interface AzureAdapters {
@@ -20,14 +21,17 @@ export interface AzureAdapters {
   canSignIn(timeoutMs: number): Promise<boolean>;
 }
 
-export function createAzureAdapters(context: AzureContext, options: { pollIntervalMs: number }): AzureAdapters {
+/** `readCacheMs`: how long facts read for checks and reports are kept (CMK_READ_CACHE_MS; 0, the default here: not kept). */
+export function createAzureAdapters(context: AzureContext, options: { pollIntervalMs: number; readCacheMs?: number }): AzureAdapters {
+  // One cache for the process, so the API and an in-process worker see each other's writes at once.
+  const cache = createReadCache(options.readCacheMs ?? 0);
   return {
     cloud: context.cloud,
-    fhirServices: createFhirServicesAdapter(context, options),
-    keyVault: createKeyVaultAdapter(context),
-    vaults: createVaultsAdapter(context),
-    identities: createIdentitiesAdapter(context),
-    roleAssignments: createRoleAssignmentsAdapter(context),
+    fhirServices: createFhirServicesAdapter(context, options, cache),
+    keyVault: createKeyVaultAdapter(context, cache),
+    vaults: createVaultsAdapter(context, cache),
+    identities: createIdentitiesAdapter(context, cache),
+    roleAssignments: createRoleAssignmentsAdapter(context, cache),
     fhirDataPlane: createFhirDataPlaneAdapter(context),
     async canSignIn(timeoutMs) {
       // The credential caches tokens, so a ready service answers this from memory.

@@ -31,6 +31,11 @@ export async function readFact<T>(read: () => Promise<T | undefined>): Promise<G
   }
 }
 
+/** For the read cache: keep what Azure answered (found or missing), not what it could not give. */
+export function keepAnswers(fact: Fact<unknown>): boolean {
+  return fact.status !== "unreadable";
+}
+
 /** One SDK client per subscription, made on first use. */
 export function perSubscription<T>(create: (subscriptionId: string) => T): (subscriptionId: string) => T {
   const clients = new Map<string, T>();

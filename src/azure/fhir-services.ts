@@ -2,7 +2,8 @@ import { HealthcareApisManagementClient, type FhirService } from "@azure/arm-hea
 import type { FhirServiceRef } from "../domain/arm-ids.js";
 import { isOperationInProgress, type FhirServiceResource, type ManagedIdentity } from "../domain/fhir-resource.js";
 import type { AzureContext } from "./azure-context.js";
-import { perSubscription, readFact, type GatheredFact } from "./arm-facts.js";
+import { perSubscription, readFact, keepAnswers, type GatheredFact } from "./arm-facts.js";
+import { createReadCache, type ReadCache } from "./read-cache.js";
 
 /** A long-running ARM write, as much of it as a later attempt needs to follow it without a second PUT. */
 export interface ArmOperation {
@@ -11,9 +12,14 @@ export interface ArmOperation {
 }
 
 export interface FhirServicesAdapter {
-  /** The resource, or undefined when ARM answers 404. */
+  /** The resource as ARM has it now, or undefined when ARM answers 404. Jobs read with this, never `read`. */
   get(ref: FhirServiceRef): Promise<FhirServiceResource | undefined>;
-  /** The workspace a FHIR service belongs to, as a pre-flight fact. */
+  /**
+   * Like `get`, through the read cache (a few seconds old at most, and never older than this process's
+   * own last write to it): for checks and reports, never for what a write is based on or verified with.
+   */
+  read(ref: FhirServiceRef): Promise<FhirServiceResource | undefined>;
+  /** The workspace a FHIR service belongs to, as a pre-flight fact (cached). */
   workspace(ref: FhirServiceRef): Promise<GatheredFact<{ location: string }>>;
   /** PATCH of the identity alone (PATCH carries tags and identity only); waits until ARM is done. */
   updateIdentity(ref: FhirServiceRef, identity: ManagedIdentity): Promise<FhirServiceResource>;
@@ -26,7 +32,7 @@ export interface FhirServicesAdapter {
 }
 
 /** `Microsoft.HealthcareApis/workspaces/fhirservices` through `@azure/arm-healthcareapis`. */
-export function createFhirServicesAdapter(context: AzureContext, options: { pollIntervalMs: number }): FhirServicesAdapter {
+export function createFhirServicesAdapter(context: AzureContext, options: { pollIntervalMs: number }, cache: ReadCache = createReadCache(0)): FhirServicesAdapter {
   const client = perSubscription(
     (subscriptionId) => new HealthcareApisManagementClient(context.credential, subscriptionId, { ...context.clientOptions, endpoint: context.cloud.resourceManager }),
   );
@@ -40,21 +46,40 @@ export function createFhirServicesAdapter(context: AzureContext, options: { poll
     }
   };
 
+  const cacheKey = (ref: FhirServiceRef) => `fhir:${ref.id.toLowerCase()}`;
+  /** A write makes every cached read of the service stale: before it starts, and again once it is over. */
+  const writing = async <T>(ref: FhirServiceRef, write: () => Promise<T>): Promise<T> => {
+    cache.forget(cacheKey(ref));
+    try {
+      return await write();
+    } finally {
+      cache.forget(cacheKey(ref));
+    }
+  };
+
   return {
     get,
 
-    workspace: (ref) =>
-      readFact(async () => {
-        const workspace = await client(ref.subscriptionId).workspaces.get(ref.resourceGroup, ref.workspace);
-        return { location: workspace.location ?? "" };
-      }),
+    read: (ref) => cache.read(cacheKey(ref), () => get(ref)),
 
-    async updateIdentity(ref, identity) {
-      // Note the SDK's argument order for update: service name before workspace name.
-      return (await client(ref.subscriptionId).fhirServices.beginUpdateAndWait(ref.resourceGroup, ref.fhirService, ref.workspace, { identity }, {
-        updateIntervalInMs: options.pollIntervalMs,
-      })) as FhirServiceResource;
-    },
+    workspace: (ref) =>
+      cache.read(
+        `workspace:${ref.id.toLowerCase().replace(/\/fhirservices\/[^/]+$/, "")}`,
+        () =>
+          readFact(async () => {
+            const workspace = await client(ref.subscriptionId).workspaces.get(ref.resourceGroup, ref.workspace);
+            return { location: workspace.location ?? "" };
+          }),
+        keepAnswers,
+      ),
+
+    updateIdentity: (ref, identity) =>
+      writing(ref, async () => {
+        // Note the SDK's argument order for update: service name before workspace name.
+        return (await client(ref.subscriptionId).fhirServices.beginUpdateAndWait(ref.resourceGroup, ref.fhirService, ref.workspace, { identity }, {
+          updateIntervalInMs: options.pollIntervalMs,
+        })) as FhirServiceResource;
+      }),
 
     async waitUntilSettled(ref, onPoll) {
       for (;;) {
@@ -65,27 +90,29 @@ export function createFhirServicesAdapter(context: AzureContext, options: { poll
       }
     },
 
-    async startPut(ref, body) {
-      const poller = await client(ref.subscriptionId).fhirServices.beginCreateOrUpdate(
-        ref.resourceGroup,
-        ref.workspace,
-        ref.fhirService,
-        body as FhirService,
-        { updateIntervalInMs: options.pollIntervalMs },
-      );
-      return { pollerState: poller.toString() };
-    },
+    startPut: (ref, body) =>
+      writing(ref, async () => {
+        const poller = await client(ref.subscriptionId).fhirServices.beginCreateOrUpdate(
+          ref.resourceGroup,
+          ref.workspace,
+          ref.fhirService,
+          body as FhirService,
+          { updateIntervalInMs: options.pollIntervalMs },
+        );
+        return { pollerState: poller.toString() };
+      }),
 
-    async follow(ref, body, operation, onPoll) {
-      const poller = await client(ref.subscriptionId).fhirServices.beginCreateOrUpdate(
-        ref.resourceGroup,
-        ref.workspace,
-        ref.fhirService,
-        body as FhirService,
-        { updateIntervalInMs: options.pollIntervalMs, resumeFrom: operation.pollerState },
-      );
-      poller.onProgress(onPoll);
-      return (await poller.pollUntilDone()) as FhirServiceResource;
-    },
+    follow: (ref, body, operation, onPoll) =>
+      writing(ref, async () => {
+        const poller = await client(ref.subscriptionId).fhirServices.beginCreateOrUpdate(
+          ref.resourceGroup,
+          ref.workspace,
+          ref.fhirService,
+          body as FhirService,
+          { updateIntervalInMs: options.pollIntervalMs, resumeFrom: operation.pollerState },
+        );
+        poller.onProgress(onPoll);
+        return (await poller.pollUntilDone()) as FhirServiceResource;
+      }),
   };
 }

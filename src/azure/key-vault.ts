@@ -3,7 +3,8 @@ import type { KeyFacts } from "../domain/checks/facts.js";
 import type { KeyUrl } from "../domain/key-url.js";
 import { rsaModulusBits } from "../domain/key-size.js";
 import type { AzureContext } from "./azure-context.js";
-import { readFact, type GatheredFact } from "./arm-facts.js";
+import { keepAnswers, readFact, type GatheredFact } from "./arm-facts.js";
+import { createReadCache, type ReadCache } from "./read-cache.js";
 
 export interface KeyVaultAdapter {
   /** The key version the URL names (or the latest version when it names none). */
@@ -36,7 +37,7 @@ export function toKeyFacts(key: KeyVaultKey): KeyFacts {
 }
 
 /** Key Vault's keys data plane through `@azure/keyvault-keys` (challenge auth, as in Azure). */
-export function createKeyVaultAdapter(context: AzureContext): KeyVaultAdapter {
+export function createKeyVaultAdapter(context: AzureContext, cache: ReadCache = createReadCache(0)): KeyVaultAdapter {
   const clients = new Map<string, KeyClient>();
   const client = (vaultUrl: string) => {
     let existing = clients.get(vaultUrl);
@@ -46,18 +47,39 @@ export function createKeyVaultAdapter(context: AzureContext): KeyVaultAdapter {
     }
     return existing;
   };
+  /** Every cached read of one key (any version) starts with this; a rotation or recovery forgets them all. */
+  const keyPrefix = (key: KeyUrl) => `key:${key.vaultUrl}/keys/${key.keyName}/`.toLowerCase();
+  const changing = async <T>(key: KeyUrl, change: () => Promise<T>): Promise<T> => {
+    cache.forget(keyPrefix(key));
+    try {
+      return await change();
+    } finally {
+      cache.forget(keyPrefix(key));
+    }
+  };
   return {
-    keyFacts: (key) => readFact(async () => toKeyFacts(await client(key.vaultUrl).getKey(key.keyName, key.version ? { version: key.version } : {}))),
-    latestVersionUrl: async (key) => (await client(key.vaultUrl).getKey(key.keyName)).id ?? "",
-    rotate: async (key) => (await client(key.vaultUrl).rotateKey(key.keyName)).id ?? "",
+    keyFacts: (key) =>
+      cache.read(
+        `${keyPrefix(key)}facts/${(key.version ?? "").toLowerCase()}`,
+        () => readFact(async () => toKeyFacts(await client(key.vaultUrl).getKey(key.keyName, key.version ? { version: key.version } : {}))),
+        keepAnswers,
+      ),
+    latestVersionUrl: (key) => cache.read(`${keyPrefix(key)}latest`, async () => (await client(key.vaultUrl).getKey(key.keyName)).id ?? ""),
+    rotate: (key) => changing(key, async () => (await client(key.vaultUrl).rotateKey(key.keyName)).id ?? ""),
     deletedKey: (key) =>
-      readFact(async () => {
-        const deleted = await client(key.vaultUrl).getDeletedKey(key.keyName);
-        return { recoveryId: deleted.properties.recoveryId ?? "", ...(deleted.properties.scheduledPurgeDate ? { scheduledPurgeDate: deleted.properties.scheduledPurgeDate } : {}) };
+      cache.read(
+        `${keyPrefix(key)}deleted`,
+        () =>
+          readFact(async () => {
+            const deleted = await client(key.vaultUrl).getDeletedKey(key.keyName);
+            return { recoveryId: deleted.properties.recoveryId ?? "", ...(deleted.properties.scheduledPurgeDate ? { scheduledPurgeDate: deleted.properties.scheduledPurgeDate } : {}) };
+          }),
+        keepAnswers,
+      ),
+    recoverDeleted: (key) =>
+      changing(key, async () => {
+        const poller = await client(key.vaultUrl).beginRecoverDeletedKey(key.keyName, { intervalInMs: 500 });
+        await poller.pollUntilDone();
       }),
-    recoverDeleted: async (key) => {
-      const poller = await client(key.vaultUrl).beginRecoverDeletedKey(key.keyName, { intervalInMs: 500 });
-      await poller.pollUntilDone();
-    },
   };
 }

@@ -1,7 +1,8 @@
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import type { RoleAssignmentFacts } from "../domain/checks/facts.js";
 import type { AzureContext } from "./azure-context.js";
-import { perSubscription, readFact, type GatheredFact } from "./arm-facts.js";
+import { keepAnswers, perSubscription, readFact, type GatheredFact } from "./arm-facts.js";
+import { createReadCache, type ReadCache } from "./read-cache.js";
 
 export interface RoleAssignmentsAdapter {
   /**
@@ -12,7 +13,7 @@ export interface RoleAssignmentsAdapter {
 }
 
 /** `Microsoft.Authorization` role assignments and definitions through `@azure/arm-authorization`. */
-export function createRoleAssignmentsAdapter(context: AzureContext): RoleAssignmentsAdapter {
+export function createRoleAssignmentsAdapter(context: AzureContext, cache: ReadCache = createReadCache(0)): RoleAssignmentsAdapter {
   const client = perSubscription(
     (subscriptionId) => new AuthorizationManagementClient(context.credential, subscriptionId, { ...context.clientOptions, endpoint: context.cloud.resourceManager }),
   );
@@ -37,7 +38,11 @@ export function createRoleAssignmentsAdapter(context: AzureContext): RoleAssignm
 
   return {
     forPrincipal: (subscriptionId, scope, principalId) =>
-      readFact(async () => {
+      cache.read(`roles:${subscriptionId}:${scope}:${principalId}`.toLowerCase(), () => listForPrincipal(subscriptionId, scope, principalId), keepAnswers),
+  };
+
+  function listForPrincipal(subscriptionId: string, scope: string, principalId: string): Promise<GatheredFact<RoleAssignmentFacts[]>> {
+    return readFact(async () => {
         const assignments: RoleAssignmentFacts[] = [];
         // The SDK's URL template is "/{scope}/providers/...": the scope goes in without its leading slash.
         const relativeScope = scope.replace(/^\/+/, "");
@@ -53,6 +58,6 @@ export function createRoleAssignmentsAdapter(context: AzureContext): RoleAssignm
           });
         }
         return assignments;
-      }),
-  };
+    });
+  }
 }

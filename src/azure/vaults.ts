@@ -1,7 +1,8 @@
 import { KeyVaultManagementClient, type Vault } from "@azure/arm-keyvault";
 import type { VaultFacts } from "../domain/checks/facts.js";
 import type { AzureContext } from "./azure-context.js";
-import { perSubscription, readFact, type GatheredFact } from "./arm-facts.js";
+import { keepAnswers, perSubscription, readFact, type GatheredFact } from "./arm-facts.js";
+import { createReadCache, type ReadCache } from "./read-cache.js";
 
 export interface VaultsAdapter {
   /**
@@ -29,22 +30,25 @@ export function toVaultFacts(vault: Vault): VaultFacts {
 }
 
 /** `Microsoft.KeyVault/vaults` through `@azure/arm-keyvault`. */
-export function createVaultsAdapter(context: AzureContext): VaultsAdapter {
+export function createVaultsAdapter(context: AzureContext, cache: ReadCache = createReadCache(0)): VaultsAdapter {
   const client = perSubscription((subscriptionId) => new KeyVaultManagementClient(context.credential, subscriptionId, { ...context.clientOptions }));
   return {
-    async vaultFacts(vaultName, subscriptionIds) {
-      let last: GatheredFact<VaultFacts> = { status: "missing", detail: `no vault named ${vaultName} in the subscriptions searched` };
-      for (const subscriptionId of subscriptionIds) {
-        const fact = await readFact(async () => {
-          for await (const vault of client(subscriptionId).vaults.listBySubscription()) {
-            if (vault.name?.toLowerCase() === vaultName.toLowerCase()) return toVaultFacts(vault);
-          }
-          return undefined;
-        });
-        if (fact.status === "found") return fact;
-        if (fact.status === "unreadable") last = fact;
-      }
-      return last;
-    },
+    vaultFacts: (vaultName, subscriptionIds) =>
+      cache.read(`vault:${vaultName}:${subscriptionIds.join(",")}`.toLowerCase(), () => find(vaultName, subscriptionIds), keepAnswers),
   };
+
+  async function find(vaultName: string, subscriptionIds: string[]): Promise<GatheredFact<VaultFacts>> {
+    let last: GatheredFact<VaultFacts> = { status: "missing", detail: `no vault named ${vaultName} in the subscriptions searched` };
+    for (const subscriptionId of subscriptionIds) {
+      const fact = await readFact(async () => {
+        for await (const vault of client(subscriptionId).vaults.listBySubscription()) {
+          if (vault.name?.toLowerCase() === vaultName.toLowerCase()) return toVaultFacts(vault);
+        }
+        return undefined;
+      });
+      if (fact.status === "found") return fact;
+      if (fact.status === "unreadable") last = fact;
+    }
+    return last;
+  }
 }

@@ -122,7 +122,7 @@ function parseRecord(text: string): CancelRecord {
  * guarded, so a write method added later is guarded without anyone remembering to.
  */
 const READ_METHODS: Record<string, ReadonlySet<string>> = {
-  fhirServices: new Set(["get", "workspace", "waitUntilSettled", "follow"]),
+  fhirServices: new Set(["get", "read", "workspace", "waitUntilSettled", "follow"]),
   keyVault: new Set(["keyFacts", "latestVersionUrl", "deletedKey"]),
   vaults: new Set(["vaultFacts"]),
   identities: new Set(["userAssignedIdentity"]),

@@ -53,7 +53,7 @@ export async function gatherFacts(adapters: PreflightAdapters, request: Prefligh
   if (!ref || !key) throw new Error("gatherFacts needs a parsed FHIR service id and key URL");
 
   const fhirPromise = readFact(async () => {
-    const resource = await adapters.fhirServices.get(ref);
+    const resource = await adapters.fhirServices.read(ref);
     return resource ? fhirServiceFacts(resource) : undefined;
   });
   const workspacePromise = request.create ? adapters.fhirServices.workspace(ref) : undefined;

@@ -50,7 +50,7 @@ export async function resolvePreflightRequest(adapters: AzureAdapters, body: Cha
     case "RecoverKeyAccess": {
       const base = { fromCurrentKey: true } as const;
       const ref = parseFhirServiceId(body.fhirServiceId)!;
-      const current = await adapters.fhirServices.get(ref);
+      const current = await adapters.fhirServices.read(ref);
       const name = ref.fhirService;
       if (!current) {
         return refuse(base, failed("FhirServiceExists", `FHIR service ${name} was not found.`, "Check the fhirServiceId (subscription, resource group, workspace and service name)."));

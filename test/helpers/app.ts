@@ -34,6 +34,9 @@ export function testConfig(t: Test, env: Record<string, string> = {}): Config {
     CMK_ARM_POLL_INTERVAL_MS: "100",
     // Tests poll fast; the rate limit has tests of its own.
     CMK_RATE_LIMIT_PER_MINUTE: "1000000",
+    CMK_AZURE_READ_RATE_LIMIT_PER_MINUTE: "1000000",
+    // Tests change the sandbox behind the service's back and read again at once; the cache has tests of its own.
+    CMK_READ_CACHE_MS: "0",
     ...env,
   });
   t.teardown(() => deletePrefix(config.REDIS_URL, prefix));

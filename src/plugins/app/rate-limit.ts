@@ -3,6 +3,13 @@ import rateLimit from "@fastify/rate-limit";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { TooManyRequestsError } from "../../errors.js";
 
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** The route reads Azure on every call: it also counts against CMK_AZURE_READ_RATE_LIMIT_PER_MINUTE. */
+    readsAzure?: boolean;
+  }
+}
+
 export interface RateLimitOptions {
   perMinute: number;
   /** Redis key prefix (CMK_QUEUE_PREFIX): counters are shared by every API process of a deployment. */
@@ -40,6 +47,20 @@ export default fp<RateLimitOptions>(
     });
     // A root onRequest hook runs before the /v1 authentication hook, so refused credentials count too.
     fastify.addHook("onRequest", fastify.rateLimit());
+    // Routes that read Azure spend the service's own ARM and Key Vault budget, shared by every caller:
+    // each credential gets a smaller share of them, counted in a bucket of its own.
+    const azureReads = fastify.createRateLimit({
+      max: fastify.config.CMK_AZURE_READ_RATE_LIMIT_PER_MINUTE,
+      timeWindow: 60_000,
+      keyGenerator: async (request: FastifyRequest) => `azure-reads:${await bucketOf(request)}`,
+    });
+    fastify.addHook("onRequest", async (request) => {
+      if (!request.routeOptions.config.readsAzure) return;
+      const limit = await azureReads(request);
+      if (!limit.isAllowed && limit.isExceeded) {
+        throw new TooManyRequestsError(limit.ttl / 1000, `This credential sent more than ${limit.max} requests this minute to routes that read Azure (other routes still answer)`);
+      }
+    });
   },
   { name: "rate-limit", dependencies: ["authentication", "redis"] },
 );

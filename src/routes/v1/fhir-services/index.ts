@@ -13,7 +13,7 @@ const fhirServiceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   /** The FHIR service as ARM has it now; 404 NotFound when ARM does not know it. */
   const readService = async (ref: FhirServiceRef): Promise<FhirServiceResource> => {
-    const resource = await fastify.azure.fhirServices.get(ref).catch(() => {
+    const resource = await fastify.azure.fhirServices.read(ref).catch(() => {
       throw new AzureUnavailableError(`FHIR service ${ref.fhirService}`);
     });
     if (!resource) throw new NotFoundError(`FHIR service ${ref.id}`);
@@ -26,7 +26,7 @@ const fhirServiceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     `${prefix}/encryption`,
     {
-      config: { role: "reader" },
+      config: { role: "reader", readsAzure: true },
       schema: {
         tags: ["FHIR services"],
         operationId: "getEncryptionState",
@@ -46,7 +46,7 @@ const fhirServiceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     `${prefix}/encryption/health`,
     {
-      config: { role: "reader" },
+      config: { role: "reader", readsAzure: true },
       schema: {
         tags: ["FHIR services"],
         operationId: "diagnoseKeyAccess",

@@ -66,7 +66,7 @@ const templateRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     "/templates",
     {
-      config: { role: "reader" },
+      config: { role: "reader", readsAzure: true },
       schema: {
         tags: ["Change requests"],
         operationId: "renderDeploymentTemplate",
@@ -100,7 +100,7 @@ const templateRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const ref = parseFhirServiceId(body.fhirServiceId)!;
       refuseBadKeyUrl(body, fastify.cloud);
       const azure = fastify.azure;
-      const current = await readAzure(request.log, "the FHIR service", () => azure.fhirServices.get(ref));
+      const current = await readAzure(request.log, "the FHIR service", () => azure.fhirServices.read(ref));
       const facts: TemplateFacts = { cloud: fastify.cloud };
 
       if (body.operation === "CreateService") {

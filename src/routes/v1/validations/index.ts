@@ -12,7 +12,7 @@ const validationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     "/validations",
     {
-      config: { role: "reader" },
+      config: { role: "reader", readsAzure: true },
       schema: {
         tags: ["Change requests"],
         operationId: "validateChangeRequest",
