@@ -1,4 +1,5 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Config } from "./config.js";
 import type { ApiKeyEntry } from "./config.js";
@@ -13,8 +14,8 @@ import { auditSchemas } from "./schemas/audit.js";
 import { templateSchemas } from "./schemas/templates.js";
 import { encryptionSchemas } from "./schemas/encryption.js";
 import swagger from "./plugins/external/swagger.js";
-import helmet from "./plugins/external/helmet.js";
-import errorHandler, { sendProblem } from "./plugins/app/error-handler.js";
+import helmet, { apiSecurityHeaders } from "./plugins/external/helmet.js";
+import errorHandler, { clientErrorAnswer, pathOf, sendProblem } from "./plugins/app/error-handler.js";
 import authentication from "./plugins/app/authentication.js";
 import redis from "./plugins/app/redis.js";
 import metrics from "./plugins/app/metrics.js";
@@ -25,6 +26,7 @@ import changes from "./plugins/app/changes.js";
 import jobs from "./plugins/app/jobs.js";
 import { callerTokenVerifier, type TokenVerifier } from "./security/token-verifier.js";
 import { callbackUrlPolicy } from "./security/callback-url.js";
+import { clientRequestIdOf } from "./security/client-request-id.js";
 import healthRoutes from "./routes/health/index.js";
 import v1Routes from "./routes/v1/index.js";
 
@@ -74,6 +76,46 @@ export const REDACTED_PATHS = [
 ];
 
 /**
+ * A URL as logged: the path, and of the query only the parameters some route declares (their values are
+ * the API's own filters). Any other part, name and value, is `[Redacted]`: a caller may have put a
+ * credential there (`?api-key=`, `?code=`, `?access_token=`...), and a refused request is logged too.
+ */
+export function loggedUrl(url: string, declared: ReadonlySet<string>): string {
+  const path = pathOf(url);
+  if (path.length === url.length) return url;
+  const parts = url.slice(path.length + 1).split("&").filter((part) => part !== "");
+  const kept = parts.map((part) => {
+    const raw = part.split("=", 1)[0]!;
+    let name: string;
+    try {
+      name = decodeURIComponent(raw.replace(/\+/g, " "));
+    } catch {
+      return "[Redacted]";
+    }
+    return declared.has(name) ? part : "[Redacted]";
+  });
+  return kept.length > 0 ? `${path}?${kept.join("&")}` : path;
+}
+
+/** Fastify's request serializer with the URL as `loggedUrl` writes it. */
+function requestSerializer(declared: ReadonlySet<string>) {
+  return (request: FastifyRequest) => ({
+    method: request.method,
+    url: loggedUrl(request.url, declared),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  });
+}
+
+/** Answers to /v1 and to any request with a credential are never stored by a cache (problems included). */
+function noStore(request: FastifyRequest, reply: FastifyReply): void {
+  const path = pathOf(request.url);
+  const { headers } = request;
+  if (path === "/v1" || path.startsWith("/v1/") || headers.authorization !== undefined || headers["x-api-key"] !== undefined) reply.header("cache-control", "no-store");
+}
+
+/**
  * Builds the API: third-party plugins, then the service's own, then routes. Used by the entry point and
  * by tests (with `inject`); it does not listen.
  */
@@ -81,15 +123,43 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
   // Behind an ingress the client address is in X-Forwarded-For; trust only the configured hops.
   const hops = config.CMK_TRUST_PROXY_HOPS;
   const trustProxy = hops > 0 ? (_address: string, hop: number) => hop < hops : false;
+  // Query parameter names some route declares (filled as routes are added): logged URLs keep only these.
+  const queryNames = new Set<string>();
+  const serializers = { req: requestSerializer(queryNames) };
+  const clientErrorHeaders = { ...apiSecurityHeaders(), "cache-control": "no-store" };
   const app = Fastify({
-    ...(options.logger ? { loggerInstance: options.logger } : { logger: { level: config.LOG_LEVEL, redact: REDACTED_PATHS } }),
+    ...(options.logger
+      ? { loggerInstance: options.logger.child({}, { serializers }) }
+      : { logger: { level: config.LOG_LEVEL, redact: REDACTED_PATHS, serializers } }),
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { allErrors: true, discriminator: true, keywords: ["example", "x-examples"], coerceTypes: "array", removeAdditional: false, useDefaults: true } },
-    requestIdHeader: "x-request-id",
+    // The request id is always the server's own (unique across processes); a client's X-Request-Id is
+    // recorded next to it as clientRequestId when it is safe (security/client-request-id.ts).
+    requestIdHeader: false,
+    genReqId: () => randomUUID(),
+    childLoggerFactory: (logger, bindings, loggerOptions, rawRequest) => {
+      const clientRequestId = clientRequestIdOf(rawRequest.headers);
+      return logger.child(clientRequestId ? { ...bindings, clientRequestId } : bindings, loggerOptions);
+    },
     trustProxy,
     // Malformed URLs are answered like every other error: problem+json with a code.
-    frameworkErrors: (error, request, reply) => void sendProblem(error, request, reply),
+    frameworkErrors: (error, request, reply) => {
+      noStore(request, reply);
+      void sendProblem(error, request, reply);
+    },
+    // Node's own refusals (bad framing, oversized headers) too, with the API's security headers.
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      const answer = clientErrorAnswer(error, clientErrorHeaders);
+      app.log.debug({ code: error.code }, "client error");
+      if (answer && socket.writable && socket.bytesWritten === 0) socket.write(answer);
+      socket.destroy(error);
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.addHook("onRoute", (route) => {
+    const properties = (route.schema?.querystring as { properties?: Record<string, unknown> } | undefined)?.properties;
+    for (const name of Object.keys(properties ?? {})) queryNames.add(name);
+  });
+  app.addHook("onRequest", async (request, reply) => noStore(request, reply));
 
   app.decorate("cloud", options.azure.cloud);
   app.decorate("azure", options.azure);
@@ -113,6 +183,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     prefix: config.CMK_QUEUE_PREFIX,
     retentionHours: config.CMK_JOB_RETENTION_HOURS,
     heartbeatMs: config.CMK_SSE_HEARTBEAT_MS,
+    maxStreamsPerCredential: config.CMK_SSE_MAX_STREAMS_PER_CREDENTIAL,
+    maxStreams: config.CMK_SSE_MAX_STREAMS,
     webhookBackoffMs: config.CMK_WEBHOOK_BACKOFF_MS,
   });
 

@@ -51,6 +51,13 @@ export const EnvSchema = Type.Object({
   }),
   CMK_WEBHOOK_TIMEOUT_MS: Integer({ minimum: 100, maximum: 60_000, default: 10_000, description: "how long one webhook delivery attempt may take" }),
   CMK_SSE_HEARTBEAT_MS: Integer({ minimum: 100, maximum: 300_000, default: 15_000, description: "interval of comment heartbeats on job event streams" }),
+  CMK_SSE_MAX_STREAMS_PER_CREDENTIAL: Integer({
+    minimum: 1,
+    maximum: 100_000,
+    default: 20,
+    description: "job event streams one credential may hold open in one API process; more: 429 TooManyEventStreams",
+  }),
+  CMK_SSE_MAX_STREAMS: Integer({ minimum: 1, maximum: 100_000, default: 1000, description: "job event streams one API process holds open at most; more: 429 TooManyEventStreams" }),
   CMK_CALLBACK_ALLOWED_HOSTS: Type.Optional(
     Type.String({
       description:

@@ -93,6 +93,22 @@ export class TooManyRequestsError extends ApiError {
   }
 }
 
+/** GET /v1/jobs/{jobId}/events beyond CMK_SSE_MAX_STREAMS_PER_CREDENTIAL or CMK_SSE_MAX_STREAMS. */
+export class TooManyEventStreamsError extends ApiError {
+  constructor(scope: "credential" | "process", limit: number, retryAfterSeconds = 10) {
+    super(
+      "TooManyEventStreams",
+      429,
+      "Too many open event streams",
+      scope === "credential"
+        ? `This credential already holds ${limit} event streams open, the most one credential may; close one, or poll GET /v1/jobs/{jobId}.`
+        : `This API process already holds ${limit} event streams open, the most it may; retry later, or poll GET /v1/jobs/{jobId}.`,
+      { limit },
+      { "retry-after": String(retryAfterSeconds) },
+    );
+  }
+}
+
 export class NotFoundError extends ApiError {
   constructor(what: string) {
     super("NotFound", 404, "Not found", `${what} was not found.`);

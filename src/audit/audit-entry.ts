@@ -8,7 +8,10 @@ export interface ChangeRequestAnswer {
   principal: Principal | null;
   ip: string;
   userAgent: string | undefined;
+  /** The server's own request id. */
   requestId: string;
+  /** The caller's X-Request-Id, when it passed `clientRequestIdOf`. */
+  clientRequestId: string | undefined;
   statusCode: number;
   /** The body as sent: untrusted when the request was refused. */
   body: unknown;
@@ -53,6 +56,7 @@ export function changeRequestRecord(answer: ChangeRequestAnswer): AuditRecord | 
     principal: principal ? { name: principal.name, kind: principal.kind } : { name: "anonymous", kind: "anonymous" },
     client: compact({ ip: answer.ip.slice(0, 100), userAgent: bounded(answer.userAgent, 200) }),
     requestId: bounded(answer.requestId, 100),
+    clientRequestId: bounded(answer.clientRequestId, 128),
     jobId: answer.monitor?.id,
     operation: bounded(member(body, "operation"), 50),
     fhirServiceId: bounded(member(body, "fhirServiceId"), 400),

@@ -10,10 +10,14 @@ import { jobOutcomeRecord } from "./audit-entry.js";
  * The audit trail: one append-only Redis stream per deployment, `{CMK_QUEUE_PREFIX}:audit`. Entries are
  * kept 400 days (longer than any job, at most 365 days) and the stream is capped at about 100,000
  * entries so a flood of refused requests cannot exhaust Redis (which must not evict BullMQ's keys).
+ * Only authenticated callers' requests and job outcomes go there; the summaries of what anyone can send
+ * (RefusedSummary: 401s and 429s, refusal-summary.ts) have a stream and cap of their own,
+ * `{CMK_QUEUE_PREFIX}:audit:summaries`, so they never push a real entry out.
  * Every entry is also logged, for log shipping to a SIEM that keeps it longer.
  */
 export const AUDIT_RETENTION_DAYS = 400;
 export const AUDIT_MAX_ENTRIES = 100_000;
+export const AUDIT_SUMMARY_MAX_ENTRIES = 10_000;
 /** Stream entries one query reads at most; a page may come back short, with a nextLink to go on. */
 const MAX_SCAN = 5000;
 const BATCH = 200;
@@ -21,6 +25,10 @@ const MAX_STREAM_ID_PART = 18_446_744_073_709_551_615n;
 
 export function auditStreamKey(prefix: string): string {
   return `${prefix}:audit`;
+}
+
+export function auditSummaryStreamKey(prefix: string): string {
+  return `${prefix}:audit:summaries`;
 }
 
 /** A stream id Redis accepts (both parts fit 64 bits): the only continuation tokens queried. */
@@ -68,8 +76,14 @@ function streamTime(date: Date): string {
   return String(Math.max(0, date.getTime()));
 }
 
+/** Summaries go to their own stream; everything else to the trail. */
+function streamOf(outcome: AuditOutcome | undefined): { summaries: boolean; maxEntries: number } {
+  return outcome === "RefusedSummary" ? { summaries: true, maxEntries: AUDIT_SUMMARY_MAX_ENTRIES } : { summaries: false, maxEntries: AUDIT_MAX_ENTRIES };
+}
+
 export class AuditLog {
   readonly key: string;
+  readonly summaryKey: string;
 
   constructor(
     private readonly redis: Redis,
@@ -78,20 +92,34 @@ export class AuditLog {
     private readonly now: () => number = Date.now,
   ) {
     this.key = auditStreamKey(prefix);
+    this.summaryKey = auditSummaryStreamKey(prefix);
   }
 
   /** Appends one entry (and trims by age and length in the same transaction); returns its id. */
   async append(record: AuditRecord): Promise<string> {
-    this.logger?.info({ audit: record }, "audit");
+    return (await this.appendAll([record]))[0]!;
+  }
+
+  /** Appends entries in one transaction, each to its stream, trimming those by age and length; returns their ids. */
+  async appendAll(records: readonly AuditRecord[]): Promise<string[]> {
+    if (records.length === 0) return [];
     const oldest = String(Math.max(0, this.now() - AUDIT_RETENTION_DAYS * 86_400_000));
-    const results = await this.redis
-      .multi()
-      .xadd(this.key, "MAXLEN", "~", AUDIT_MAX_ENTRIES, "*", "entry", JSON.stringify(record))
-      .xtrim(this.key, "MINID", "~", oldest)
-      .exec();
-    const [added] = results ?? [];
-    if (!added || added[0]) throw added?.[0] ?? new Error("audit append was discarded");
-    return added[1] as string;
+    const transaction = this.redis.multi();
+    const keys = new Set<string>();
+    for (const record of records) {
+      this.logger?.info({ audit: record }, "audit");
+      const { summaries, maxEntries } = streamOf(record.outcome);
+      const key = summaries ? this.summaryKey : this.key;
+      keys.add(key);
+      transaction.xadd(key, "MAXLEN", "~", maxEntries, "*", "entry", JSON.stringify(record));
+    }
+    for (const key of keys) transaction.xtrim(key, "MINID", "~", oldest);
+    const results = (await transaction.exec()) ?? [];
+    return records.map((_record, index) => {
+      const added = results[index];
+      if (!added || added[0]) throw added?.[0] ?? new Error("audit append was discarded");
+      return added[1] as string;
+    });
   }
 
   /**
@@ -99,12 +127,13 @@ export class AuditLog {
    * older entries may match (the stream is read in batches; at most MAX_SCAN entries per call).
    */
   async query(filter: AuditFilter, top: number, continuationToken?: string): Promise<{ entries: AuditEntry[]; continuationToken?: string }> {
+    const key = streamOf(filter.outcome).summaries ? this.summaryKey : this.key;
     let end = continuationToken ? `(${continuationToken}` : filter.to ? streamTime(filter.to) : "+";
     const start = filter.from ? streamTime(filter.from) : "-";
     const entries: AuditEntry[] = [];
     let scanned = 0;
     while (scanned < MAX_SCAN) {
-      const batch = await this.redis.xrevrange(this.key, end, start, "COUNT", BATCH);
+      const batch = await this.redis.xrevrange(key, end, start, "COUNT", BATCH);
       for (const [id, fields] of batch) {
         scanned += 1;
         const entry = parseEntry(id, fields);

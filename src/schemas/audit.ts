@@ -2,8 +2,13 @@ import { Type, type Static } from "@sinclair/typebox";
 import { DateTime, FhirServiceId, PlainText } from "./common.js";
 
 export const AuditOutcome = Type.Union(
-  [Type.Literal("Accepted"), Type.Literal("Refused"), Type.Literal("Succeeded"), Type.Literal("Failed"), Type.Literal("Canceled")],
-  { description: "Accepted or Refused: the API's answer to a change request; Succeeded, Failed or Canceled: how its job ended." },
+  [Type.Literal("Accepted"), Type.Literal("Refused"), Type.Literal("Succeeded"), Type.Literal("Failed"), Type.Literal("Canceled"), Type.Literal("RefusedSummary")],
+  {
+    description:
+      "Accepted or Refused: the API's answer to a change request of an authenticated caller; Succeeded, Failed or Canceled: how its job ended. " +
+      "RefusedSummary: change requests refused without a valid credential (401) or over the rate limit (429), counted per principal and " +
+      "minute; kept apart and listed only with outcome=RefusedSummary, so they never push a real entry out of the trail.",
+  },
 );
 export type AuditOutcome = Static<typeof AuditOutcome>;
 
@@ -33,7 +38,8 @@ export const AuditEntry = Type.Object(
         { description: "Where the request came from (API answers only)." },
       ),
     ),
-    requestId: Type.Optional(Bounded(100, "The request's id (x-request-id), to find it in the logs.")),
+    requestId: Type.Optional(Bounded(100, "The server's id of the request (`reqId` in the logs).")),
+    clientRequestId: Type.Optional(Bounded(128, "The caller's X-Request-Id, when it was 1-128 characters of A-Z, a-z, 0-9 and . _ : - (otherwise ignored).")),
     jobId: Type.Optional(Bounded(100, "The job that carries the change.")),
     operation: Type.Optional(Bounded(50, "SetKey, CreateService, RotateKey or RecoverKeyAccess.")),
     fhirServiceId: Type.Optional(Bounded(400, "The FHIR service (as sent, for refusals).")),
@@ -49,6 +55,21 @@ export const AuditEntry = Type.Object(
     identityType: Type.Optional(Bounded(50, "Identity type requested or in use after the change.")),
     dryRun: Type.Optional(Type.Boolean({ description: "A dry run: nothing was to be changed." })),
     replayed: Type.Optional(Type.Boolean({ description: "An Idempotency-Key replay of an earlier answer; no new job." })),
+    summary: Type.Optional(
+      Type.Object(
+        {
+          since: DateTime("Start of the counted period; the entry's dateTime is its end."),
+          count: Type.Integer({ minimum: 1, description: "Change requests this entry stands for." }),
+          unauthenticated: Type.Integer({ minimum: 0, description: "Refused 401: no or a bad credential." }),
+          rateLimited: Type.Integer({ minimum: 0, description: "Refused 429: over the rate limit." }),
+          clients: Type.Array(
+            Type.Object({ ip: Bounded(100, "Client address."), count: Type.Integer({ minimum: 1, description: "Requests from it." }) }),
+            { maxItems: 5, description: "The addresses that sent the most, most first." },
+          ),
+        },
+        { description: "RefusedSummary: what was refused in one API process during the period." },
+      ),
+    ),
   },
   { $id: "AuditEntry", description: "One accepted, refused or finished change." },
 );

@@ -12,6 +12,7 @@ import {
   SubscriptionNotAllowedError,
   TemplateNotPossibleError,
   TokenGroupOverageError,
+  TooManyEventStreamsError,
   TooManyRequestsError,
   UnauthorizedError,
   ValidationFailedError,
@@ -200,6 +201,11 @@ export const PROBLEM_EXAMPLES = {
     "TooManyRequests",
     "TooManyRequests: the credential's (or address's) requests per minute are spent; retry after Retry-After.",
     new TooManyRequestsError(60),
+  ),
+  tooManyEventStreams: problemExample(
+    "TooManyEventStreams",
+    "TooManyEventStreams: the credential (or this API process) holds as many open event streams as it may; close one, or poll the job.",
+    new TooManyEventStreamsError("credential", 20),
   ),
   queueUnavailable: problemExample("QueueUnavailable", "QueueUnavailable: Redis does not answer; nothing was accepted.", new QueueUnavailableError()),
   azureUnavailable: problemExample(

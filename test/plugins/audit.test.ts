@@ -13,7 +13,7 @@ const setKey = {
   ticket: { system: "servicenow", id: "CHG0000001" },
 };
 
-t.test("the API writes every accepted and refused change request; admins read them back", async (t) => {
+t.test("the API writes every accepted change request and every one refused to an authenticated caller; admins read them back", async (t) => {
   const config = testConfig(t);
   const app = await buildTestApp(t, config);
   const post = (payload: unknown, headers: Record<string, string>) =>
@@ -35,13 +35,12 @@ t.test("the API writes every accepted and refused change request; admins read th
   await post(setKey, { "x-api-key": KEYS.operator, "idempotency-key": "once" });
   await post({ ...setKey, fhirServiceId: fhirServiceId(FHIR_NOROLE), dryRun: true }, { "x-api-key": KEYS.admin });
   t.equal(accepted.statusCode, 202);
-  await settled(6);
+  await settled(5);
 
   const { value } = await audit("?top=100");
-  t.equal(value.length, 6);
-  const [dry, replay, first, invalid, forbidden, anonymous] = value as [AuditEntry, AuditEntry, AuditEntry, AuditEntry, AuditEntry, AuditEntry];
-  t.match(anonymous, { outcome: "Refused", code: "Unauthorized", httpStatus: 401, principal: { name: "anonymous", kind: "anonymous" }, client: { ip: String, userAgent: "portal/1.0" } });
-  t.match(forbidden, { outcome: "Refused", code: "Forbidden", httpStatus: 403, principal: { name: "test-reader", kind: "apiKey" } });
+  t.equal(value.length, 5, "the anonymous request has no entry of its own (see the flood test)");
+  const [dry, replay, first, invalid, forbidden] = value as [AuditEntry, AuditEntry, AuditEntry, AuditEntry, AuditEntry];
+  t.match(forbidden, { outcome: "Refused", code: "Forbidden", httpStatus: 403, principal: { name: "test-reader", kind: "apiKey" }, client: { ip: String, userAgent: "portal/1.0" } });
   t.notOk(forbidden.fhirServiceId, "bodies of callers refused at authentication are never parsed");
   t.match(invalid, { outcome: "Refused", code: "ValidationFailed", principal: { name: "test-operator" }, keyEncryptionKeyUrl: "https://evil.example.com/keys/a/1" });
   t.equal(invalid.ticket?.id?.length, 100, "untrusted input is cut to the schema's bounds");
@@ -63,13 +62,13 @@ t.test("the API writes every accepted and refused change request; admins read th
   t.ok(value.every((entry, index) => index === 0 || older(entry.id, value[index - 1]!.id)), "newest first");
 
   t.test("filters", async (t) => {
-    t.equal((await audit("?outcome=Refused")).value.length, 3);
+    t.equal((await audit("?outcome=Refused")).value.length, 2);
     t.same((await audit("?principal=OPERATOR")).value.map((entry) => entry.principal.name), ["test-operator", "test-operator", "test-operator"]);
     t.equal((await audit("?ticketId=CHG0000001")).value.length, 3);
     t.equal((await audit(`?fhirServiceId=${encodeURIComponent(fhirServiceId(FHIR_NOROLE).toUpperCase().replace("/SUBSCRIPTIONS/", "/subscriptions/").replace("/RESOURCEGROUPS/", "/resourceGroups/").replace("/PROVIDERS/", "/providers/"))}`)).value.length, 1);
     const future = new Date(Date.now() + 3_600_000).toISOString();
     t.equal((await audit(`?from=${future}`)).value.length, 0);
-    t.equal((await audit(`?to=${future}&from=2020-01-01T00:00:00Z`)).value.length, 6);
+    t.equal((await audit(`?to=${future}&from=2020-01-01T00:00:00Z`)).value.length, 5);
   });
 
   t.test("paging with nextLink", async (t) => {
@@ -99,6 +98,59 @@ t.test("the API writes every accepted and refused change request; admins read th
   t.test("the stream is trimmed by length and age", async (t) => {
     const redis = new Redis(REDIS_URL);
     t.teardown(() => redis.disconnect());
-    t.equal(await redis.xlen(auditStreamKey(config.CMK_QUEUE_PREFIX)), 6);
+    t.equal(await redis.xlen(auditStreamKey(config.CMK_QUEUE_PREFIX)), 5);
   });
+});
+
+t.test("floods of anonymous and rate-limited change requests cannot evict entries: metrics count them, one summary a minute stands for them", async (t) => {
+  const config = testConfig(t, { CMK_RATE_LIMIT_PER_MINUTE: "25" });
+  const app = await buildTestApp(t, config);
+  const redis = new Redis(REDIS_URL);
+  t.teardown(() => redis.disconnect());
+  const stream = auditStreamKey(config.CMK_QUEUE_PREFIX);
+  const post = (payload: object, headers: Record<string, string>, remoteAddress = "127.0.0.1") =>
+    app.inject({ method: "POST", url: "/v1/change-requests", payload, headers, remoteAddress });
+  const entries = async (query: string) => (await app.inject({ method: "GET", url: `/v1/audit${query}`, headers: { "x-api-key": KEYS.admin } })).json().value as AuditEntry[];
+
+  const accepted = await post(setKey, { "x-api-key": KEYS.operator });
+  t.equal(accepted.statusCode, 202);
+  for (let i = 0; i < 100 && (await redis.xlen(stream)) < 1; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.equal(await redis.xlen(stream), 1);
+
+  // Anonymous callers from two addresses (one of them far over its limit), and an operator over its own.
+  const statuses: Record<string, number> = {};
+  const count = (status: number) => (statuses[status] = (statuses[status] ?? 0) + 1);
+  for (let i = 0; i < 40; i++) count((await post(setKey, {}, "10.0.0.1")).statusCode);
+  for (let i = 0; i < 10; i++) count((await post(setKey, { "x-api-key": "a-guessed-key" }, "10.0.0.2")).statusCode);
+  for (let i = 0; i < 30; i++) count((await post({ operation: "SetKey" }, { "x-api-key": KEYS.operator })).statusCode);
+  t.same(statuses, { 400: 24, 401: 35, 429: 21 });
+
+  // Entries are written after the answers; the operator's 24 validation refusals are real entries.
+  for (let i = 0; i < 100 && (await redis.xlen(stream)) < 25; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.equal(await redis.xlen(stream), 25, "the audit stream grew by the authenticated caller's refusals only");
+  t.match(await entries("?outcome=Accepted"), [{ jobId: accepted.json().id, principal: { name: "test-operator" } }], "the real entry is still there");
+  t.notOk((await entries("?top=100")).some((entry) => entry.principal.kind === "anonymous" || entry.code === "TooManyRequests"), "no entry per anonymous or rate-limited request");
+
+  const metrics = (await app.inject({ method: "GET", url: "/metrics", remoteAddress: "10.0.0.9" })).body;
+  t.match(metrics, /cmk_refused_requests_total\{reason="unauthenticated",route="\/v1\/change-requests"\} 35/);
+  t.match(metrics, /cmk_refused_requests_total\{reason="rate_limited",route="\/v1\/change-requests"\} 21/);
+
+  // The summaries are written once a minute, and when the process stops; they have a stream of their own.
+  await app.close();
+  const reader = await buildTestApp(t, config);
+  const summaries = (await reader.inject({ method: "GET", url: "/v1/audit?outcome=RefusedSummary", headers: { "x-api-key": KEYS.admin } })).json().value as AuditEntry[];
+  t.equal(summaries.length, 2, "one summary per principal and minute");
+  const anonymous = summaries.find((entry) => entry.principal.kind === "anonymous");
+  t.match(anonymous, {
+    outcome: "RefusedSummary",
+    principal: { name: "anonymous", kind: "anonymous" },
+    summary: { count: 50, unauthenticated: 35, rateLimited: 15, since: String, clients: [{ ip: "10.0.0.1", count: 40 }, { ip: "10.0.0.2", count: 10 }] },
+  });
+  t.match(
+    summaries.find((entry) => entry.principal.kind === "apiKey"),
+    { outcome: "RefusedSummary", principal: { name: "test-operator", kind: "apiKey" }, summary: { count: 6, unauthenticated: 0, rateLimited: 6 } },
+  );
+  t.equal(await redis.xlen(stream), 25, "summaries never enter the capped stream of real entries");
+  t.equal((await reader.inject({ method: "GET", url: "/v1/audit?top=100", headers: { "x-api-key": KEYS.admin } })).json().value.length, 25, "the default listing shows real entries");
 });

@@ -1,13 +1,13 @@
 import fp from "fastify-plugin";
 import type { FastifyInstance } from "fastify";
-import { NotCancellableError, NotFoundError } from "../../errors.js";
+import { NotCancellableError, NotFoundError, TooManyEventStreamsError } from "../../errors.js";
 import type { JobStatusMonitor } from "../../schemas/jobs.js";
 import { maySubscription, type Principal } from "../../security/principal.js";
 import { subscriptionOfArmId } from "../../security/subscription-scope.js";
 import { readStatusMonitor, snapshotOf } from "../../jobs/job-store.js";
 import { listJobs, type JobListFilters, type JobListPage } from "../../jobs/job-index.js";
 import { requestCancel } from "../../jobs/cancel.js";
-import { appendJobEvent, JobEventHub, type EventSink } from "../../jobs/job-events.js";
+import { appendJobEvent, EventStreamSlots, JobEventHub, type EventSink } from "../../jobs/job-events.js";
 import { createWebhooksQueue, enqueueWebhook, withCallback } from "../../jobs/webhooks.js";
 import { recordJobOutcome } from "../../audit/audit-log.js";
 import { redisOutageLog } from "../../redis/outage-log.js";
@@ -24,7 +24,10 @@ export interface JobsService {
   /** The job's monitor, or NotFound (also for a job outside the caller's subscriptions). */
   monitor(jobId: string, principal: Principal | null): Promise<JobStatusMonitor>;
   follow(jobId: string, lastEventId: string | undefined, sink: EventSink): Promise<() => void>;
+  /** A place for one more open event stream of `principal`, or 429 TooManyEventStreams; returns its release. */
+  reserveStream(principal: Principal): () => void;
   events: JobEventHub;
+  streams: EventStreamSlots;
 }
 
 declare module "fastify" {
@@ -39,6 +42,9 @@ export interface JobsOptions {
   retentionHours: number;
   heartbeatMs: number;
   webhookBackoffMs: number;
+  /** Event streams per credential, and in all, this process holds open at most. */
+  maxStreamsPerCredential: number;
+  maxStreams: number;
 }
 
 function visibleTo(principal: Principal | null, monitor: JobStatusMonitor): boolean {
@@ -78,8 +84,16 @@ export default fp<JobsOptions>(
       return monitor;
     };
 
+    const streams = new EventStreamSlots({ perCredential: options.maxStreamsPerCredential, total: options.maxStreams });
+
     const service: JobsService = {
       events,
+      streams,
+      reserveStream: (principal) => {
+        const slot = streams.take(`${principal.kind}:${principal.name}`);
+        if ("full" in slot) throw new TooManyEventStreamsError(slot.full.scope, slot.full.limit);
+        return slot.release;
+      },
       monitor: (jobId, principal) => guarded(() => visibleMonitor(jobId, principal)),
       list: (filters, top, continuationToken, principal) =>
         guarded(() =>

@@ -4,6 +4,7 @@ import { Type } from "@sinclair/typebox";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { RATE_LIMIT_HEADERS, problemResponses, responseHeaders } from "../../schemas/common.js";
 import { PROBLEM_EXAMPLES } from "../../schemas/examples.js";
+import { problemCodeOf } from "./error-handler.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -11,10 +12,18 @@ declare module "fastify" {
   }
 }
 
+/** Refusals anyone can cause in bulk, by problem code: counted here, not written to the audit trail one by one. */
+const REFUSAL_REASONS: Record<string, string> = {
+  Unauthorized: "unauthenticated",
+  TooManyRequests: "rate_limited",
+  TooManyEventStreams: "event_streams",
+};
+
 /**
  * `GET /metrics` in Prometheus text format (no credential, as the contract says; keep it off the public
- * ingress): HTTP requests and latency per route, the jobs BullMQ holds per state, and Node's own
- * process metrics. Redis trouble leaves the job gauges out of a scrape instead of failing it.
+ * ingress): HTTP requests and latency per route, refusals without a valid credential or over a limit,
+ * open event streams, the jobs BullMQ holds per state, and Node's own process metrics. Redis trouble
+ * leaves the job gauges out of a scrape instead of failing it.
  */
 export default fp(
   async function metrics(fastify: FastifyInstance) {
@@ -32,6 +41,20 @@ export default fp(
       labelNames: ["method", "route"] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
+    });
+    const refused = new Counter({
+      name: "cmk_refused_requests_total",
+      help: "Requests refused without a valid credential (unauthenticated), over the rate limit (rate_limited) or over the event stream caps (event_streams), by route.",
+      labelNames: ["reason", "route"] as const,
+      registers: [registry],
+    });
+    new Gauge({
+      name: "cmk_event_streams",
+      help: "Job event streams (GET /v1/jobs/{jobId}/events) this process holds open.",
+      registers: [registry],
+      collect() {
+        this.set(fastify.jobs.streams.open);
+      },
     });
     const jobs = new Gauge({
       name: "cmk_jobs",
@@ -53,6 +76,8 @@ export default fp(
       // The route pattern, not the URL: job ids and FHIR service names would make unbounded label sets.
       const route = request.routeOptions.url ?? "unmatched";
       requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+      const reason = REFUSAL_REASONS[problemCodeOf(request) ?? ""];
+      if (reason) refused.inc({ reason, route });
       latency.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     });
     fastify.decorate("metrics", registry);
@@ -73,5 +98,5 @@ export default fp(
     };
     fastify.get("/metrics", { schema }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   },
-  { name: "metrics", dependencies: ["redis", "changes"] },
+  { name: "metrics", dependencies: ["redis", "changes", "jobs"] },
 );

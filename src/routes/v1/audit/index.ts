@@ -17,8 +17,10 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         operationId: "listAuditEntries",
         summary: "Audit trail of changes",
         description:
-          "Every change request accepted or refused (who, when, from where, ticket, FHIR service, requested key and identity) " +
-          "and every job that ended (Succeeded, Failed or Canceled, with the key before and after), newest first. " +
+          "Every change request of an authenticated caller, accepted or refused (who, when, from where, ticket, FHIR service, requested " +
+          "key and identity), and every job that ended (Succeeded, Failed or Canceled, with the key before and after), newest first. " +
+          "Requests refused without a valid credential (401) or over the rate limit (429) are counted per principal and minute in " +
+          "`RefusedSummary` entries, kept apart: ask for them with `outcome=RefusedSummary`. " +
           "Filters combine; a page may hold fewer than `top` entries when many entries were skipped: follow `nextLink`.",
         security: [{ apiKey: [] }, { bearer: [] }],
         querystring: AuditQuery,

@@ -6,6 +6,7 @@ import { JobIdParams, JobList, JobListQuery, JobStatusMonitor } from "../../../s
 import { EVENT_ID_PATTERN, type EventSink } from "../../../jobs/job-events.js";
 import { ValidationFailedError } from "../../../errors.js";
 import { isTerminal } from "../../../domain/job-record.js";
+import { pageCursorsFor, queryBinding } from "../../../security/page-cursor.js";
 
 const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
@@ -55,12 +56,16 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request) => {
       const { top, continuationToken, ...filters } = request.query;
-      const page = await fastify.jobs.list(filters, top, continuationToken, request.principal);
-      if (!page.continuationToken) return { value: page.value };
+      // Tokens are sealed positions, bound to this query and the caller's scope (page-cursor.ts).
+      const cursors = pageCursorsFor(fastify.redis, fastify.config.CMK_QUEUE_PREFIX);
+      const binding = queryBinding("jobs", request.principal?.subscriptions, filters);
+      const after = continuationToken === undefined ? undefined : await cursors.open(continuationToken, binding);
+      const page = await fastify.jobs.list(filters, top, after, request.principal);
+      if (!page.after) return { value: page.value };
       const next = new URLSearchParams();
       for (const [name, value] of Object.entries(filters)) if (typeof value === "string") next.set(name, value);
       next.set("top", String(top));
-      next.set("continuationToken", page.continuationToken);
+      next.set("continuationToken", await cursors.seal(page.after, binding));
       return { value: page.value, nextLink: `/v1/jobs?${next.toString()}` };
     },
   );
@@ -115,7 +120,9 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           "heartbeats, closed after the terminal monitor. Without `Last-Event-ID` the stream starts with the current monitor; with it, " +
           "every change after that id is sent first, so a reconnecting client misses nothing. 204 when the client has seen the end " +
           "already. Authentication is the same as for every /v1 route (x-api-key or bearer header; no key in the query string): browser " +
-          "clients need an EventSource that can send headers (e.g. a fetch-based one).",
+          "clients need an EventSource that can send headers (e.g. a fetch-based one). One credential may hold " +
+          "CMK_SSE_MAX_STREAMS_PER_CREDENTIAL streams open (default 20) and one API process CMK_SSE_MAX_STREAMS (default 1000): " +
+          "beyond that 429 `TooManyEventStreams` with Retry-After; a stream's place is freed when it closes.",
         security: [{ apiKey: [] }, { bearer: [] }],
         params: JobIdParams,
         headers: Type.Object({
@@ -128,7 +135,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             content: { "text/event-stream": { schema: { type: "string", description: "id: <event id>\\ndata: <status monitor JSON>\\n\\n, and `: heartbeat` comments." } } },
           },
           204: { description: "The job has ended and the client saw its last event already.", type: "null", headers: responseHeaders(RATE_LIMIT_HEADERS) },
-          ...problemResponses(...ANY_V1_ROUTE, problems.jobIdInvalid, problems.jobNotFound, problems.queueUnavailable),
+          ...problemResponses(...ANY_V1_ROUTE, problems.tooManyEventStreams, problems.jobIdInvalid, problems.jobNotFound, problems.queueUnavailable),
         },
       },
     },
@@ -139,6 +146,8 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         throw new ValidationFailedError([{ path: "/headers/last-event-id", message: "must be an event id this stream sent (<number>-<number>)" }]);
       }
       await fastify.jobs.monitor(jobId, request.principal);
+      // Held until the stream closes, however it closes (job end, client gone, server closing).
+      const release = fastify.jobs.reserveStream(request.principal!);
 
       let opened = false;
       let ended = false;
@@ -151,7 +160,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         reply.raw.writeHead(200, {
           ...headers,
           "content-type": "text/event-stream; charset=utf-8",
-          "cache-control": "no-cache",
+          "cache-control": "no-store",
           "x-accel-buffering": "no",
           connection: "keep-alive",
         });
@@ -173,18 +182,27 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           if (opened) reply.raw.end();
         },
       };
-      const unfollow = await fastify.jobs.follow(jobId, lastEventId, sink);
+      let unfollow: () => void;
+      try {
+        unfollow = await fastify.jobs.follow(jobId, lastEventId, sink);
+      } catch (error) {
+        release();
+        throw error;
+      }
       if (ended && !opened) {
         unfollow();
+        release();
         return reply.code(204).send();
       }
       open();
       const stop = () => {
         ended = true;
         unfollow();
+        release();
       };
-      if (request.raw.destroyed) stop();
-      else reply.raw.on("close", stop);
+      // The stream may have ended (terminal job) or lost its client while `follow` ran: 'close' may be past.
+      reply.raw.on("close", stop);
+      if (ended || request.raw.destroyed || reply.raw.destroyed) stop();
       return reply;
     },
   );
