@@ -35,6 +35,9 @@ export const KeyUrl = Type.String({
  */
 const NOT_PLAIN = "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069";
 
+/** Whether a schema `pattern` is a PlainText one (the error handler names the rule it broke). */
+export const isPlainTextPattern = (pattern: string): boolean => pattern.endsWith(`[^${NOT_PLAIN}]*$`);
+
 /** A free-text string (after a literal `prefix`, if any) without control or bidirectional formatting characters. */
 export const PlainText = ({ prefix = "", ...options }: StringOptions & { description: string; prefix?: string }) =>
   Type.String({ ...options, pattern: `^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[^${NOT_PLAIN}]*$`, description: `${options.description} No control or bidirectional formatting characters.` });

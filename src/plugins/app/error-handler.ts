@@ -1,6 +1,8 @@
 import fp from "fastify-plugin";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ApiError, NotFoundError, ValidationFailedError, problemType, type FieldError, type ProblemDetails } from "../../errors.js";
+import { RESOURCE_GROUP_PATTERN } from "../../domain/arm-ids.js";
+import { isPlainTextPattern } from "../../schemas/common.js";
 
 interface AjvError {
   instancePath: string;
@@ -56,7 +58,7 @@ export function fieldErrorsFromAjv(errors: AjvError[], context: string): FieldEr
             : `value ${JSON.stringify(error.params.tagValue)} is not supported`;
         break;
       case "pattern":
-        message = `does not have the expected format (${describePattern(path)})`;
+        message = `does not have the expected format (${describePattern(path, String(error.params.pattern))})`;
         break;
       case "const":
         message = `must be ${JSON.stringify(error.params.allowedValue)}`;
@@ -74,7 +76,11 @@ export function fieldErrorsFromAjv(errors: AjvError[], context: string): FieldEr
   return result;
 }
 
-function describePattern(path: string): string {
+function describePattern(path: string, pattern: string): string {
+  if (pattern === RESOURCE_GROUP_PATTERN) return "1-90 letters, digits, _ - ( ) and periods, not ending in a period";
+  if (isPlainTextPattern(pattern)) {
+    return `${pattern.startsWith("^https") ? "an https URL " : ""}without control characters (C0, DEL, C1) or bidirectional formatting characters (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069)`;
+  }
   if (path.endsWith("fhirServiceId")) return "/subscriptions/{guid}/resourceGroups/{rg}/providers/Microsoft.HealthcareApis/workspaces/{ws}/fhirservices/{name}";
   if (path.endsWith("userAssignedIdentityId")) return "/subscriptions/{guid}/resourceGroups/{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}";
   if (path.endsWith("callbackUrl") || path.endsWith("url")) return "an https URL";
