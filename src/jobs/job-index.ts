@@ -2,18 +2,21 @@ import type { Redis } from "ioredis";
 import { canonicalArmId } from "../domain/arm-ids.js";
 import type { ChangeJobData } from "../domain/job-record.js";
 import type { JobStatus, JobStatusMonitor } from "../schemas/jobs.js";
-import { ValidationFailedError } from "../errors.js";
+import { invalidContinuationToken } from "../security/page-cursor.js";
+import { subscriptionOfArmId } from "../security/subscription-scope.js";
 import { jobKeys } from "./job-keys.js";
 
 /**
  * List indexes for `GET /v1/jobs`.
  *
  * Every job is in `{prefix}:jobs:idx:all` and in one sorted set per value of each fixed filter
- * (operation, FHIR service, ticket id), written in one MULTI right after the job is added (and again,
+ * (operation, FHIR service, ticket id) and of its subscription (for callers limited to some subscriptions,
+ * so their pages cost what anyone's do), written in one MULTI right after the job is added (and again,
  * idempotently, when a worker starts it, in case the API died in between). All members have score 0
  * and read `<inverted creation ms, 13 digits>:<jobId>`, so the sets are ordered newest first by
  * creation time, ties broken by job id: a strict total order, and a page is one ZRANGE BYLEX from the
- * last member shown (the continuation token), whatever the number of jobs stored.
+ * last member shown (the position a continuation token seals, see page-cursor.ts), whatever the number of
+ * jobs stored. A caller limited to several subscriptions walks their indexes merged.
  *
  * Status is NOT indexed: it changes inside BullMQ's own scripts, where no index could be updated in the
  * same step. It is checked on read against the stored job (read anyway to answer), walking the most
@@ -44,6 +47,8 @@ function indexKeysOf(prefix: string, data: ChangeJobData): { all: string; values
   const keys = jobKeys(prefix);
   const values = [keys.indexOperation(data.request.operation), keys.indexFhirService(data.request.fhirServiceId)];
   if (data.request.ticket) values.push(keys.indexTicket(data.request.ticket.id));
+  const subscriptionId = subscriptionOfArmId(data.request.fhirServiceId);
+  if (subscriptionId) values.push(keys.indexSubscription(subscriptionId));
   return { all: keys.indexAll, values };
 }
 
@@ -74,7 +79,8 @@ export interface JobListFilters {
 
 export interface JobListPage {
   value: JobStatusMonitor[];
-  continuationToken?: string;
+  /** The last position considered, when more may follow (the route seals it into a continuation token). */
+  after?: string;
 }
 
 export interface JobListSource {
@@ -84,20 +90,8 @@ export interface JobListSource {
   readMonitor(jobId: string): Promise<JobStatusMonitor | undefined>;
   /** Extra condition (e.g. the caller's subscription allow-list). */
   accept?(monitor: JobStatusMonitor): boolean;
-}
-
-export function encodeContinuationToken(member: string): string {
-  return Buffer.from(JSON.stringify({ v: 1, after: member })).toString("base64url");
-}
-
-export function decodeContinuationToken(token: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { v?: unknown; after?: unknown };
-    if (parsed.v === 1 && typeof parsed.after === "string" && MEMBER.test(parsed.after)) return parsed.after;
-  } catch {
-    // reported below
-  }
-  throw new ValidationFailedError([{ path: "/query/continuationToken", message: "is not a continuation token of this API; use the nextLink of the previous page" }]);
+  /** The caller's subscription allow-list (lower case): its jobs are walked through their own indexes. */
+  subscriptions?: readonly string[] | undefined;
 }
 
 function matches(monitor: JobStatusMonitor, filters: JobListFilters): boolean {
@@ -108,32 +102,49 @@ function matches(monitor: JobStatusMonitor, filters: JobListFilters): boolean {
   return true;
 }
 
-/** One page of jobs, newest first, after the position in `continuationToken`. */
-export async function listJobs(source: JobListSource, filters: JobListFilters, top: number, continuationToken?: string): Promise<JobListPage> {
-  const keys = jobKeys(source.prefix);
-  let after = continuationToken ? decodeContinuationToken(continuationToken) : undefined;
+/**
+ * The next `count` members after `after` of one index, or of several merged (members are unique to one
+ * subscription's index, and all sort the same way); with the index each came from.
+ */
+async function nextMembers(redis: Redis, indexes: string[], after: string | undefined, count: number): Promise<Array<{ member: string; index: string }>> {
+  const from = after ? `(${after}` : "-";
+  const lists = await Promise.all(indexes.map((index) => redis.zrange(index, from, "+", "BYLEX", "LIMIT", 0, count)));
+  return lists
+    .flatMap((members, i) => members.map((member) => ({ member, index: indexes[i]! })))
+    .sort((a, b) => (a.member < b.member ? -1 : a.member > b.member ? 1 : 0))
+    .slice(0, count);
+}
 
-  // Walk the smallest index that applies; the other filters are checked on each job.
+/** One page of jobs, newest first, after the position `after` (from a continuation token). */
+export async function listJobs(source: JobListSource, filters: JobListFilters, top: number, after?: string): Promise<JobListPage> {
+  if (after !== undefined && !MEMBER.test(after)) throw invalidContinuationToken();
+  const keys = jobKeys(source.prefix);
+
+  // Walk the smallest index (or, for a scoped caller, set of per-subscription indexes) that applies; the
+  // other filters are checked on each job.
   const candidates = [
-    filters.operation ? keys.indexOperation(filters.operation) : undefined,
-    filters.fhirServiceId ? keys.indexFhirService(filters.fhirServiceId) : undefined,
-    filters.ticketId ? keys.indexTicket(filters.ticketId) : undefined,
-  ].filter((key): key is string => key !== undefined);
-  let index = keys.indexAll;
-  if (candidates.length > 0) {
-    const sizes = await Promise.all(candidates.map((key) => source.redis.zcard(key)));
-    index = candidates[sizes.indexOf(Math.min(...sizes))]!;
+    filters.operation ? [keys.indexOperation(filters.operation)] : undefined,
+    filters.fhirServiceId ? [keys.indexFhirService(filters.fhirServiceId)] : undefined,
+    filters.ticketId ? [keys.indexTicket(filters.ticketId)] : undefined,
+    source.subscriptions ? source.subscriptions.map((subscriptionId) => keys.indexSubscription(subscriptionId)) : undefined,
+  ].filter((group): group is string[] => group !== undefined);
+  let indexes = candidates[0] ?? [keys.indexAll];
+  if (candidates.length > 1) {
+    const sizes = await Promise.all(candidates.map(async (group) => (await Promise.all(group.map((key) => source.redis.zcard(key)))).reduce((sum, size) => sum + size, 0)));
+    indexes = candidates[sizes.indexOf(Math.min(...sizes))]!;
   }
-  const dense = !filters.status && candidates.length <= 1 && !source.accept;
+  // Every member of the walked index matches when it is the only condition: read no more than a page.
+  const dense = !filters.status && candidates.length <= 1;
   const batchSize = dense ? Math.min(100, top + 1) : 100;
 
   const value: JobStatusMonitor[] = [];
   let scanned = 0;
   for (;;) {
-    const members = await source.redis.zrange(index, after ? `(${after}` : "-", "+", "BYLEX", "LIMIT", 0, batchSize);
-    if (members.length === 0) return { value };
+    const batch = await nextMembers(source.redis, indexes, after, batchSize);
+    if (batch.length === 0) return { value };
+    const members = batch.map((entry) => entry.member);
     const monitors = await Promise.all(members.map((member) => source.readMonitor(jobIdOf(member))));
-    const gone: string[] = [];
+    const gone: Array<{ member: string; index: string }> = [];
     let full = false;
     for (let i = 0; i < members.length; i += 1) {
       if (value.length === top) {
@@ -144,17 +155,21 @@ export async function listJobs(source: JobListSource, filters: JobListFilters, t
       const monitor = monitors[i];
       after = member;
       scanned += 1;
-      if (!monitor) gone.push(member);
+      if (!monitor) gone.push(batch[i]!);
       else if (matches(monitor, filters) && (source.accept?.(monitor) ?? true)) value.push(monitor);
     }
-    if (gone.length > 0) await source.redis.zrem(index, ...gone);
-    // A member after the last one shown exists: there is a next page.
-    if (full) return { value, continuationToken: encodeContinuationToken(after!) };
-    if (members.length < batchSize) return { value };
-    if (value.length === top) {
-      const more = await source.redis.zrange(index, `(${after}`, "+", "BYLEX", "LIMIT", 0, 1);
-      return more.length > 0 ? { value, continuationToken: encodeContinuationToken(after!) } : { value };
+    if (gone.length > 0) {
+      const multi = source.redis.multi();
+      for (const entry of gone) multi.zrem(entry.index, entry.member);
+      await multi.exec();
     }
-    if (scanned >= MAX_SCAN) return { value, continuationToken: encodeContinuationToken(after!) };
+    // A member after the last one shown exists: there is a next page.
+    if (full) return { value, after: after! };
+    if (batch.length < batchSize) return { value };
+    if (value.length === top) {
+      const more = await nextMembers(source.redis, indexes, after, 1);
+      return more.length > 0 ? { value, after: after! } : { value };
+    }
+    if (scanned >= MAX_SCAN) return { value, after: after! };
   }
 }

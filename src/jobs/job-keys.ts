@@ -14,6 +14,8 @@ export function jobKeys(prefix: string) {
     indexOperation: (operation: string) => `${base}:idx:operation:${operation}`,
     indexFhirService: (fhirServiceId: string) => `${base}:idx:fhir:${fhirServiceKey(fhirServiceId)}`,
     indexTicket: (ticketId: string) => `${base}:idx:ticket:${encodeURIComponent(ticketId)}`,
+    /** Jobs of one subscription (lower-case id): scoped callers page through these. */
+    indexSubscription: (subscriptionId: string) => `${base}:idx:subscription:${subscriptionId.toLowerCase()}`,
     /** Redis stream of the job's status monitors, one entry per change (the ids are the SSE event ids). */
     events: (jobId: string) => `${base}:${jobId}:events`,
     /** Hash: `cancel` (who asked, when) and `committed` (the step that began writing, or how the job ended). */

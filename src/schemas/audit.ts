@@ -16,7 +16,7 @@ const Bounded = (maxLength: number, description: string) => Type.String({ maxLen
 
 export const AuditEntry = Type.Object(
   {
-    id: Type.String({ description: "Position in the audit stream; also the continuationToken of the page after it." }),
+    id: Type.String({ description: "Position in the audit stream (unique, newest highest)." }),
     dateTime: DateTime("When it happened."),
     outcome: AuditOutcome,
     code: Type.Optional(Bounded(100, "Refused: the problem code (e.g. Unauthorized, ValidationFailed); Failed/Canceled: the job's error code.")),
@@ -95,7 +95,9 @@ export const AuditQuery = Type.Object(
     from: Type.Optional(DateTime("Entries at or after this time.")),
     to: Type.Optional(DateTime("Entries at or before this time.")),
     top: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20, description: "Page size." })),
-    continuationToken: Type.Optional(Type.String({ pattern: "^[0-9]{1,20}-[0-9]{1,20}$", description: "From a previous page's nextLink." })),
+    continuationToken: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 500, pattern: "^[A-Za-z0-9_-]+$", description: "From the previous page's nextLink (opaque; valid for the same filters and credential)." }),
+    ),
   },
   { additionalProperties: false },
 );

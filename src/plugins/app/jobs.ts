@@ -19,7 +19,8 @@ export interface CancelAnswer {
 }
 
 export interface JobsService {
-  list(filters: JobListFilters, top: number, continuationToken: string | undefined, principal: Principal | null): Promise<JobListPage>;
+  /** A page after the position `after` (opened from a continuation token by the route). */
+  list(filters: JobListFilters, top: number, after: string | undefined, principal: Principal | null): Promise<JobListPage>;
   cancel(jobId: string, principal: Principal): Promise<CancelAnswer>;
   /** The job's monitor, or NotFound (also for a job outside the caller's subscriptions). */
   monitor(jobId: string, principal: Principal | null): Promise<JobStatusMonitor>;
@@ -95,13 +96,18 @@ export default fp<JobsOptions>(
         return slot.release;
       },
       monitor: (jobId, principal) => guarded(() => visibleMonitor(jobId, principal)),
-      list: (filters, top, continuationToken, principal) =>
+      list: (filters, top, after, principal) =>
         guarded(() =>
           listJobs(
-            { redis: connection, prefix: options.prefix, readMonitor, ...(principal?.subscriptions ? { accept: (monitor: JobStatusMonitor) => visibleTo(principal, monitor) } : {}) },
+            {
+              redis: connection,
+              prefix: options.prefix,
+              readMonitor,
+              ...(principal?.subscriptions ? { subscriptions: principal.subscriptions, accept: (monitor: JobStatusMonitor) => visibleTo(principal, monitor) } : {}),
+            },
             filters,
             top,
-            continuationToken,
+            after,
           ),
         ),
       cancel: (jobId, principal) =>

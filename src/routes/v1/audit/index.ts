@@ -4,6 +4,7 @@ import { ANY_V1_ROUTE, jsonResponse, problemResponses } from "../../../schemas/c
 import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { AuditPage, AuditQuery } from "../../../schemas/audit.js";
 import { isStreamId } from "../../../audit/audit-log.js";
+import { invalidContinuationToken, pageCursorsFor, queryBinding } from "../../../security/page-cursor.js";
 
 const DEFAULT_TOP = 20;
 
@@ -32,18 +33,22 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request) => {
       const { top = DEFAULT_TOP, continuationToken, from, to, ...filters } = request.query;
-      if (continuationToken !== undefined && !isStreamId(continuationToken)) {
-        throw new ValidationFailedError([{ path: "/query/continuationToken", message: "is not a token this API gave out" }]);
-      }
       if (from && to && new Date(from) > new Date(to)) throw new ValidationFailedError([{ path: "/query/from", message: "must not be after to" }]);
+      // Tokens are sealed stream positions, bound to this query and the caller's scope (page-cursor.ts): a
+      // page that skipped other subscriptions' entries does not show where they are.
+      const cursors = pageCursorsFor(fastify.redis, fastify.config.CMK_QUEUE_PREFIX);
+      const binding = queryBinding("audit", request.principal?.subscriptions, { ...filters, from, to });
+      const after = continuationToken === undefined ? undefined : await cursors.open(continuationToken, binding);
+      if (after !== undefined && !isStreamId(after)) throw invalidContinuationToken();
       try {
         const page = await fastify.audit.query(
           { ...filters, from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined, subscriptions: request.principal?.subscriptions },
           top,
-          continuationToken,
+          after,
         );
         if (!page.continuationToken) return { value: page.entries };
-        const next = new URLSearchParams(Object.entries({ ...request.query, top, continuationToken: page.continuationToken }).map(([name, value]): [string, string] => [name, String(value)]));
+        const sealed = await cursors.seal(page.continuationToken, binding);
+        const next = new URLSearchParams(Object.entries({ ...request.query, top, continuationToken: sealed }).map(([name, value]): [string, string] => [name, String(value)]));
         return { value: page.entries, nextLink: `/v1/audit?${next.toString()}` };
       } catch (error) {
         if (error instanceof ApiError) throw error;

@@ -6,6 +6,7 @@ import { JobIdParams, JobList, JobListQuery, JobStatusMonitor } from "../../../s
 import { EVENT_ID_PATTERN, type EventSink } from "../../../jobs/job-events.js";
 import { ValidationFailedError } from "../../../errors.js";
 import { isTerminal } from "../../../domain/job-record.js";
+import { pageCursorsFor, queryBinding } from "../../../security/page-cursor.js";
 
 const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
@@ -55,12 +56,16 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request) => {
       const { top, continuationToken, ...filters } = request.query;
-      const page = await fastify.jobs.list(filters, top, continuationToken, request.principal);
-      if (!page.continuationToken) return { value: page.value };
+      // Tokens are sealed positions, bound to this query and the caller's scope (page-cursor.ts).
+      const cursors = pageCursorsFor(fastify.redis, fastify.config.CMK_QUEUE_PREFIX);
+      const binding = queryBinding("jobs", request.principal?.subscriptions, filters);
+      const after = continuationToken === undefined ? undefined : await cursors.open(continuationToken, binding);
+      const page = await fastify.jobs.list(filters, top, after, request.principal);
+      if (!page.after) return { value: page.value };
       const next = new URLSearchParams();
       for (const [name, value] of Object.entries(filters)) if (typeof value === "string") next.set(name, value);
       next.set("top", String(top));
-      next.set("continuationToken", page.continuationToken);
+      next.set("continuationToken", await cursors.seal(page.after, binding));
       return { value: page.value, nextLink: `/v1/jobs?${next.toString()}` };
     },
   );
