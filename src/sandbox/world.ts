@@ -165,6 +165,11 @@ export function idKey(id: string): string {
   return id.toLowerCase().replace(/\/+$/, "");
 }
 
+/** The subscription an ARM scope lies in; `fallback` for scopes above subscriptions (`/`). */
+export function subscriptionOfScope(scope: string, fallback: string): string {
+  return /^\/subscriptions\/([^/]+)/i.exec(scope)?.[1] ?? fallback;
+}
+
 /** Resource group names are unique per subscription only. */
 export function resourceGroupKey(subscriptionId: string, resourceGroup: string): string {
   return idKey(`/subscriptions/${subscriptionId}/resourcegroups/${resourceGroup}`);
@@ -308,7 +313,7 @@ export function createSeedWorld(keyCacheDir?: string): World {
       name: spec.name,
       scope: spec.scope,
       // As Azure reports it: scoped to the subscription the assignment lives in.
-      roleDefinitionId: seed.roleDefinitionId(spec.roleId, /^\/subscriptions\/([^/]+)/i.exec(spec.scope)?.[1] ?? seed.SUBSCRIPTION_ID),
+      roleDefinitionId: seed.roleDefinitionId(spec.roleId, subscriptionOfScope(spec.scope, seed.SUBSCRIPTION_ID)),
       principalId: spec.principalId,
       principalType: "ServicePrincipal",
       description: null,

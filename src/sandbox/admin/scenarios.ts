@@ -4,7 +4,7 @@ import { isRecord } from "../http/responses.js";
 import { newGuid } from "../ids.js";
 import { findRoleDefinition, ROLE_DEFINITIONS, scopeCovers } from "../rbac.js";
 import { roleDefinitionId } from "../seed.js";
-import { idKey, lower, type VaultRecord, type World } from "../world.js";
+import { idKey, lower, subscriptionOfScope, type VaultRecord, type World } from "../world.js";
 
 /**
  * `POST /_sandbox/scenarios`: out-of-band changes that make a FHIR service lose (or regain) its key,
@@ -126,7 +126,8 @@ export function runScenario(world: World, body: unknown): Record<string, unknown
       world.roleAssignments.set(name, {
         name,
         scope: body.scope.replace(/\/+$/, "") || "/",
-        roleDefinitionId: roleDefinitionId(role.id, world.subscriptionId),
+        // As Azure reports it: scoped to the subscription the assignment lives in.
+        roleDefinitionId: roleDefinitionId(role.id, subscriptionOfScope(body.scope, world.subscriptionId)),
         principalId,
         principalType: "ServicePrincipal",
         description: null,

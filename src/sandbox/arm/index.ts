@@ -97,7 +97,8 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
       return { response: armError(fault.status, code, "The request failed because of a fault injected by the sandbox.", faultRetryHeaders(fault)) };
     }
 
-    const subscriptionId = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1] ?? runtime.world.tenantId;
+    const pathSubscription = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1];
+    const subscriptionId = pathSubscription ?? runtime.world.tenantId;
     const kind = operationKind(request.method);
     const decision = runtime.throttling.take(subscriptionId, caller.objectId, kind);
     const remaining: [string, number] = [`x-ms-ratelimit-remaining-subscription-${kind}`, decision.remaining];
@@ -117,7 +118,6 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
     if (!apiVersion) return { response: missingApiVersion(), remaining };
 
     // ARM's gateway answers for a subscription it does not know before any RBAC or provider sees the request.
-    const pathSubscription = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1];
     const unknownSubscription = pathSubscription === undefined ? undefined : checkSubscription(runtime.world, pathSubscription);
     if (unknownSubscription) return { response: unknownSubscription, remaining };
 
