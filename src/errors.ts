@@ -57,12 +57,15 @@ export class ForbiddenError extends ApiError {
 
 /** The credential has the role but is limited to other subscriptions (its allow-list). */
 export class SubscriptionNotAllowedError extends ApiError {
-  constructor(subscriptionId: string) {
+  /** `allowed` empty: a token that no CMK_TOKEN_SUBSCRIPTIONS entry names, which may act on none. */
+  constructor(subscriptionId: string, allowed?: readonly string[]) {
     super(
       "Forbidden",
       403,
       "The credential may not act on this subscription",
-      `This credential is limited to other subscriptions; it may not act on subscription ${subscriptionId}.`,
+      allowed?.length === 0
+        ? `This credential may act on no subscription: CMK_TOKEN_SUBSCRIPTIONS names neither its application, its object id nor its groups; it may not act on subscription ${subscriptionId}.`
+        : `This credential is limited to other subscriptions; it may not act on subscription ${subscriptionId}.`,
       { subscriptionId },
     );
   }

@@ -36,7 +36,14 @@ t.test("subscription allow-lists for API keys and tokens", async (t) => {
 
   const readerToken = await callerToken(sandbox, READER_APP);
   const listed = await app.inject({ method: "GET", url: `/v1/audit?fhirServiceId=${encodeURIComponent(fhirServiceId(FHIR_SYS))}`, headers: { authorization: `Bearer ${readerToken}` } });
-  t.equal(listed.statusCode, 403, "reader tokens are unrestricted but still need admin for the audit trail");
+  t.equal(listed.statusCode, 403, "the audit trail needs admin");
+  const unnamed = await app.inject({
+    method: "GET",
+    url: `/v1/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/rg-sandbox/workspaces/wssandbox/fhirservices/fhir-sys/encryption`,
+    headers: { authorization: `Bearer ${readerToken}` },
+  });
+  t.equal(unnamed.statusCode, 403, "a token no CMK_TOKEN_SUBSCRIPTIONS entry names may act on no subscription");
+  t.match(unnamed.json().detail, /may act on no subscription: CMK_TOKEN_SUBSCRIPTIONS names neither its application/, "and is told why");
 
   const auditElsewhere = await app.inject({ method: "GET", url: `/v1/audit?fhirServiceId=${encodeURIComponent(fhirServiceId(FHIR_SYS))}`, headers: { "x-api-key": "key-elsewhere" } });
   t.equal(auditElsewhere.statusCode, 403, "a query naming another subscription is refused too");

@@ -22,7 +22,7 @@ export default fp<{ callbackUrls: CallbackUrlPolicy }>(
       const principal = request.principal;
       if (principal) {
         const refused = requestedSubscriptions(request).find((subscriptionId) => !maySubscription(principal, subscriptionId));
-        if (refused) throw new SubscriptionNotAllowedError(refused);
+        if (refused) throw new SubscriptionNotAllowedError(refused, principal.subscriptions);
       }
       const callbackUrl = (request.body as { callbackUrl?: unknown } | undefined)?.callbackUrl;
       if (typeof callbackUrl === "string") {
