@@ -47,15 +47,14 @@ export function createFhirServicesAdapter(context: AzureContext, options: { poll
   };
 
   const cacheKey = (ref: FhirServiceRef) => `fhir:${ref.id.toLowerCase()}`;
-  /** A write makes every cached read of the service stale: before it starts, and again once it is over. */
-  const writing = async <T>(ref: FhirServiceRef, write: () => Promise<T>): Promise<T> => {
-    cache.forget(cacheKey(ref));
-    try {
-      return await write();
-    } finally {
-      cache.forget(cacheKey(ref));
-    }
-  };
+  /** A write makes every cached read of the service stale. */
+  const writing = <T>(ref: FhirServiceRef, write: () => Promise<T>): Promise<T> => cache.writing(cacheKey(ref), write);
+  /** The PUT's poller: a new operation, or (with the state saved when ARM accepted it) the one already running. */
+  const putPoller = (ref: FhirServiceRef, body: FhirServiceResource, resumeFrom?: string) =>
+    client(ref.subscriptionId).fhirServices.beginCreateOrUpdate(ref.resourceGroup, ref.workspace, ref.fhirService, body as FhirService, {
+      updateIntervalInMs: options.pollIntervalMs,
+      ...(resumeFrom ? { resumeFrom } : {}),
+    });
 
   return {
     get,
@@ -91,26 +90,11 @@ export function createFhirServicesAdapter(context: AzureContext, options: { poll
     },
 
     startPut: (ref, body) =>
-      writing(ref, async () => {
-        const poller = await client(ref.subscriptionId).fhirServices.beginCreateOrUpdate(
-          ref.resourceGroup,
-          ref.workspace,
-          ref.fhirService,
-          body as FhirService,
-          { updateIntervalInMs: options.pollIntervalMs },
-        );
-        return { pollerState: poller.toString() };
-      }),
+      writing(ref, async () => ({ pollerState: (await putPoller(ref, body)).toString() })),
 
     follow: (ref, body, operation, onPoll) =>
       writing(ref, async () => {
-        const poller = await client(ref.subscriptionId).fhirServices.beginCreateOrUpdate(
-          ref.resourceGroup,
-          ref.workspace,
-          ref.fhirService,
-          body as FhirService,
-          { updateIntervalInMs: options.pollIntervalMs, resumeFrom: operation.pollerState },
-        );
+        const poller = await putPoller(ref, body, operation.pollerState);
         poller.onProgress(onPoll);
         return (await poller.pollUntilDone()) as FhirServiceResource;
       }),

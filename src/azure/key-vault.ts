@@ -49,14 +49,7 @@ export function createKeyVaultAdapter(context: AzureContext, cache: ReadCache = 
   };
   /** Every cached read of one key (any version) starts with this; a rotation or recovery forgets them all. */
   const keyPrefix = (key: KeyUrl) => `key:${key.vaultUrl}/keys/${key.keyName}/`.toLowerCase();
-  const changing = async <T>(key: KeyUrl, change: () => Promise<T>): Promise<T> => {
-    cache.forget(keyPrefix(key));
-    try {
-      return await change();
-    } finally {
-      cache.forget(keyPrefix(key));
-    }
-  };
+  const changing = <T>(key: KeyUrl, change: () => Promise<T>): Promise<T> => cache.writing(keyPrefix(key), change);
   return {
     keyFacts: (key) =>
       cache.read(

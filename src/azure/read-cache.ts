@@ -10,6 +10,11 @@ export interface ReadCache {
   read<T>(key: string, load: () => Promise<T>, keep?: (value: T) => boolean): Promise<T>;
   /** Drops every entry whose key starts with `prefix`, including lookups still running. */
   forget(prefix: string): void;
+  /**
+   * Runs a write that changes what the entries under `prefix` hold: they are forgotten before it starts
+   * and again once it is over (a read that began meanwhile saw the old state).
+   */
+  writing<T>(prefix: string, write: () => Promise<T>): Promise<T>;
 }
 
 interface Entry {
@@ -31,6 +36,10 @@ export function createReadCache(ttlMs: number, now: () => number = Date.now): Re
       if (entries.size <= MAX_ENTRIES) break;
       entries.delete(key);
     }
+  };
+
+  const forget = (prefix: string) => {
+    for (const key of entries.keys()) if (key.startsWith(prefix)) entries.delete(key);
   };
 
   return {
@@ -60,8 +69,15 @@ export function createReadCache(ttlMs: number, now: () => number = Date.now): Re
       return promise;
     },
 
-    forget(prefix) {
-      for (const key of entries.keys()) if (key.startsWith(prefix)) entries.delete(key);
+    forget,
+
+    async writing(prefix, write) {
+      forget(prefix);
+      try {
+        return await write();
+      } finally {
+        forget(prefix);
+      }
     },
   };
 }
