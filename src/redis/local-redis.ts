@@ -172,7 +172,8 @@ export function answersPing(host: string, port: number, timeoutMs = 500): Promis
   });
 }
 
-async function waitForPing(port: number, timeoutMs: number): Promise<boolean> {
+/** Polls 127.0.0.1:`port` with PING until a Redis answers (true) or `timeoutMs` has passed (false). */
+export async function waitForPing(port: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await answersPing("127.0.0.1", port)) return true;

@@ -2,8 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
-import { freePort } from "../../src/redis/local-redis.js";
+import { freePort, waitForPing } from "../../src/redis/local-redis.js";
 
 export { freePort };
 
@@ -26,20 +25,7 @@ export async function startOwnRedis(t: { teardown(fn: () => unknown): void }, ar
 
   const start = async () => {
     child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", ...args], { stdio: "ignore" });
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      try {
-        await probe.connect();
-        await probe.ping();
-        return;
-      } catch {
-        if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not start`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      } finally {
-        probe.disconnect();
-      }
-    }
+    if (!(await waitForPing(port, 10_000))) throw new Error(`redis-server on ${port} did not start`);
   };
   const stop = async () => {
     const running = child;
