@@ -1,0 +1,112 @@
+import { AuthorizationManagementClient } from "@azure/arm-authorization";
+import t, { type Test } from "tap";
+import { createReadCache } from "../../src/azure/read-cache.js";
+import { createRoleAssignmentsAdapter } from "../../src/azure/role-assignments.js";
+import { ROLE_ASSIGNMENTS_PAGE_SIZE } from "../../src/sandbox/arm/authorization.js";
+import * as seed from "../../src/sandbox/seed.js";
+import { setFaults } from "../helpers/sandbox-admin.js";
+import { recordingAzureContext, sandboxCredential, sandboxHttpClient, sandboxRequest, startTestSandbox, type Exchange } from "../helpers/sandbox.js";
+
+const SCOPE = `/subscriptions/${seed.SUBSCRIPTION_ID}`;
+const VAULT = seed.vaultId(seed.KV_SANDBOX);
+
+const isList = (exchange: Exchange) => new URL(exchange.url).pathname.endsWith("/providers/Microsoft.Authorization/roleAssignments");
+const isDefinition = (exchange: Exchange) => new URL(exchange.url).pathname.includes("/providers/Microsoft.Authorization/roleDefinitions/");
+
+async function addAssignment(t: Test, sandbox: Awaited<ReturnType<typeof startTestSandbox>>, principalId: string, role: string, scope: string) {
+  const response = await sandboxRequest(sandbox, { method: "POST", path: "/_sandbox/scenarios", body: { action: "addRoleAssignment", principalId, role, scope } });
+  t.equal(response.status, 200, response.text);
+}
+
+/** What ARM answers with its own exact filter, `principalId eq`, through the SDK. */
+async function serverFiltered(sandbox: Awaited<ReturnType<typeof startTestSandbox>>, principalId: string): Promise<string[]> {
+  const client = new AuthorizationManagementClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, { httpClient: sandboxHttpClient(sandbox) });
+  const ids: string[] = [];
+  for await (const assignment of client.roleAssignments.listForScope(SCOPE.slice(1), { filter: `principalId eq '${principalId}'` })) ids.push(assignment.id!);
+  return ids.sort();
+}
+
+t.test("every page is followed and the principal's assignments are picked out exactly as ARM's principalId filter picks them", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const target = seed.FHIR_NOROLE_PRINCIPAL_ID;
+  const scopes = ["/", SCOPE, seed.resourceGroupId(), `${SCOPE}/resourceGroups/rg-elsewhere`, VAULT, `${VAULT}/keys/${seed.KEY_RSA_2048}`];
+  const otherRoles = ["Owner", "Contributor", "Key Vault Administrator", "Key Vault Reader"];
+  // 240 assignments of 24 other principals at every kind of scope, with the target's three spread over
+  // the pages (added after the 30th, 130th and 230th).
+  const mine: Array<[string, string]> = [
+    ["Key Vault Crypto Service Encryption User", `${VAULT}/keys/${seed.KEY_RSA_2048}`],
+    ["Reader", seed.resourceGroupId()],
+    ["Key Vault Crypto User", "/"],
+  ];
+  const others = (from: number, to: number) =>
+    Promise.all(
+      Array.from({ length: to - from }, (_, offset) => {
+        const index = from + offset;
+        const principal = `e0000000-0000-4000-8000-${(index % 24).toString(16).padStart(12, "0")}`;
+        return addAssignment(t, sandbox, principal, otherRoles[index % otherRoles.length]!, scopes[index % scopes.length]!);
+      }),
+    );
+  const bounds = [0, 30, 130, 230, 240];
+  for (let chunk = 0; chunk < 4; chunk += 1) {
+    await others(bounds[chunk]!, bounds[chunk + 1]!);
+    const assignment = mine[chunk];
+    if (assignment) await addAssignment(t, sandbox, target, ...assignment);
+  }
+
+  const { context, exchanges } = recordingAzureContext(sandbox);
+  const adapter = createRoleAssignmentsAdapter(context);
+  const fact = await adapter.forPrincipal(seed.SUBSCRIPTION_ID, SCOPE, Promise.resolve(target));
+  if (fact.status !== "found") throw new Error(JSON.stringify(fact));
+  t.same(fact.value.map((assignment) => assignment.id).sort(), await serverFiltered(sandbox, target), "the same assignments as `principalId eq`");
+  t.same(fact.value.map((assignment) => assignment.roleName).sort(), ["Key Vault Crypto Service Encryption User", "Key Vault Crypto User", "Reader"]);
+  t.ok(fact.value.every((assignment) => assignment.dataActions && assignment.createdOn instanceof Date));
+
+  const lists = exchanges.filter(isList);
+  const listed = lists.length;
+  t.ok(listed >= 3, `${listed} pages`);
+  t.ok(lists.slice(1).every((exchange) => new URL(exchange.url).searchParams.has("$skipToken")), "pages after the first follow nextLink");
+  t.equal(listed, Math.ceil((240 + 3 + seed.SEED_ROLE_ASSIGNMENTS.filter((a) => a.scope.startsWith(SCOPE)).length) / ROLE_ASSIGNMENTS_PAGE_SIZE), "one request per page");
+  t.equal(exchanges.filter(isDefinition).length, 3, "role definitions are read for the principal's three assignments only, not for the 240 others");
+});
+
+t.test("the principal does not hold the list back; concurrent principals share it; the cache key is the scope's", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const { context, exchanges } = recordingAzureContext(sandbox);
+  const adapter = createRoleAssignmentsAdapter(context, createReadCache(60_000));
+
+  let resolvePrincipal!: (id: string) => void;
+  const principal = new Promise<string>((resolve) => (resolvePrincipal = resolve));
+  const pending = adapter.forPrincipal(seed.SUBSCRIPTION_ID, SCOPE, principal);
+  const other = adapter.forPrincipal(seed.SUBSCRIPTION_ID, SCOPE, Promise.resolve(seed.UAMI_SANDBOX_PRINCIPAL_ID));
+  // The list completes while the principal is still being read (`other` waits on the same list).
+  const otherFact = await other;
+  t.equal(exchanges.filter(isList).length, 1, "listed before the principal was known");
+  resolvePrincipal(seed.FHIR_SYS_PRINCIPAL_ID);
+  const fact = await pending;
+  t.same(fact.status === "found" && fact.value.map((assignment) => assignment.id).sort(), await serverFiltered(sandbox, seed.FHIR_SYS_PRINCIPAL_ID));
+  t.same(otherFact.status === "found" && otherFact.value.map((assignment) => assignment.id).sort(), await serverFiltered(sandbox, seed.UAMI_SANDBOX_PRINCIPAL_ID));
+  t.equal(exchanges.filter(isList).length, 1, "two principals, one list");
+
+  const third = await adapter.forPrincipal(seed.SUBSCRIPTION_ID, SCOPE, seed.FHIR_NOROLE_PRINCIPAL_ID);
+  t.same(third, { status: "found", value: [] }, "fhir-norole holds nothing");
+  t.equal(exchanges.filter(isList).length, 1, "a third principal within the cache's lifetime: no request");
+  await adapter.forPrincipal(seed.OTHER_SUBSCRIPTION_ID, `/subscriptions/${seed.OTHER_SUBSCRIPTION_ID}`, seed.FHIR_OTHER_PRINCIPAL_ID);
+  t.equal(exchanges.filter(isList).length, 2, "another scope is another entry");
+
+  const before = exchanges.length;
+  t.same(await adapter.forPrincipal(seed.SUBSCRIPTION_ID, SCOPE, undefined), { status: "missing", detail: "no principal to look up" });
+  t.equal(exchanges.length, before, "no principal: nothing listed");
+});
+
+t.test("the service's own permission: a 403 on the list is unreadable (permission), unless there was no principal to look up", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  await setFaults(sandbox, { rules: [{ service: "arm", pathContains: "Microsoft.Authorization/roleAssignments", status: 403, probability: 1, errorCode: "AuthorizationFailed" }] });
+  const { context } = recordingAzureContext(sandbox);
+  const adapter = createRoleAssignmentsAdapter(context);
+  t.match(await adapter.forPrincipal(seed.SUBSCRIPTION_ID, SCOPE, Promise.resolve(seed.FHIR_SYS_PRINCIPAL_ID)), {
+    status: "unreadable",
+    reason: "AuthorizationFailed (HTTP 403)",
+    cause: "permission",
+  });
+  t.same(await adapter.forPrincipal(seed.SUBSCRIPTION_ID, SCOPE, Promise.resolve(undefined)), { status: "missing", detail: "no principal to look up" });
+});
