@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): median time of POST /v1/validations against the sandbox, next to the median
- * of each single Azure lookup it makes. The lookups run concurrently, so a validation should cost
- * about the slowest lookup chain (FHIR service → role assignments), not their sum.
+ * of each single Azure lookup it makes. The lookups all go out at once (one round), so a validation
+ * should cost about the slowest single lookup, not their sum.
  *
  * The in-process emulator answers in about a millisecond, so its CPU time dominates; a second run adds
  * a simulated network round trip (--rtt, default 40 ms, like a call to Azure from a nearby region) in

@@ -1,4 +1,4 @@
-import { AuthorizationManagementClient } from "@azure/arm-authorization";
+import { AuthorizationManagementClient, getContinuationToken, type RoleAssignment } from "@azure/arm-authorization";
 import type { RoleAssignmentFacts } from "../domain/checks/facts.js";
 import type { AzureContext } from "./azure-context.js";
 import { keepAnswers, perSubscription, readFact, type GatheredFact } from "./arm-facts.js";
@@ -10,10 +10,12 @@ export interface RoleAssignmentsAdapter {
    * `principalId eq` filter answers), each with its role definition's data actions.
    *
    * The principal may still be being read (the FHIR service's system identity, a user-assigned
-   * identity): then every assignment at the scope is listed at once, for all principals, and the
-   * principal's are picked out when it is known, so reading the principal does not hold the list back
-   * by a round trip. A principal that turns out not to exist gives `missing`; a plain `undefined` lists
-   * nothing.
+   * identity): the assignments at the scope are then listed at once, for every principal, and the
+   * principal's picked out when it is known, so reading the principal does not hold the list back by a
+   * round trip. Where they do not fit in ARM's first page, the principal's are asked for with
+   * `principalId eq` once it is known instead of paging through them all: one round trip more, never
+   * a subscription's thousands. A principal that turns out not to exist gives `missing`; a plain
+   * `undefined` lists nothing.
    */
   forPrincipal(subscriptionId: string, scope: string, principalId: string | undefined | PromiseLike<string | undefined>): Promise<GatheredFact<RoleAssignmentFacts[]>>;
 }
@@ -26,10 +28,22 @@ interface ListedAssignment {
   createdOn?: Date;
 }
 
-/** Every assignment at a scope, by lower-cased principal id, so picking one principal's costs no scan. */
-type AssignmentsByPrincipal = Map<string, ListedAssignment[]>;
+/** Every assignment at a scope by lower-cased principal id, or `undefined` when they fill more than one page. */
+interface ScopeListing {
+  byPrincipal?: Map<string, ListedAssignment[]>;
+}
 
 const NO_PRINCIPAL: GatheredFact<RoleAssignmentFacts[]> = { status: "missing", detail: "no principal to look up" };
+
+function toListed(assignment: RoleAssignment, scope: string): ListedAssignment | undefined {
+  if (!assignment.roleDefinitionId || !assignment.principalId) return undefined;
+  return {
+    id: assignment.id ?? "",
+    scope: assignment.scope ?? scope,
+    roleDefinitionId: assignment.roleDefinitionId,
+    ...(assignment.createdOn ? { createdOn: assignment.createdOn } : {}),
+  };
+}
 
 /** `Microsoft.Authorization` role assignments and definitions through `@azure/arm-authorization`. */
 export function createRoleAssignmentsAdapter(context: AzureContext, cache: ReadCache = createReadCache(0)): RoleAssignmentsAdapter {
@@ -54,34 +68,49 @@ export function createRoleAssignmentsAdapter(context: AzureContext, cache: ReadC
     }
     return cached;
   };
+  // The SDK's URL template is "/{scope}/providers/...": the scope goes in without its leading slash.
+  const relative = (scope: string) => scope.replace(/^\/+/, "");
 
   /**
-   * Every assignment at, above and below `scope`, for every principal: ARM's list without a `$filter`
-   * (`atScope()` would leave out the resource groups, vaults and keys below a subscription; `principalId
-   * eq` needs the principal first). Paged: the SDK's iterator follows `nextLink`. One cache entry per
-   * scope, whichever principal asked, so concurrent pre-flights in a subscription share one list.
+   * The first page of every assignment at, above and below `scope`, for every principal: ARM's list
+   * without a `$filter` (`atScope()` would leave out the resource groups, vaults and keys below a
+   * subscription; `principalId eq` needs the principal first). One cache entry per scope, whichever
+   * principal asked, so concurrent pre-flights in a subscription share one request.
    */
-  const listAtScope = (subscriptionId: string, scope: string): Promise<GatheredFact<AssignmentsByPrincipal>> =>
+  const listAtScope = (subscriptionId: string, scope: string): Promise<GatheredFact<ScopeListing>> =>
     cache.read(
       `roles:${subscriptionId}:${scope}`.toLowerCase(),
       () =>
-        readFact(async () => {
-          const byPrincipal: AssignmentsByPrincipal = new Map();
-          // The SDK's URL template is "/{scope}/providers/...": the scope goes in without its leading slash.
-          for await (const assignment of client(subscriptionId).roleAssignments.listForScope(scope.replace(/^\/+/, ""))) {
-            if (!assignment.roleDefinitionId || !assignment.principalId) continue;
-            const principal = assignment.principalId.toLowerCase();
-            const listed: ListedAssignment = {
-              id: assignment.id ?? "",
-              scope: assignment.scope ?? scope,
-              roleDefinitionId: assignment.roleDefinitionId,
-              ...(assignment.createdOn ? { createdOn: assignment.createdOn } : {}),
-            };
+        readFact(async (): Promise<ScopeListing> => {
+          const first = await client(subscriptionId).roleAssignments.listForScope(relative(scope)).byPage().next();
+          const page: RoleAssignment[] = first.done ? [] : first.value;
+          if (getContinuationToken(page)) return {};
+          const byPrincipal = new Map<string, ListedAssignment[]>();
+          for (const assignment of page) {
+            const entry = toListed(assignment, scope);
+            if (!entry) continue;
+            const principal = assignment.principalId!.toLowerCase();
             const mine = byPrincipal.get(principal);
-            if (mine) mine.push(listed);
-            else byPrincipal.set(principal, [listed]);
+            if (mine) mine.push(entry);
+            else byPrincipal.set(principal, [entry]);
           }
-          return byPrincipal;
+          return { byPrincipal };
+        }),
+      keepAnswers,
+    );
+
+  /** ARM's exact filter for one principal, every page followed. */
+  const listForPrincipal = (subscriptionId: string, scope: string, principalId: string): Promise<GatheredFact<ListedAssignment[]>> =>
+    cache.read(
+      `roles:${subscriptionId}:${scope}:${principalId}`.toLowerCase(),
+      () =>
+        readFact(async () => {
+          const assignments: ListedAssignment[] = [];
+          for await (const assignment of client(subscriptionId).roleAssignments.listForScope(relative(scope), { filter: `principalId eq '${principalId}'` })) {
+            const entry = assignment.principalId?.toLowerCase() === principalId.toLowerCase() ? toListed(assignment, scope) : undefined;
+            if (entry) assignments.push(entry);
+          }
+          return assignments;
         }),
       keepAnswers,
     );
@@ -101,12 +130,14 @@ export function createRoleAssignmentsAdapter(context: AzureContext, cache: ReadC
   return {
     async forPrincipal(subscriptionId, scope, principal) {
       if (principal === undefined) return NO_PRINCIPAL;
-      const listed = listAtScope(subscriptionId, scope);
+      const listing = listAtScope(subscriptionId, scope);
       const principalId = await principal;
       if (!principalId) return NO_PRINCIPAL;
-      const all = await listed;
+      const all = await listing;
       if (all.status !== "found") return all;
-      return withDefinitions(subscriptionId, all.value.get(principalId.toLowerCase()) ?? []);
+      if (all.value.byPrincipal) return withDefinitions(subscriptionId, all.value.byPrincipal.get(principalId.toLowerCase()) ?? []);
+      const mine = await listForPrincipal(subscriptionId, scope, principalId);
+      return mine.status === "found" ? withDefinitions(subscriptionId, mine.value) : mine;
     },
   };
 }

@@ -4,7 +4,7 @@ import type { PreflightRequest } from "../../src/domain/checks/preflight-report.
 import { gatherFacts } from "../../src/preflight/gather-facts.js";
 import * as seed from "../../src/sandbox/seed.js";
 import { fhirId, KEY_V2, SUB, uamiId } from "../helpers/requests.js";
-import { recordingAzureContext, startTestSandbox, type Exchange } from "../helpers/sandbox.js";
+import { recordingAzureContext, sandboxRequest, startTestSandbox, type Exchange } from "../helpers/sandbox.js";
 
 /**
  * Issue 13, item 3: a pre-flight costs one round of Azure requests. Counted, not timed: every request of
@@ -89,4 +89,31 @@ t.test("a system-assigned identity that does not exist yet: the list was made bu
   t.match(facts.principal, { status: "found", value: { kind: "SystemAssigned" } });
   t.equal(facts.principal.status === "found" && facts.principal.value.principalId, undefined);
   t.same(facts.roleAssignments, { status: "missing", detail: "no principal to look up" });
+});
+
+t.test("more role assignments in the subscription than a page: the principal's own list in a second round, not every page", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  for (let index = 0; index < 120; index += 1) {
+    const added = await sandboxRequest(sandbox, {
+      method: "POST",
+      path: "/_sandbox/scenarios",
+      body: { action: "addRoleAssignment", principalId: `e0000000-0000-4000-8000-${index.toString(16).padStart(12, "0")}`, role: "Reader", scope: `/subscriptions/${SUB}` },
+    });
+    if (added.status !== 200) throw new Error(added.text);
+  }
+  const { context, exchanges } = recordingAzureContext(sandbox);
+  const adapters = createAzureAdapters(context, { pollIntervalMs: 100 });
+  const request: PreflightRequest = { fhirServiceId: fhirId("fhir-sys"), keyEncryptionKeyUrl: KEY_V2, identity: { type: "SystemAssigned" } };
+  await gatherFacts(adapters, request);
+  exchanges.length = 0;
+  const facts = await gatherFacts(adapters, request);
+
+  const filtered = exchanges.filter((exchange) => new URL(exchange.url).searchParams.has("$filter"));
+  const first = exchanges.filter((exchange) => !filtered.includes(exchange));
+  t.same(requests(exchanges), [FHIR_GET("fhir-sys"), VAULT_LIST, ROLE_LIST, ROLE_LIST, KEY_GET].sort(), "one request more than with one page: the principal's");
+  t.equal(filtered.length, 1);
+  t.equal(new URL(filtered[0]!.url).searchParams.get("$filter"), `principalId eq '${seed.FHIR_SYS_PRINCIPAL_ID}'`);
+  t.ok(oneRound(first), "the rest, the first page of every principal's included, in one round");
+  t.notOk(first.some((exchange) => new URL(exchange.url).searchParams.has("$skipToken")), "no second page of everyone's");
+  t.equal(facts.roleAssignments.status === "found" && facts.roleAssignments.value.length, seed.SEED_VAULTS.length, "the same answer");
 });
