@@ -43,9 +43,11 @@ export function fhirServiceFacts(resource: FhirServiceResource): FhirServiceFact
 }
 
 /**
- * Reads everything the checks need, as concurrently as the dependencies allow: the FHIR service, the
- * key, the vault and a user-assigned identity at once; role assignments as soon as the principal is
- * known (listed at the subscription scope, which includes vault- and key-scoped ones).
+ * Reads everything the checks need in one round of concurrent requests: the FHIR service, the key, the
+ * vault, a user-assigned identity and the role assignments in the FHIR service's subscription (which
+ * holds the vault: key-, vault-, group- and subscription-scoped ones, and those inherited from above).
+ * The role assignments are listed for every principal and the principal's picked out once the FHIR
+ * service or the identity has named it, so the principal does not cost a second round trip.
  */
 export async function gatherFacts(adapters: PreflightAdapters, request: PreflightRequest): Promise<GatheredFacts> {
   const ref = parseFhirServiceId(request.fhirServiceId);
@@ -82,16 +84,15 @@ export async function gatherFacts(adapters: PreflightAdapters, request: Prefligh
           return { status: "found", value: { kind: "SystemAssigned", ...(principalId ? { principalId } : {}) } };
         });
 
-  const rolesPromise = principalPromise.then(async (principal): Promise<GatheredFact<RoleAssignmentFacts[]>> => {
-    if (principal.status !== "found" || !principal.value.principalId) return { status: "missing", detail: "no principal to look up" };
-    const principalId = principal.value.principalId;
-    const inFhirSubscription = await adapters.roleAssignments.forPrincipal(ref.subscriptionId, `/subscriptions/${ref.subscriptionId}`, principalId);
-    const vault = await vaultPromise;
-    const vaultSubscription = vault.status === "found" ? vault.value.id.split("/")[2] : undefined;
-    if (vault.status !== "found" || !vaultSubscription || vaultSubscription.toLowerCase() === ref.subscriptionId.toLowerCase()) return inFhirSubscription;
-    // The vault lives elsewhere: ask at its own scope (inherited assignments included).
-    return adapters.roleAssignments.forPrincipal(vaultSubscription, vault.value.id, principalId);
-  });
+  // The vault is only looked for in the FHIR service's subscription (above), so that subscription's scope
+  // covers every assignment that can grant access to the key. A service created with a system-assigned
+  // identity has no principal yet: nothing is listed unless the service turns out to exist already.
+  const principalId = principalPromise.then((principal) => (principal.status === "found" ? principal.value.principalId : undefined));
+  const subscriptionScope = `/subscriptions/${ref.subscriptionId}`;
+  const rolesPromise =
+    request.create && identity.type === "SystemAssigned"
+      ? principalId.then((id) => adapters.roleAssignments.forPrincipal(ref.subscriptionId, subscriptionScope, id))
+      : adapters.roleAssignments.forPrincipal(ref.subscriptionId, subscriptionScope, principalId);
 
   const [fhir, keyFact, vault, principal, roleAssignments, workspace] = await Promise.all([
     fhirPromise,

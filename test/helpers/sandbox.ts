@@ -5,6 +5,8 @@ import type { IncomingHttpHeaders } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { AzureContext } from "../../src/azure/azure-context.js";
+import { AZURE_PUBLIC_CLOUD } from "../../src/azure/cloud.js";
 import { createSandboxHttpClient } from "../../src/azure/sandbox-routing.js";
 import * as seedModule from "../../src/sandbox/seed.js";
 import { startSandbox, type RunningSandbox, type SandboxOptions } from "../../src/sandbox/index.js";
@@ -130,6 +132,21 @@ export function recordingHttpClient(sandbox: RunningSandbox): { httpClient: Http
       },
     },
   };
+}
+
+/**
+ * An Azure context like the service's sandbox context whose SDK clients record every exchange (sign-ins
+ * excluded: the credential has a client of its own), for tests that count or order Azure requests.
+ */
+export function recordingAzureContext(sandbox: RunningSandbox): { context: AzureContext; exchanges: Exchange[] } {
+  const { httpClient, exchanges } = recordingHttpClient(sandbox);
+  const context: AzureContext = {
+    credential: sandboxCredential(sandbox),
+    cloud: AZURE_PUBLIC_CLOUD,
+    clientOptions: { httpClient, userAgentOptions: { userAgentPrefix: "cmk-test" } },
+    mode: "sandbox",
+  };
+  return { context, exchanges };
 }
 
 /**

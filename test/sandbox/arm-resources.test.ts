@@ -84,6 +84,14 @@ t.test("Microsoft.Authorization: list with filters and inheritance, role definit
   t.same(atRg.map((assignment) => assignment.scope), [`/subscriptions/${seed.SUBSCRIPTION_ID}`], "atScope: at or above only");
   const belowSubscription = await list(`/subscriptions/${seed.SUBSCRIPTION_ID}`, `assignedTo('${seed.UAMI_SANDBOX_PRINCIPAL_ID}')`);
   t.equal(belowSubscription.length, 4, "principal filter includes assignments below the scope");
+
+  // Paged: 100 a page, the rest behind nextLink ($skipToken); test/azure/role-assignments.test.ts follows 3 pages.
+  const path = `/subscriptions/${seed.SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01`;
+  const authorization = `Bearer ${await armToken(sandbox)}`;
+  const first = await sandboxRequest(sandbox, { path, host: "management.azure.com", headers: { authorization } });
+  t.notOk("nextLink" in (first.json as object), "one page: no nextLink key, as in real traffic");
+  const bad = await sandboxRequest(sandbox, { path: `${path}&$skipToken=x`, host: "management.azure.com", headers: { authorization } });
+  t.match(bad, { status: 400, json: { error: { code: "InvalidSkipToken" } } });
 });
 
 t.test("role assignment writes need Microsoft.Authorization/roleAssignments/write", async (t) => {

@@ -17,6 +17,8 @@ import type { ArmRequest } from "./request.js";
 
 const ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments";
 const DEFINITION_TYPE = "Microsoft.Authorization/roleDefinitions";
+/** Role assignments per page of a list; ARM does not document its own page size. */
+export const ROLE_ASSIGNMENTS_PAGE_SIZE = 100;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Router `{*scope}` → ARM scope: "" is the root scope "/". */
@@ -170,11 +172,18 @@ export function registerAuthorization(router: Router<ArmRequest>, runtime: Sandb
     const scope = scopeOf(params);
     const filter = parseAssignmentFilter(request.query.get("$filter"));
     if (!filter) return armError(400, "UnsupportedQuery", `The filter '${request.query.get("$filter")}' is not supported. Use atScope(), principalId eq '{id}' or assignedTo('{id}').`);
-    const value = [...world().roleAssignments.values()]
+    const matching = [...world().roleAssignments.values()]
       .filter((assignment) => (filter.atScope ? scopeCovers(assignment.scope, scope) : scopeCovers(assignment.scope, scope) || scopeCovers(scope, assignment.scope)))
-      .filter((assignment) => !filter.principalId || lower(assignment.principalId) === filter.principalId)
-      .map((assignment) => assignmentResource(assignment));
-    return json(200, { value });
+      .filter((assignment) => !filter.principalId || lower(assignment.principalId) === filter.principalId);
+    // Paged like ARM's lists: `nextLink` (the same query with `$skipToken`) while more remain.
+    const skipToken = request.query.get("$skipToken");
+    const offset = skipToken === null ? 0 : Number(skipToken);
+    if (!Number.isInteger(offset) || offset < 0) return armError(400, "InvalidSkipToken", `The skip token '${skipToken}' is not valid.`);
+    const value = matching.slice(offset, offset + ROLE_ASSIGNMENTS_PAGE_SIZE).map((assignment) => assignmentResource(assignment));
+    if (offset + ROLE_ASSIGNMENTS_PAGE_SIZE >= matching.length) return json(200, { value });
+    const next = new URLSearchParams(request.query);
+    next.set("$skipToken", String(offset + ROLE_ASSIGNMENTS_PAGE_SIZE));
+    return json(200, { value, nextLink: `${request.armOrigin}${request.path}?${next.toString()}` });
   });
 
   router.on("GET", `{*scope}/providers/${ASSIGNMENT_TYPE}/{name}`, (_request, params) => {
