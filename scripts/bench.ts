@@ -112,6 +112,13 @@ async function main(): Promise<void> {
       void cleanup().finally(() => process.exit(130));
     });
   }
+  // A failure outside the awaited path (a stray rejection) must not leave redis-server and the services running.
+  for (const event of ["uncaughtException", "unhandledRejection"] as const) {
+    process.once(event, (error: unknown) => {
+      console.error(error);
+      void cleanup().finally(() => process.exit(1));
+    });
+  }
   try {
     await run(dir, processes, cleanups);
   } finally {
