@@ -19,12 +19,13 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, platform, release, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import ts from "typescript";
 import { startSandbox, type RunningSandbox } from "../src/sandbox/index.js";
 import { sandboxRequests, setFaults } from "../test/helpers/sandbox-admin.js";
 import { freePort, startOwnRedis } from "../test/helpers/redis-server.js";
@@ -131,6 +132,11 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
   log("building dist/ (npm run build)");
   const build = spawnSync("npm", ["run", "build", "--silent"], { cwd: REPOSITORY, stdio: "inherit" });
   if (build.status !== 0) throw new Error("npm run build failed");
+  // B1 runs as plain JavaScript on node too, so its memory is comparable with the service's (no tsx loader thread).
+  const baselineServer = join(REPOSITORY, ".tmp", "bench", "baseline-status-server.mjs");
+  await mkdir(dirname(baselineServer), { recursive: true });
+  const baselineSource = await readFile(join(REPOSITORY, "scripts", "bench", "baseline-status-server.ts"), "utf8");
+  await writeFile(baselineServer, ts.transpileModule(baselineSource, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText);
 
   // 1. Redis, the sandbox, the proxies.
   const redis = await startOwnRedis({ teardown: (step) => cleanups.push(step) }, REDIS_SETTINGS);
@@ -182,7 +188,7 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
     CMK_SANDBOX_URL: sandbox.url,
     PORT: String(probePort),
   }, { cwd: REPOSITORY });
-  const baseline = processes.start("baseline-status", ["--import", "tsx", join(REPOSITORY, "scripts", "bench", "baseline-status-server.ts")], {
+  const baseline = processes.start("baseline-status", [baselineServer], {
     REDIS_URL: redis.url,
     PORT: String(baselinePort),
     KEY_PREFIX: B1_PREFIX,
@@ -199,6 +205,7 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
   });
   await sleep(1000);
   const apiIdleMb = rssMb(api.pid);
+  const baselineIdleMb = rssMb(baseline.pid);
   const apiIdleHeap = await nodeMemory(`http://127.0.0.1:${apiPort}`);
   log(`api, api-probe and baseline B1 up; api idle RSS ${apiIdleMb?.toFixed(0)} MB (${JSON.stringify(apiIdleHeap)})`);
   const auth = { "x-api-key": apiKey };
@@ -273,7 +280,9 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
   // 5. P1: status read vs B1; API RSS under load.
   const statusLoad = (url: string, headers: Record<string, string> = {}) => () => runLoad({ url, connections: CONNECTIONS, seconds: SECONDS, headers });
   await runLoad({ url: `${baselineUrl}/jobs/${jobId}`, connections: CONNECTIONS, seconds: WARMUP });
+  const baselineUnderB1 = sampleRss(baseline.pid);
   const b1 = await measured("B1 bare HGETALL route", statusLoad(`${baselineUrl}/jobs/${jobId}`), baseline);
+  const baselineUnderB1Mb = baselineUnderB1.stop().maxMb;
   await runLoad({ url: `${apiUrl}/v1/jobs/${jobId}`, connections: CONNECTIONS, seconds: WARMUP, headers: auth });
   const apiUnderP1 = sampleRss(api.pid);
   const p1 = await measured("P1 GET /v1/jobs/{id}", statusLoad(`${apiUrl}/v1/jobs/${jobId}`, auth), api);
@@ -419,6 +428,7 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
     p2: { baseline: { adds: b2.adds, seconds: b2.seconds, perSecond: b2.perSecond, p50Ms: b2.p50Ms, p99Ms: b2.p99Ms }, service: p2.result, ratio: p2.result.perSecond / b2.perSecond },
     p4: { withoutLatency: p4Local, withLatency: p4, ratio: p4.validation.medianMs / p4.slowestLookupMs },
     p5: {
+      baselineProcess: { idleMb: baselineIdleMb, underB1Mb: baselineUnderB1Mb },
       api: { idleMb: apiIdleMb, underP1Mb: apiUnderP1Mb, underP2Mb: apiUnderP2Mb, idleHeap: apiIdleHeap, heapAfterP1: apiHeapAfterP1 },
       worker: {
         idleMb: workerIdleMb,

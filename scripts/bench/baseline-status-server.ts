@@ -4,6 +4,7 @@
  * or logging: the floor any status read of the service is compared with.
  *
  *   REDIS_URL=redis://127.0.0.1:6379 PORT=4000 KEY_PREFIX=bench-b1:jobs node --import tsx scripts/bench/baseline-status-server.ts
+ * (`npm run bench` runs it transpiled to plain JavaScript, as the service runs compiled.)
  */
 import Fastify from "fastify";
 import { Redis } from "ioredis";

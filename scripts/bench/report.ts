@@ -31,6 +31,8 @@ export interface BenchResults {
   p2: { baseline: AddsResult; service: LoadResult; ratio: number };
   p4: { withoutLatency: ValidationTimings; withLatency: ValidationTimings; ratio: number };
   p5: {
+    /** The B1 server (bare Fastify and ioredis on node): what any such process costs. */
+    baselineProcess: { idleMb: number | undefined; underB1Mb: number | undefined };
     api: {
       idleMb: number | undefined;
       underP1Mb: number | undefined;
@@ -99,7 +101,7 @@ export function renderReport(results: BenchResults): string {
     `| P1 \`GET /v1/jobs/{id}\` (finished SetKey, ${integer(p1.monitorBytes)} B) | bare Fastify route + one \`HGETALL\`: ${integer(p1.baseline.perSecond)} req/s, p99 ${ms(p1.baseline.p99Ms)} | ${integer(p1.service.perSecond)} req/s, p99 ${ms(p1.service.p99Ms)} | ${times(p1.ratio)} (p99 ${times(p1.p99Ratio)}) | ≥ 0.7×, p99 ≤ 1.5× | ${met(goal("P1").met)} |`,
     `| P2 \`POST /v1/change-requests\` accepted (API only, unique services, Idempotency-Key) | raw BullMQ \`queue.add\` with jobId and deduplication: ${integer(p2.baseline.perSecond)} adds/s, p99 ${ms(p2.baseline.p99Ms)} | ${integer(p2.service.perSecond)} req/s, p50 ${ms(p2.service.p50Ms)}, p99 ${ms(p2.service.p99Ms)} | ${times(p2.ratio)} | ≥ 0.5× | ${met(goal("P2").met)} |`,
     `| P4 \`POST /v1/validations\`, ${rtt} ms simulated round trip (median of ${p4.withLatency.rounds}) | slowest single lookup: ${ms(p4.withLatency.slowestLookupMs)} (all ${Object.keys(p4.withLatency.lookups).length}: ${ms(p4.withLatency.sumOfLookupsMs)}) | ${ms(p4.withLatency.validation.medianMs)}, p95 ${ms(p4.withLatency.validation.p95Ms)} | ${times(p4.ratio)} | ≤ 1.2× | ${met(goal("P4").met)} |`,
-    `| P5 API process RSS (\`CMK_ROLE=api\`) | | idle ${mb(p5.api.idleMb)}, under P1 ${mb(p5.api.underP1Mb)} (under P2 ${mb(p5.api.underP2Mb)}) | | ≤ 120 MB under P1 | ${met(goal("P5 API").met)} |`,
+    `| P5 API process RSS (\`CMK_ROLE=api\`) | B1's process (bare Fastify and ioredis): idle ${mb(p5.baselineProcess.idleMb)}, under B1 ${mb(p5.baselineProcess.underB1Mb)} | idle ${mb(p5.api.idleMb)}, under P1 ${mb(p5.api.underP1Mb)} (under P2 ${mb(p5.api.underP2Mb)}) | | ≤ 120 MB under P1 | ${met(goal("P5 API").met)} |`,
     `| P5 worker process RSS, ${integer(p5.worker.jobs)} jobs in flight (${p5.worker.active} running, ${p5.worker.waiting} waiting) | | idle ${mb(p5.worker.idleMb)}, in flight ${mb(p5.worker.inFlightMb)} | | ≤ 250 MB | ${met(goal("P5 worker").met)} |`,
     "",
     "Redis commands per request (`INFO commandstats` deltas on the dedicated Redis, calls inside Lua scripts included, divided by answers; round trips: one request at a time through a counting proxy):",
