@@ -399,8 +399,10 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
 
   // 9. The report.
   const cpu = cpus();
-  const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: REPOSITORY, encoding: "utf8" }).stdout.trim() || "unknown";
-  const dirty = spawnSync("git", ["status", "--porcelain", "--", "src"], { cwd: REPOSITORY, encoding: "utf8" }).stdout.trim() !== "";
+  const git = (...args: string[]) => spawnSync("git", args, { cwd: REPOSITORY, encoding: "utf8" }).stdout?.trim() ?? "";
+  // The service measured is src/: name the commit that last changed it (HEAD may only add bench results).
+  const commit = git("log", "-1", "--format=%h", "--", "src") || "unknown";
+  const dirty = git("status", "--porcelain", "--", "src") !== "";
   const partial: Omit<BenchResults, "goals"> = {
     date: new Date().toISOString(),
     commit: dirty ? `${commit} with uncommitted changes in src/` : commit,

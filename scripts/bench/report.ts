@@ -24,6 +24,7 @@ export interface NodeMemory {
 /** What `npm run bench` writes to bench/results.json. */
 export interface BenchResults {
   date: string;
+  /** The last commit that changed src/ (the code measured). */
   commit: string;
   machine: { cpuModel: string; cpus: number; totalMemoryGb: number; node: string; platform: string; redis: string };
   settings: Record<string, string | number>;
@@ -93,7 +94,7 @@ export function renderReport(results: BenchResults): string {
   const goal = (id: string) => goals.find((entry) => entry.id === id)!;
   const rtt = p4.withLatency.roundTripMs;
   const lines = [
-    `${results.date.slice(0, 10)}, commit ${results.commit}: ${machine.cpus} × ${machine.cpuModel}, ${machine.totalMemoryGb} GB, ${machine.platform}, Node ${machine.node}, Redis ${machine.redis}.`,
+    `${results.date.slice(0, 10)}, src/ at ${results.commit}: ${machine.cpus} × ${machine.cpuModel}, ${machine.totalMemoryGb} GB, ${machine.platform}, Node ${machine.node}, Redis ${machine.redis}.`,
     `One dedicated redis-server (${settings.redis}); the service as \`${settings.service}\`; autocannon at ${settings.connections} connections, ${settings.seconds} s per run after ${settings.warmupSeconds} s of warm-up.`,
     "",
     "| | baseline in the same run | cmk-service | ratio | goal | |",
