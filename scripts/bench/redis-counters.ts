@@ -75,7 +75,7 @@ export async function snapshot(redis: Redis): Promise<RedisSnapshot> {
 }
 
 /** The commands of a breakdown, most frequent first, then by name: `3 EVALSHA, 1 HGETALL`. */
-export function describeCommands(byCommand: CommandCounts, limit = 12): string {
+export function describeCommands(byCommand: CommandCounts, limit = Infinity): string {
   return Object.entries(byCommand)
     .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
     .slice(0, limit)
