@@ -77,8 +77,9 @@ export async function snapshot(redis: Redis): Promise<RedisSnapshot> {
 /** The commands of a breakdown, most frequent first, then by name: `3 EVALSHA, 1 HGETALL`. */
 export function describeCommands(byCommand: CommandCounts, limit = Infinity): string {
   return Object.entries(byCommand)
+    .map(([name, calls]) => [name, Number(calls.toFixed(1))] as const)
     .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
     .slice(0, limit)
-    .map(([name, calls]) => `${Number(calls.toFixed(1))} ${name.toUpperCase()}`)
+    .map(([name, calls]) => `${calls} ${name.toUpperCase()}`)
     .join(", ");
 }
