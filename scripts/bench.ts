@@ -23,7 +23,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, platform, release, tmpdir, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import ts from "typescript";
 import { startSandbox, type RunningSandbox } from "../src/sandbox/index.js";
@@ -89,6 +88,20 @@ function expectAllAnswered(what: string, result: LoadResult, process?: BenchProc
   if (result.non2xx > 0 || result.errors > 0 || result.requests === 0) {
     throw new Error(`${what}: ${result.requests} answers, ${result.non2xx} not 2xx, ${result.errors} errors${process ? `\n${process.name} log:\n${process.logTail()}` : ""}`);
   }
+}
+
+/** How many jobs have each status, paging through `GET /v1/jobs` (the public contract, whatever the store's layout). */
+async function jobStatuses(base: string, headers: Record<string, string>): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  let next: string | undefined = "/v1/jobs?top=100";
+  while (next) {
+    const response = await fetch(`${base}${next}`, { headers });
+    if (!response.ok) throw new Error(`GET ${next}: ${response.status} ${await response.text()}`);
+    const page = (await response.json()) as { value: Array<{ status: string }>; nextLink?: string };
+    for (const job of page.value) counts[job.status] = (counts[job.status] ?? 0) + 1;
+    next = page.nextLink;
+  }
+  return counts;
 }
 
 /** A short FHIR service name (3-24 characters) unique within the run. */
@@ -380,7 +393,6 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
     }),
   );
   log(`P5: ${JOBS} CreateService jobs accepted; waiting for the worker to hold ${Math.min(JOBS, WORKER_CONCURRENCY)} in FollowOperation`);
-  const queue = new Queue("changes", { connection: admin, prefix: "cmk" });
   const armWritesStarted = async () =>
     (await sandboxRequests(sandbox, since)).filter((request) => request.method === "PUT" && /\/fhirservices\/p5/i.test(request.path) && request.status < 300).length;
   await waitFor(
@@ -391,7 +403,7 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
     throw new Error(`${error.message}\nworker log:\n${worker.logTail()}`);
   });
   await sleep(10_000);
-  const counts = await queue.getJobCounts("active", "waiting", "prioritized", "delayed", "completed", "failed");
+  const counts = await jobStatuses(apiUrl, auth);
   const workerInFlightMb = workerInFlight.stop().maxMb;
   const writes = await armWritesStarted();
   await worker.stop("SIGKILL");
@@ -436,9 +448,9 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
         idleMb: workerIdleMb,
         inFlightMb: workerInFlightMb,
         jobs: JOBS,
-        active: counts.active ?? 0,
-        waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0),
-        failed: counts.failed ?? 0,
+        active: counts.Running ?? 0,
+        waiting: counts.NotStarted ?? 0,
+        failed: counts.Failed ?? 0,
         armWritesStarted: writes,
         concurrency: WORKER_CONCURRENCY,
       },
