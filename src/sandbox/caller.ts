@@ -26,7 +26,7 @@ export function identifyCaller(runtime: SandboxRuntime, request: SandboxRequest,
   const token = bearerToken(request);
   if (token === undefined) return { ok: false, reason: "missing" };
   if (token === "") return { ok: false, reason: "malformed" };
-  const check = runtime.tokens.verify(token);
+  const check = runtime.tokens.verify(token, runtime.clock.nowSeconds());
   if (!check.ok) return check.claims ? { ok: false, reason: check.reason, claims: check.claims } : { ok: false, reason: check.reason };
   const trim = (value: string) => value.replace(/\/+$/, "").toLowerCase();
   if (!audiences.some((audience) => trim(audience) === trim(String(check.claims.aud)))) {

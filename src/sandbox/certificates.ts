@@ -65,7 +65,8 @@ function certificateSkeleton(keyPem: string, years: number): { cert: forge.pki.C
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
   cert.serialNumber = randomSerial();
-  const notBefore = new Date(Date.now() - 60 * 60 * 1000); // tolerate small clock skew
+  // TLS clients judge validity by their own clocks, so the wall clock, not the emulator clock; an hour back tolerates skew.
+  const notBefore = new Date(Date.now() - 60 * 60 * 1000);
   const notAfter = new Date(notBefore);
   notAfter.setFullYear(notAfter.getFullYear() + years);
   cert.validity.notBefore = notBefore;

@@ -12,8 +12,9 @@ export function newOperationId(): string {
 }
 
 /** HealthcareApis etags, quotes included: `"df00e67d-0000-0400-0000-627a118d0000"` (the tail is the time in hex). */
-export function newEtag(now = Date.now()): string {
-  const seconds = Math.floor(now / 1000).toString(16).padStart(8, "0");
+/** `nowMs`: the emulator clock (etags carry the time they were made). */
+export function newEtag(nowMs: number): string {
+  const seconds = Math.floor(nowMs / 1000).toString(16).padStart(8, "0");
   return `"${randomBytes(4).toString("hex")}-0000-0400-0000-${seconds}0000"`;
 }
 
@@ -38,11 +39,11 @@ export function newHexRequestId(): string {
 }
 
 /** ISO time with 7 fractional digits, as HealthcareApis writes `startTime` and `systemData`. */
-export function armTime(ms = Date.now()): string {
+export function armTime(ms: number): string {
   const extra = randomInt(10_000).toString().padStart(4, "0");
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, `.$1${extra}Z`);
 }
 
-export function unixSeconds(ms = Date.now()): number {
+export function unixSeconds(ms: number): number {
   return Math.floor(ms / 1000);
 }

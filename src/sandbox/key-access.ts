@@ -80,7 +80,8 @@ export interface KeyAccessInput {
   location: string;
   identity: FhirServiceResource["identity"];
   purpose: "configure" | "runtime";
-  nowSeconds?: number;
+  /** The emulator clock, in Unix seconds. */
+  nowSeconds: number;
 }
 
 function failure(code: string, message: string): OperationError {
@@ -89,7 +90,7 @@ function failure(code: string, message: string): OperationError {
 
 /** The first reason the key cannot be used, or undefined when it can. */
 export function checkKeyAccess(world: World, input: KeyAccessInput): OperationError | undefined {
-  const now = input.nowSeconds ?? Math.floor(Date.now() / 1000);
+  const now = input.nowSeconds;
   const configuring = input.purpose === "configure";
   const url = input.keyUrl;
 

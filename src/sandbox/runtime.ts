@@ -1,3 +1,4 @@
+import { SandboxClock } from "./clock.js";
 import type { TokenService } from "./entra/tokens.js";
 import { FaultInjector } from "./faults.js";
 import { RequestLog } from "./request-log.js";
@@ -17,9 +18,11 @@ export interface SandboxRuntime {
   readonly throttling: Throttling;
   readonly requestLog: RequestLog;
   readonly logger: SandboxLogger;
+  /** The emulator's time: what every module reads instead of `Date.now()` (`POST /_sandbox/clock` moves it). */
+  readonly clock: SandboxClock;
   /** Duration of an emulated ARM write: the fault configuration's override, else the configured value. */
   lroMs(): number;
-  /** Back to the seed: world, operations, faults, throttling buckets and request log. */
+  /** Back to the seed: world, operations, faults, throttling buckets and request log (the clock keeps its time). */
   reset(): void;
 }
 
@@ -33,13 +36,15 @@ export interface RuntimeOptions {
 }
 
 export function createRuntime(options: RuntimeOptions): SandboxRuntime {
+  const clock = new SandboxClock();
   const runtime: SandboxRuntime = {
     world: createSeedWorld(options.keyCacheDir),
     tokens: options.tokens,
     faults: new FaultInjector(),
-    throttling: new Throttling(options.throttle),
+    throttling: new Throttling(options.throttle, () => clock.now()),
     requestLog: new RequestLog(),
     logger: options.logger,
+    clock,
     lroMs: () => runtime.faults.lroDurationMs ?? options.lroMs,
     reset() {
       runtime.world = createSeedWorld(options.keyCacheDir);

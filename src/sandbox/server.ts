@@ -110,7 +110,7 @@ export function createSandboxServer(runtime: SandboxRuntime, tls: TlsMaterial): 
       try {
         request = await toSandboxRequest(message);
         service = serviceFor(request.host, request.path);
-        settleOperations(runtime.world);
+        settleOperations(runtime.world, runtime.clock.now());
         response = await handlers[service](request);
       } catch (error) {
         runtime.logger.warn(`sandbox: ${message.method} ${message.url} failed: ${(error as Error).stack ?? String(error)}`);

@@ -246,6 +246,7 @@ function seedFhirService(spec: seed.FhirServiceSeed, identities: Map<string, Use
     properties,
     provisioningState: "Succeeded",
     systemData: systemData(seed.SERVICE_APP.objectId, undefined, created),
+    nowMs: created,
   });
 }
 
@@ -255,7 +256,7 @@ function seedWorkspace(spec: seed.WorkspaceSeed): WorkspaceResource {
     id: workspaceResourceId(address),
     name: spec.name,
     type: WORKSPACE_TYPE,
-    etag: newEtag(),
+    etag: newEtag(seed.SEED_CREATED * 1000),
     location: seed.LOCATION,
     tags: {},
     properties: { privateEndpointConnections: [], publicNetworkAccess: "Enabled", provisioningState: "Succeeded" },

@@ -31,3 +31,10 @@ export async function setFaults(sandbox: RunningSandbox, body: object): Promise<
 export async function sandboxState<T = Record<string, unknown>>(sandbox: RunningSandbox): Promise<T> {
   return (await sandboxRequest(sandbox, { path: "/_sandbox/state" })).json as T;
 }
+
+/** Moves the emulator's clock forward (`POST /_sandbox/clock`): operations, key dates and tokens age at once. */
+export async function advanceClock(sandbox: RunningSandbox, seconds: number): Promise<string> {
+  const response = await sandboxRequest(sandbox, { method: "POST", path: "/_sandbox/clock", body: { advanceSeconds: seconds } });
+  if (response.status !== 200) throw new Error(`POST /_sandbox/clock: ${response.status} ${response.text}`);
+  return (response.json as { now: string }).now;
+}

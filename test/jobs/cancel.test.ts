@@ -1,10 +1,12 @@
 import t from "tap";
 import { KEYS, waitForJob } from "../helpers/app.js";
-import { startStack } from "../helpers/stack.js";
+import { skipArmOperation, startStack } from "../helpers/stack.js";
 import { fhirPuts, lastSeq, sandboxRequests, setFaults } from "../helpers/sandbox-admin.js";
 import { KEY_V1, KEY_V2, setKey } from "../helpers/requests.js";
 import { startWorker } from "../../src/runtime.js";
 import { SET_KEY_STEPS } from "../../src/jobs/operations/set-key.js";
+
+const LRO_SECONDS = 2.5;
 
 type Monitor = { id: string; status: string; currentStep?: string; steps: Array<{ name: string; status: string; message?: string }>; error?: { code: string; message: string } };
 
@@ -51,7 +53,8 @@ t.test("cancel a waiting job (no worker running): Canceled at once, the service 
 });
 
 t.test("cancel a running job before its write: it ends Canceled and sends no PUT; after the write: 409 NotCancellable", async (t) => {
-  const { app, sandbox } = await startStack(t, { lroMs: 2500 });
+  // Long enough for a cancel to land while the operation runs; the tests end it early with the emulator's clock.
+  const { app, sandbox } = await startStack(t, { lroMs: LRO_SECONDS * 1000 });
   const submit = (body: object) => app.inject({ method: "POST", url: "/v1/change-requests", payload: body, headers: { "x-api-key": KEYS.operator } });
   const cancel = (jobId: string) => app.inject({ method: "POST", url: `/v1/jobs/${jobId}/cancel`, headers: { "x-api-key": KEYS.operator } });
   const status = async (jobId: string) => (await app.inject({ method: "GET", url: `/v1/jobs/${jobId}`, headers: { "x-api-key": KEYS.reader } })).json() as Monitor;
@@ -74,6 +77,7 @@ t.test("cancel a running job before its write: it ends Canceled and sends no PUT
     t.equal(fhirPuts(await sandboxRequests(sandbox, since), "fhir-sys").length, 0, "no PUT");
     const again = await submit(setKey("fhir-sys", KEY_V2));
     t.equal(again.statusCode, 202, "the service accepts new changes");
+    await skipArmOperation(app, sandbox, again.json().id, LRO_SECONDS);
     t.equal((await waitForJob(app, again.json().id)).monitor.status, "Succeeded");
   });
 
@@ -84,6 +88,7 @@ t.test("cancel a running job before its write: it ends Canceled and sends no PUT
     const answer = await cancel(job.id);
     t.equal(answer.statusCode, 409);
     t.match(answer.json(), { code: "NotCancellable", step: "StartArmUpdate", detail: /StartArmUpdate.*ARM is changing the FHIR service/ });
+    await skipArmOperation(app, sandbox, job.id, LRO_SECONDS);
     const { monitor } = await waitForJob(app, job.id);
     t.equal(monitor.status, "Succeeded", "the job goes on to its end");
     t.equal(fhirPuts(await sandboxRequests(sandbox, since), "fhir-sys").length, 1);
@@ -102,6 +107,7 @@ t.test("cancel a running job before its write: it ends Canceled and sends no PUT
       // Early (likely before the write) and later (likely after it), at random within each.
       await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * (round % 2 === 0 ? 60 : 500))));
       const answer = await cancel(jobId);
+      await skipArmOperation(app, sandbox, jobId, LRO_SECONDS);
       const { monitor } = await waitForJob(app, jobId, 30_000);
       const puts = fhirPuts(await sandboxRequests(sandbox, since), "fhir-sys").length;
       if (answer.statusCode === 200 || answer.statusCode === 202) {

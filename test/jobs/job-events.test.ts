@@ -123,7 +123,13 @@ t.test("GET /v1/jobs/{jobId}/events over real HTTP", async (t) => {
     await first.waitFor(3);
     first.close();
     const seen = [...first.events];
-    await new Promise((resolve) => setTimeout(resolve, 700)); // the job moves on meanwhile
+    // The job moves on meanwhile: wait until it has logged an event this client did not get.
+    const missed = async () => {
+      const log = await streamIds(app, jobId);
+      return log.indexOf(seen.at(-1)!.id) < log.length - 1;
+    };
+    for (let i = 0; i < 1000 && !(await missed()); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    t.ok(await missed(), "events happened while the client was away");
     const second = await openStream(address, `/v1/jobs/${jobId}/events`, { "last-event-id": seen.at(-1)!.id });
     t.equal(second.response.statusCode, 200);
     await second.ended;

@@ -1,7 +1,7 @@
 import t from "tap";
 import { KEYS, waitForJob } from "../helpers/app.js";
 import { startStack } from "../helpers/stack.js";
-import { fhirPuts, lastSeq, sandboxRequests } from "../helpers/sandbox-admin.js";
+import { advanceClock, fhirPuts, lastSeq, sandboxRequests } from "../helpers/sandbox-admin.js";
 import { setKey } from "../helpers/requests.js";
 import { startServerProcess, type ServerProcess } from "../helpers/server-process.js";
 
@@ -22,8 +22,9 @@ const startWorkerProcess = (env: Record<string, string>) => startServerProcess({
 const writeAccepted = (monitor: { steps: Array<{ name: string; status: string }> }) => monitor.steps.some((step) => step.name === "StartArmUpdate" && step.status === "Succeeded");
 
 t.test("a worker killed mid-operation: another takes the job over and finishes it with exactly one PUT", async (t) => {
-  // No in-process worker: the job runs in child processes only.
-  const { app, sandbox, config } = await startStack(t, { lroMs: 3000, worker: false });
+  // No in-process worker: the job runs in child processes only. The ARM operation lasts until the
+  // emulator's clock is moved on, so the first worker is surely killed while it follows it.
+  const { app, sandbox, config } = await startStack(t, { lroMs: 600_000, worker: false });
   const env = {
     REDIS_URL: config.REDIS_URL,
     CMK_QUEUE_PREFIX: config.CMK_QUEUE_PREFIX,
@@ -44,6 +45,7 @@ t.test("a worker killed mid-operation: another takes the job over and finishes i
   workers[0]!.child.kill("SIGKILL");
   t.equal(await workers[0]!.exited, "SIGKILL");
   workers.push(startWorkerProcess(env));
+  await advanceClock(sandbox, 600);
 
   const { monitor } = await waitForJob(app, jobId, 60_000);
   t.equal(monitor.status, "Succeeded", JSON.stringify(monitor.error ?? {}) + workers[1]!.output());
@@ -52,7 +54,7 @@ t.test("a worker killed mid-operation: another takes the job over and finishes i
 });
 
 t.test("SIGTERM: the worker lets its running job finish within the deadline, then exits", async (t) => {
-  const { app, sandbox, config } = await startStack(t, { lroMs: 1500, worker: false });
+  const { app, sandbox, config } = await startStack(t, { lroMs: 600_000, worker: false });
   const worker = startWorkerProcess({
     REDIS_URL: config.REDIS_URL,
     CMK_QUEUE_PREFIX: config.CMK_QUEUE_PREFIX,
@@ -65,6 +67,7 @@ t.test("SIGTERM: the worker lets its running job finish within the deadline, the
   const jobId = accepted.json().id;
   await waitUntil(app, jobId, writeAccepted);
   worker.child.kill("SIGTERM");
+  await advanceClock(sandbox, 600); // the ARM operation ends after the signal, while the worker drains
   t.equal(await worker.exited, 0, "a clean exit");
   const monitor = (await app.inject({ method: "GET", url: `/v1/jobs/${jobId}`, headers: { "x-api-key": KEYS.reader } })).json();
   t.equal(monitor.status, "Succeeded", "the running job reached its end before the process stopped");

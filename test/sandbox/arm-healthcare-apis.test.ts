@@ -3,6 +3,7 @@ import t from "tap";
 import { seed } from "../../src/sandbox/index.js";
 import type { RunningSandbox } from "../../src/sandbox/index.js";
 import { armToken, recordingHttpClient, retryDelay, sandboxCredential, sandboxHttpClient, sandboxRequest, startTestSandbox, TIMER_SLACK_MS } from "../helpers/sandbox.js";
+import { advanceClock } from "../helpers/sandbox-admin.js";
 
 const { RESOURCE_GROUP: RG, WORKSPACE: WS } = seed;
 const POLL = { updateIntervalInMs: 100 };
@@ -96,7 +97,8 @@ t.test("ARM refuses requests without a valid token, api-version or parent", asyn
 });
 
 t.test("a full PUT runs as an async operation shaped like real traffic", async (t) => {
-  const sandbox = await startTestSandbox(t, { lroMs: 400 });
+  // Ten minutes, ended by moving the emulator's clock: it cannot end while the test looks at it running.
+  const sandbox = await startTestSandbox(t, { lroMs: 600_000 });
   const authorization = `Bearer ${await armToken(sandbox)}`;
   const path = seed.fhirServiceId(seed.FHIR_SYS);
   const current = await sandboxRequest(sandbox, { path: `${path}?${API}`, host: "management.azure.com", headers: { authorization } });
@@ -126,7 +128,7 @@ t.test("a full PUT runs as an async operation shaped like real traffic", async (
   t.equal(conflict.status, 409);
   t.match(conflict.json, { error: { code: "Conflict" } });
 
-  await new Promise((resolve) => setTimeout(resolve, 450));
+  await advanceClock(sandbox, 600);
   const done = await sandboxRequest(sandbox, { path: operationPath, host: "management.azure.com", headers: { authorization } });
   t.match(done.json, { status: "Succeeded" });
   const after = await sandboxRequest(sandbox, { path: `${path}?${API}`, host: "management.azure.com", headers: { authorization } });
@@ -168,8 +170,8 @@ t.test("the SDK's create, update and delete pollers run to completion", async (t
 });
 
 t.test("workspaces: synchronous create and update; delete as an async operation like a FHIR service's", async (t) => {
-  // Long enough to watch the delete run, even on a busy machine; the SDK's poller is shown with a short one below.
-  const sandbox = await startTestSandbox(t, { lroMs: 2_000 });
+  // Ten minutes, ended by moving the emulator's clock; the SDK's poller is shown with a short one below.
+  const sandbox = await startTestSandbox(t, { lroMs: 600_000 });
   const client = armClient(sandbox);
   const created = await client.workspaces.beginCreateOrUpdateAndWait(RG, "wsnew", { location: "westus3", tags: { owner: "test" } }, POLL);
   t.match(created, { name: "wsnew", properties: { provisioningState: "Succeeded" }, tags: { owner: "test" } }, "201 with Succeeded: no polling");
@@ -190,11 +192,8 @@ t.test("workspaces: synchronous create and update; delete as an async operation 
   const pending = await sandboxRequest(sandbox, { path: location.pathname + location.search, host: "management.azure.com", headers: { authorization } });
   t.equal(pending.status, 202, "the Location URL answers 202 while running");
   await t.rejects(client.workspaces.beginCreateOrUpdateAndWait(RG, "wsnew", { location: "westus3" }, POLL), { statusCode: 409, code: "Conflict" }, "no PUT while deleting");
-  let done = pending;
-  while (done.status === 202) {
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    done = await sandboxRequest(sandbox, { path: location.pathname + location.search, host: "management.azure.com", headers: { authorization } });
-  }
+  await advanceClock(sandbox, 600);
+  const done = await sandboxRequest(sandbox, { path: location.pathname + location.search, host: "management.azure.com", headers: { authorization } });
   t.equal(done.status, 200, "then 200");
   await t.rejects(client.workspaces.get(RG, "wsnew"), { statusCode: 404, code: "ResourceNotFound" });
 

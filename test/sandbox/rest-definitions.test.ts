@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import t, { type Test } from "tap";
 import { seed } from "../../src/sandbox/index.js";
 import { armToken, sandboxCredential, sandboxRequest, startTestSandbox, type RawResponse } from "../helpers/sandbox.js";
-import { setFaults } from "../helpers/sandbox-admin.js";
+import { advanceClock } from "../helpers/sandbox-admin.js";
 import { checkAgainst, shapeOfExample, SwaggerSchemas } from "../helpers/swagger-schema.js";
 
 /**
@@ -16,9 +16,10 @@ const HEALTHCARE = "rest-api-specs-healthcareapis/healthcare-apis.json";
 const KEYS = "rest-api-specs-keyvault/keys.json";
 
 const specs = await SwaggerSchemas.load(CONFORMANCE);
-// One emulator for the file, back to the seed before each test. Operations take 100 ms unless a test
-// needs to watch one run.
-const sandbox = await startTestSandbox(t, { lroMs: 100 });
+// One emulator for the file, back to the seed before each test. Operations take a minute of the
+// emulator's clock, which a test moves forward when it wants one to end.
+const LRO_SECONDS = 60;
+const sandbox = await startTestSandbox(t, { lroMs: LRO_SECONDS * 1000 });
 t.beforeEach(async () => {
   await sandboxRequest(sandbox, { method: "POST", path: "/_sandbox/reset" });
 });
@@ -77,15 +78,6 @@ function conforms(t: Test, file: string, operationId: string, response: RawRespo
   t.same(specs.check(file, operationId, status, response.text === "" ? undefined : response.json), [], `${name}: matches the definition`);
 }
 
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 40));
-  }
-}
-
 function armClient(authorization: string) {
   return (method: string, path: string, body?: unknown, apiVersion = "2023-11-01") =>
     sandboxRequest(sandbox, {
@@ -106,18 +98,17 @@ function pathOf(url: unknown): string {
 t.test("Microsoft.HealthcareApis responses match healthcare-apis.json (2023-11-01)", async (t) => {
   const arm = armClient(`Bearer ${await armToken(sandbox)}`);
   const check = (operationId: string, response: RawResponse, status: number, label?: string) => conforms(t, HEALTHCARE, operationId, response, status, label);
-  const poll = (asyncOperation: unknown) =>
-    until(
-      () => arm("GET", pathOf(asyncOperation)),
-      (response) => (response.json as { status?: string }).status !== "Running",
-    );
+  /** The operation's answer once it has ended: the emulator's clock moves past its duration. */
+  const poll = async (asyncOperation: unknown) => {
+    await advanceClock(sandbox, LRO_SECONDS);
+    return arm("GET", pathOf(asyncOperation));
+  };
 
   for (const name of [seed.FHIR_SYS, seed.FHIR_UAMI, seed.FHIR_NOROLE]) check("FhirServices_Get", await arm("GET", seed.fhirServiceId(name)), 200, name);
   check("FhirServices_ListByWorkspace", await arm("GET", `${seed.workspaceId()}/fhirservices`), 200);
   check("FhirServices_Get", await arm("GET", seed.fhirServiceId("fhir-none")), 404);
 
   const uamiId = seed.userAssignedIdentityId(seed.UAMI_SANDBOX);
-  await setFaults(sandbox, { rules: [], lroDurationMs: 2_000 }); // long enough to see it Running, even on a busy machine
   const created = await arm("PUT", seed.fhirServiceId("fhir-conform"), {
     location: "westus3",
     kind: "fhir-R4",
@@ -134,7 +125,6 @@ t.test("Microsoft.HealthcareApis responses match healthcare-apis.json (2023-11-0
   // Read while the operation runs, before the (slow) first schema compilations.
   const running = await arm("GET", pathOf(created.headers["azure-asyncoperation"]));
   const conflict = await arm("PUT", seed.fhirServiceId("fhir-conform"), created.json);
-  await setFaults(sandbox, { rules: [] });
   check("FhirServices_CreateOrUpdate", created, 201);
   check("OperationResults_Get", running, 200, "Running");
   t.equal((running.json as { status: string }).status, "Running");

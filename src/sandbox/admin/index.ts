@@ -31,6 +31,11 @@ function withJson(handler: (input: unknown, request: SandboxRequest) => SandboxR
   };
 }
 
+/** `{ now }` (api-contract v1.1), plus how far the emulator runs ahead of the wall clock. */
+function clockBody(runtime: SandboxRuntime): Record<string, unknown> {
+  return { now: new Date(runtime.clock.now()).toISOString(), advancedSeconds: runtime.clock.advancedMs / 1000 };
+}
+
 export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRequest) => Promise<SandboxResponse> {
   const router = new Router()
     .on("GET", "/_sandbox/state", () => json(200, worldSnapshot(runtime)))
@@ -51,11 +56,20 @@ export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRe
     }))
     .on("POST", "/_sandbox/scenarios", withJson((input) => {
       try {
-        return json(200, runScenario(runtime.world, input));
+        return json(200, runScenario(runtime.world, input, runtime.clock.now()));
       } catch (error) {
         if (error instanceof ScenarioError) return adminError(error.status, error.code, error.message);
         throw error;
       }
+    }))
+    .on("GET", "/_sandbox/clock", () => json(200, clockBody(runtime)))
+    .on("POST", "/_sandbox/clock", withJson((input) => {
+      const seconds = isRecord(input) ? input.advanceSeconds : undefined;
+      if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) {
+        return adminError(400, "InvalidClock", "'advanceSeconds' must be a non-negative number: the clock only moves forward.");
+      }
+      runtime.clock.advance(seconds);
+      return json(200, clockBody(runtime));
     }))
     .on("POST", "/_sandbox/reset", () => {
       runtime.reset();

@@ -72,13 +72,13 @@ function principalTarget(world: World, input: Record<string, unknown>): string {
   throw new ScenarioError(400, "InvalidScenario", "Name the principal with 'principalId', 'fhirServiceId' or 'userAssignedIdentityId'.");
 }
 
-function setKeyEnabled(world: World, input: Record<string, unknown>, enabled: boolean): Record<string, unknown> {
+function setKeyEnabled(world: World, input: Record<string, unknown>, enabled: boolean, nowMs: number): Record<string, unknown> {
   const target = keyTarget(world, input);
   const key = target.vault.keys.get(lower(target.keyName));
   if (!key) throw new ScenarioError(404, "KeyNotFound", `Key '${target.keyName}' does not exist in vault '${target.vault.name}'.`);
   const versions = target.version ? key.versions.filter((candidate) => candidate.version === target.version) : key.versions;
   if (versions.length === 0) throw new ScenarioError(404, "KeyNotFound", `Key '${target.keyName}' has no version '${target.version}'.`);
-  const now = Math.floor(Date.now() / 1000);
+  const now = Math.floor(nowMs / 1000);
   for (const version of versions) {
     version.enabled = enabled;
     version.updated = now;
@@ -86,16 +86,17 @@ function setKeyEnabled(world: World, input: Record<string, unknown>, enabled: bo
   return { vault: target.vault.name, key: key.name, versions: versions.map((version) => version.version), enabled };
 }
 
-export function runScenario(world: World, body: unknown): Record<string, unknown> {
+/** `nowMs`: the emulator clock. */
+export function runScenario(world: World, body: unknown, nowMs: number): Record<string, unknown> {
   if (!isRecord(body) || typeof body.action !== "string") throw new ScenarioError(400, "InvalidScenario", "The body needs an 'action'.");
   const { action } = body;
   switch (action) {
     case "disableKey":
     case "enableKey":
-      return { action, ...setKeyEnabled(world, body, action === "enableKey") };
+      return { action, ...setKeyEnabled(world, body, action === "enableKey", nowMs) };
     case "deleteKey": {
       const target = keyTarget(world, body);
-      const deleted = softDeleteKey(target.vault, target.keyName);
+      const deleted = softDeleteKey(target.vault, target.keyName, Math.floor(nowMs / 1000));
       if (!deleted) throw new ScenarioError(404, "KeyNotFound", `Key '${target.keyName}' does not exist in vault '${target.vault.name}'.`);
       return { action, vault: target.vault.name, key: deleted.key.name, deletedDate: deleted.deletedDate, scheduledPurgeDate: deleted.scheduledPurgeDate };
     }
@@ -121,7 +122,7 @@ export function runScenario(world: World, body: unknown): Record<string, unknown
       const role = typeof body.role === "string" ? findRoleDefinition(body.role) ?? ROLE_DEFINITIONS.find((definition) => lower(definition.roleName) === lower(String(body.role))) : undefined;
       if (!role) throw new ScenarioError(400, "InvalidScenario", "'role' must name a built-in role (name or id).");
       if (typeof body.scope !== "string" || !body.scope.startsWith("/")) throw new ScenarioError(400, "InvalidScenario", "'scope' must be an ARM scope such as a vault id.");
-      const now = new Date().toISOString();
+      const now = new Date(nowMs).toISOString();
       const name = newGuid();
       world.roleAssignments.set(name, {
         name,

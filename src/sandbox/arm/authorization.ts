@@ -141,7 +141,7 @@ function createAssignment(runtime: SandboxRuntime, request: ArmRequest, params: 
   if (duplicate) {
     return armError(409, "RoleAssignmentExists", `The role assignment already exists. The ID of the existing role assignment is ${duplicate.name.replace(/-/g, "")}.`);
   }
-  const now = new Date().toISOString();
+  const now = new Date(runtime.clock.now()).toISOString();
   const assignment: RoleAssignmentRecord = {
     name: lower(name),
     scope,

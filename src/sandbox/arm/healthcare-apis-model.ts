@@ -70,8 +70,9 @@ export function workspaceResourceId(address: Omit<FhirServiceAddress, "name">): 
   return `/subscriptions/${address.subscriptionId}/resourceGroups/${address.resourceGroup}/providers/Microsoft.HealthcareApis/workspaces/${address.workspace}`;
 }
 
-export function systemData(principal: string, previous?: SystemData, now = Date.now()): SystemData {
-  const at = armTime(now);
+/** `nowMs`: the emulator clock. */
+export function systemData(principal: string, previous: SystemData | undefined, nowMs: number): SystemData {
+  const at = armTime(nowMs);
   return {
     createdBy: previous?.createdBy ?? principal,
     createdByType: previous?.createdByType ?? "Application",
@@ -93,6 +94,8 @@ export interface FhirServiceInput {
   properties: Record<string, unknown>;
   provisioningState: string;
   systemData: SystemData;
+  /** The emulator clock, for the etag. */
+  nowMs: number;
 }
 
 /**
@@ -140,7 +143,7 @@ export function composeFhirService(input: FhirServiceInput): FhirServiceResource
     // Real traffic names nested resources "workspace/service".
     name: `${address.workspace}/${address.name}`,
     type: FHIR_SERVICE_TYPE,
-    etag: newEtag(),
+    etag: newEtag(input.nowMs),
     location: input.location,
     kind: input.kind,
     tags: input.tags,

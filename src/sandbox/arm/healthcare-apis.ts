@@ -118,7 +118,7 @@ export function registerHealthcareApis(router: Router<ArmRequest>, runtime: Sand
       id: workspaceResourceId(address),
       name,
       type: WORKSPACE_TYPE,
-      etag: newEtag(),
+      etag: newEtag(runtime.clock.now()),
       location: normalizeLocation(body.location),
       tags,
       properties: {
@@ -126,7 +126,7 @@ export function registerHealthcareApis(router: Router<ArmRequest>, runtime: Sand
         publicNetworkAccess: properties.publicNetworkAccess ?? "Enabled",
         provisioningState: "Succeeded",
       },
-      systemData: systemData(request.caller.objectId, existing?.systemData),
+      systemData: systemData(request.caller.objectId, existing?.systemData, runtime.clock.now()),
     };
     world().workspaces.set(idKey(workspace.id), workspace);
     return json(existing ? 200 : 201, workspace, { ETag: workspace.etag });
@@ -141,7 +141,7 @@ export function registerHealthcareApis(router: Router<ArmRequest>, runtime: Sand
     const patch = parsePatch(request, ["tags"]);
     if ("error" in patch) return patch.error;
     if (patch.tags) workspace.tags = patch.tags;
-    return patched(request, workspace);
+    return patched(runtime, request, workspace);
   }));
 
   router.on("DELETE", `${RG}/workspaces/{workspace}`, hc((request, params) => {
@@ -249,7 +249,8 @@ function putFhirService(runtime: SandboxRuntime, request: ArmRequest, params: Ro
     identity: identityResult.identity,
     properties,
     provisioningState: previous ? "Updating" : "Creating",
-    systemData: systemData(request.caller.objectId, previous?.systemData),
+    systemData: systemData(request.caller.objectId, previous?.systemData, runtime.clock.now()),
+    nowMs: runtime.clock.now(),
   });
   world.fhirServices.set(key, desired);
 
@@ -267,11 +268,11 @@ function putFhirService(runtime: SandboxRuntime, request: ArmRequest, params: Ro
     ...(injectedError ? { injectedError } : {}),
     apply: () => {
       if (verifyKey) {
-        const failure = checkKeyAccess(world, { keyUrl, location, identity: desired.identity, purpose: "configure" });
+        const failure = checkKeyAccess(world, { keyUrl, location, identity: desired.identity, purpose: "configure", nowSeconds: runtime.clock.nowSeconds() });
         if (failure) return failure;
       }
       desired.properties.provisioningState = "Succeeded";
-      desired.etag = newEtag();
+      desired.etag = newEtag(runtime.clock.now());
       return undefined;
     },
     // A failed update leaves the service running on its previous configuration (previous key), with
@@ -280,7 +281,7 @@ function putFhirService(runtime: SandboxRuntime, request: ArmRequest, params: Ro
     rollback: (_error: OperationError) => {
       const restored = previous ?? desired;
       restored.properties.provisioningState = "Failed";
-      restored.etag = newEtag();
+      restored.etag = newEtag(runtime.clock.now());
       world.fhirServices.set(key, restored);
     },
   });
@@ -308,7 +309,7 @@ function patchFhirService(runtime: SandboxRuntime, request: ArmRequest, params: 
   if (patch.tags) service.tags = patch.tags;
   if (identityResult?.identity) service.identity = identityResult.identity;
   else if (identityResult) delete service.identity;
-  return patched(request, service);
+  return patched(runtime, request, service);
 }
 
 /**
@@ -329,9 +330,9 @@ function parsePatch(request: ArmRequest, allowed: string[]): { body: Record<stri
 }
 
 /** Synchronous in real traffic: 200 with the full resource, a new etag, no async headers. */
-function patched(request: ArmRequest, resource: { etag: string; systemData: SystemData }): SandboxResponse {
-  resource.etag = newEtag();
-  resource.systemData = systemData(request.caller.objectId, resource.systemData);
+function patched(runtime: SandboxRuntime, request: ArmRequest, resource: { etag: string; systemData: SystemData }): SandboxResponse {
+  resource.etag = newEtag(runtime.clock.now());
+  resource.systemData = systemData(request.caller.objectId, resource.systemData, runtime.clock.now());
   return json(200, resource, { ETag: resource.etag });
 }
 

@@ -44,7 +44,7 @@ function authenticationFailure(runtime: SandboxRuntime, check: Exclude<CallerChe
       return armError(
         401,
         "ExpiredAuthenticationToken",
-        `The access token expiry UTC time '${formatUtc(Number(check.claims?.exp ?? 0))}' is earlier than current UTC time '${formatUtc(Math.floor(Date.now() / 1000))}'.`,
+        `The access token expiry UTC time '${formatUtc(Number(check.claims?.exp ?? 0))}' is earlier than current UTC time '${formatUtc(runtime.clock.nowSeconds())}'.`,
         challenge("The access token expiry UTC time is earlier than current UTC time."),
       );
     case "audience":
@@ -74,8 +74,8 @@ export function requiredAction(method: string, path: string): string | undefined
   return [namespace, ...types, verb].join("/");
 }
 
-function routingRequestId(): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+function routingRequestId(nowMs: number): string {
+  const stamp = new Date(nowMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   return `WESTUS3:${stamp}:${newGuid()}`;
 }
 
@@ -152,7 +152,7 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
       "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
       "X-Content-Type-Options": "nosniff",
       "x-ms-correlation-request-id": newGuid(),
-      "x-ms-routing-request-id": routingRequestId(),
+      "x-ms-routing-request-id": routingRequestId(runtime.clock.now()),
     };
     if (remaining) headers[remaining[0]] = String(remaining[1]);
     return withHeaders(response, headers);

@@ -19,7 +19,7 @@ export interface OperationStart {
   injectedError?: OperationError;
 }
 
-export function startOperation(runtime: SandboxRuntime, start: OperationStart, now = Date.now()): OperationRecord {
+export function startOperation(runtime: SandboxRuntime, start: OperationStart, now = runtime.clock.now()): OperationRecord {
   const operation: OperationRecord = {
     id: newOperationId(),
     subscriptionId: start.subscriptionId,
@@ -47,8 +47,8 @@ export function runningOperationOn(world: World, resourceId: string): OperationR
   return undefined;
 }
 
-/** Completes every operation whose time is up, in start order. */
-export function settleOperations(world: World, now = Date.now()): void {
+/** Completes every operation whose time is up (`now`: the emulator clock), in start order. */
+export function settleOperations(world: World, now: number): void {
   for (const operation of world.operations.values()) {
     if (operation.status !== "Running" || now < operation.startedAt + operation.durationMs) continue;
     const error = operation.injectedError ?? operation.apply();

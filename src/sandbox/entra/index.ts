@@ -25,10 +25,11 @@ export function issuerFor(origin: string, tenantId: string): string {
 }
 
 /** Entra's error body: `{error, error_description: "AADSTSnnn: ...", error_codes, timestamp, trace_id, correlation_id}`. */
-export function entraError(status: number, error: string, code: number, description: string, headers: Record<string, string> = {}): SandboxResponse {
+/** `nowMs`: the emulator clock, for the error's timestamp. */
+export function entraError(nowMs: number, status: number, error: string, code: number, description: string, headers: Record<string, string> = {}): SandboxResponse {
   const traceId = randomUUID();
   const correlationId = randomUUID();
-  const timestamp = new Date().toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+  const timestamp = new Date(nowMs).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
   return json(
     status,
     {
@@ -56,7 +57,7 @@ export interface TokenRequest {
 
 /** Claims of an app-only token as Entra v2 issues them; app roles only for the service's own API. */
 export function issueAccessToken(runtime: SandboxRuntime, request: TokenRequest): { token: string; claims: AccessTokenClaims } {
-  const now = Math.floor(Date.now() / 1000);
+  const now = runtime.clock.nowSeconds();
   const { app } = request;
   const claims: AccessTokenClaims = {
     aud: request.audience,
@@ -85,8 +86,9 @@ export function issueAccessToken(runtime: SandboxRuntime, request: TokenRequest)
   return { token: runtime.tokens.sign(claims), claims };
 }
 
-function unknownTenant(tenant: string): SandboxResponse {
+function unknownTenant(runtime: SandboxRuntime, tenant: string): SandboxResponse {
   return entraError(
+    runtime.clock.now(),
     400,
     "invalid_tenant",
     90002,
@@ -98,12 +100,13 @@ function tokenEndpoint(runtime: SandboxRuntime, request: SandboxRequest): Sandbo
   const form = new URLSearchParams(request.body.toString("utf8"));
   const grantType = form.get("grant_type") ?? "";
   if (grantType !== "client_credentials") {
-    return entraError(400, "unsupported_grant_type", 70003, `The app requested an unsupported grant type '${grantType}'.`);
+    return entraError(runtime.clock.now(), 400, "unsupported_grant_type", 70003, `The app requested an unsupported grant type '${grantType}'.`);
   }
   const clientId = form.get("client_id") ?? "";
   const app = APPS.find((candidate) => candidate.clientId === clientId.toLowerCase());
   if (!app) {
     return entraError(
+      runtime.clock.now(),
       400,
       "unauthorized_client",
       700016,
@@ -112,6 +115,7 @@ function tokenEndpoint(runtime: SandboxRuntime, request: SandboxRequest): Sandbo
   }
   if (form.get("client_secret") !== app.clientSecret) {
     return entraError(
+      runtime.clock.now(),
       401,
       "invalid_client",
       7000215,
@@ -119,10 +123,11 @@ function tokenEndpoint(runtime: SandboxRuntime, request: SandboxRequest): Sandbo
     );
   }
   const scopes = (form.get("scope") ?? "").split(" ").filter((scope) => scope !== "");
-  if (scopes.length === 0) return entraError(400, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.");
+  if (scopes.length === 0) return entraError(runtime.clock.now(), 400, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.");
   const scope = scopes.find((candidate) => candidate.endsWith("/.default"));
   if (!scope) {
     return entraError(
+      runtime.clock.now(),
       400,
       "invalid_scope",
       1002012,
@@ -179,7 +184,7 @@ export function createEntraHandler(runtime: SandboxRuntime): (request: SandboxRe
   const withTenant =
     (handler: (runtime: SandboxRuntime, request: SandboxRequest) => SandboxResponse) =>
     (request: SandboxRequest, params: Record<string, string>): SandboxResponse =>
-      params.tenant?.toLowerCase() === runtime.world.tenantId ? handler(runtime, request) : unknownTenant(params.tenant ?? "");
+      params.tenant?.toLowerCase() === runtime.world.tenantId ? handler(runtime, request) : unknownTenant(runtime, params.tenant ?? "");
 
   const router = new Router()
     .on("GET", "/{tenant}/v2.0/.well-known/openid-configuration", withTenant(openIdConfiguration))
@@ -192,11 +197,11 @@ export function createEntraHandler(runtime: SandboxRuntime): (request: SandboxRe
     let response: SandboxResponse;
     if (fault) {
       const code = fault.errorCode ?? (fault.status >= 500 ? "temporarily_unavailable" : "invalid_request");
-      response = entraError(fault.status, code, 50196, "The request failed because of a fault injected by the sandbox.", faultRetryHeaders(fault));
+      response = entraError(runtime.clock.now(), fault.status, code, 50196, "The request failed because of a fault injected by the sandbox.", faultRetryHeaders(fault));
     } else {
       const match = router.match(request.method, request.path);
-      if (!match) response = entraError(404, "not_found", 90027, `The endpoint '${request.path}' does not exist.`);
-      else if ("methodNotAllowed" in match) response = entraError(405, "invalid_request", 900561, "The endpoint only accepts POST, OPTIONS requests.");
+      if (!match) response = entraError(runtime.clock.now(), 404, "not_found", 90027, `The endpoint '${request.path}' does not exist.`);
+      else if ("methodNotAllowed" in match) response = entraError(runtime.clock.now(), 405, "invalid_request", 900561, "The endpoint only accepts POST, OPTIONS requests.");
       else response = await match.handler(request, match.params);
     }
     return {

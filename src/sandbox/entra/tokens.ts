@@ -64,7 +64,8 @@ export class TokenService {
     return `${header}.${payload}.${base64url(signature)}`;
   }
 
-  verify(token: string, nowSeconds = Math.floor(Date.now() / 1000)): TokenCheck {
+  /** `nowSeconds`: the emulator clock. */
+  verify(token: string, nowSeconds: number): TokenCheck {
     const [header, payload, signature, ...extra] = token.split(".");
     const parsedHeader = decodeSegment(header) as { alg?: string; kid?: string } | undefined;
     const claims = decodeSegment(payload) as AccessTokenClaims | undefined;

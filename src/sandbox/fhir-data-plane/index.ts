@@ -23,7 +23,7 @@ function findService(runtime: SandboxRuntime, host: string): FhirServiceResource
   return [...runtime.world.fhirServices.values()].find((service) => service.name.replace("/", "-").toLowerCase() === label);
 }
 
-function capabilityStatement(service: FhirServiceResource, url: string): Record<string, unknown> {
+function capabilityStatement(service: FhirServiceResource, url: string, nowMs: number): Record<string, unknown> {
   return {
     resourceType: "CapabilityStatement",
     url: `${url}/metadata`,
@@ -31,7 +31,7 @@ function capabilityStatement(service: FhirServiceResource, url: string): Record<
     name: "FHIR Server Capability Statement",
     status: "active",
     experimental: false,
-    date: new Date().toISOString(),
+    date: new Date(nowMs).toISOString(),
     publisher: "Microsoft",
     kind: "instance",
     software: { name: "Microsoft FHIR Server (cmk-service sandbox)", version: "4.0.0" },
@@ -53,11 +53,11 @@ export function createFhirDataPlaneHandler(runtime: SandboxRuntime): (request: S
     }
     const keyUrl = keyEncryptionKeyUrlOf(service);
     if (keyUrl && parseKeyUrl(keyUrl)) {
-      const failure = checkKeyAccess(runtime.world, { keyUrl, location: service.location, identity: service.identity, purpose: "runtime" });
+      const failure = checkKeyAccess(runtime.world, { keyUrl, location: service.location, identity: service.identity, purpose: "runtime", nowSeconds: runtime.clock.nowSeconds() });
       if (failure) {
         return operationOutcome(500, "exception", `The customer-managed key is not accessible (${failure.code}): ${failure.message}`);
       }
     }
-    return json(200, capabilityStatement(service, `https://${request.host}`), { "Content-Type": FHIR_JSON });
+    return json(200, capabilityStatement(service, `https://${request.host}`, runtime.clock.now()), { "Content-Type": FHIR_JSON });
   };
 }

@@ -108,7 +108,7 @@ export function createKeyVaultHandler(runtime: SandboxRuntime): (request: Sandbo
     const match = router.match(request.method, request.path);
     if (!match) return kvError(404, "NotFound", `The path '${request.path}' is not supported by the sandbox Key Vault.`);
     if ("methodNotAllowed" in match) return kvError(405, "MethodNotAllowed", `The method '${request.method}' is not supported on '${request.path}'.`);
-    return match.handler({ ...request, caller, vault, apiVersion }, match.params);
+    return match.handler({ ...request, caller, vault, apiVersion, nowSeconds: runtime.clock.nowSeconds() }, match.params);
   }
 
   return async (request) => {

@@ -2,7 +2,7 @@ import { constants, privateDecrypt, publicEncrypt } from "node:crypto";
 import type { Caller } from "../caller.js";
 import { BodyParseError, empty, isRecord, json, jsonBody } from "../http/responses.js";
 import type { RouteParams, SandboxRequest, SandboxResponse } from "../http/types.js";
-import { newKeyVersion, unixSeconds } from "../ids.js";
+import { newKeyVersion } from "../ids.js";
 import { lower, type KeyRecord, type KeyVersionRecord, type RotationPolicyRecord, type VaultRecord } from "../world.js";
 import { badParameter, deletedKeyNotFound, keyNotFound, kvError } from "./errors.js";
 import { isEc, isRsa, lazyKeyMaterial } from "./key-material.js";
@@ -17,6 +17,8 @@ export interface KeyVaultRequest extends SandboxRequest {
   caller: Caller;
   vault: VaultRecord;
   apiVersion: string;
+  /** The emulator clock at the request, in Unix seconds. */
+  nowSeconds: number;
 }
 
 /** Data action each route needs, checked against the caller's role assignments before the handler runs. */
@@ -111,8 +113,7 @@ export function durationSeconds(duration: string): number | undefined {
   return (((years ?? 0) * 365 + (months ?? 0) * 30 + (days ?? 0)) * 24 + (hours ?? 0)) * 3600 + (minutes ?? 0) * 60 + (seconds ?? 0);
 }
 
-function newVersion(template: Pick<KeyVersionRecord, "kty" | "keySize" | "crv" | "keyOps">, attributes: Partial<Attributes>, tags: Record<string, string>): KeyVersionRecord {
-  const now = unixSeconds();
+function newVersion(template: Pick<KeyVersionRecord, "kty" | "keySize" | "crv" | "keyOps">, attributes: Partial<Attributes>, tags: Record<string, string>, now: number): KeyVersionRecord {
   const version: KeyVersionRecord = {
     version: newKeyVersion(),
     kty: template.kty,
@@ -165,7 +166,7 @@ async function createKey(request: KeyVaultRequest, params: RouteParams): Promise
     if (!CURVES.includes(curve as string)) return badParameter(`The curve '${String(curve)}' is not supported; use ${CURVES.join(", ")}.`);
     template.crv = curve as string;
   }
-  const version = newVersion(template, fields.attributes, fields.tags ?? {});
+  const version = newVersion(template, fields.attributes, fields.tags ?? {}, request.nowSeconds);
   const key = addVersion(request.vault, name, version);
   return json(200, await keyBundle(request, key, version));
 }
@@ -176,8 +177,8 @@ async function rotateKey(request: KeyVaultRequest, params: RouteParams): Promise
   const latest = currentVersion(key);
   const attributes: Partial<Attributes> = {};
   const expiresIn = key.rotationPolicy?.expiryTime ? durationSeconds(key.rotationPolicy.expiryTime) : undefined;
-  if (expiresIn !== undefined) attributes.exp = unixSeconds() + expiresIn;
-  const version = newVersion(latest, attributes, { ...latest.tags });
+  if (expiresIn !== undefined) attributes.exp = request.nowSeconds + expiresIn;
+  const version = newVersion(latest, attributes, { ...latest.tags }, request.nowSeconds);
   key.versions.push(version);
   return json(200, await keyBundle(request, key, version));
 }
@@ -195,7 +196,7 @@ async function updateKey(request: KeyVaultRequest, params: RouteParams): Promise
   if (fields.attributes.exp !== undefined) version.exp = fields.attributes.exp;
   if (fields.keyOps) version.keyOps = fields.keyOps;
   if (fields.tags) version.tags = fields.tags;
-  version.updated = unixSeconds();
+  version.updated = request.nowSeconds;
   return json(200, await keyBundle(request, key, version));
 }
 
@@ -224,7 +225,7 @@ function putRotationPolicy(request: KeyVaultRequest, params: RouteParams): Sandb
     const seconds = typeof expiryTime === "string" ? durationSeconds(expiryTime) : undefined;
     if (seconds === undefined || seconds < 28 * 86_400) return badParameter("'attributes.expiryTime' must be an ISO 8601 duration of at least 28 days.");
   }
-  const now = unixSeconds();
+  const now = request.nowSeconds;
   const policy: RotationPolicyRecord = { lifetimeActions, created: key.rotationPolicy?.created ?? now, updated: now };
   if (typeof expiryTime === "string") policy.expiryTime = expiryTime;
   key.rotationPolicy = policy;
@@ -244,7 +245,7 @@ async function wrapOrUnwrap(request: KeyVaultRequest, params: RouteParams, opera
   if (typeof alg !== "string" || typeof value !== "string") return badParameter("'alg' and 'value' are required.");
   const vaultLabel = `${request.vault.name};location=${request.vault.location}`;
   if (!version.enabled) return kvError(403, "Forbidden", `Operation ${operation} is not allowed on a disabled key.\r\nVault: ${vaultLabel}`, "KeyDisabled");
-  const now = unixSeconds();
+  const now = request.nowSeconds;
   if (version.exp !== undefined && version.exp <= now) return kvError(403, "Forbidden", `Operation ${operation} is not allowed on an expired key.\r\nVault: ${vaultLabel}`, "KeyExpired");
   if (version.nbf !== undefined && version.nbf > now) return kvError(403, "Forbidden", `Operation ${operation} is not allowed on a key that is not yet valid.\r\nVault: ${vaultLabel}`, "KeyNotYetValid");
   if (!version.keyOps.includes(operation)) return badParameter(`Operation ${operation} is not permitted on this key.`);
@@ -313,7 +314,7 @@ export function registerKeyRoutes(on: KeyRouteRegistrar): void {
   }
 
   on("DELETE", "/keys/{name}", `${KEYS}/delete`, async (request, params) => {
-    const deleted = softDeleteKey(request.vault, params.name ?? "");
+    const deleted = softDeleteKey(request.vault, params.name ?? "", request.nowSeconds);
     return deleted ? json(200, await deletedKeyBundle(request, deleted)) : keyNotFound(params.name ?? "");
   });
 

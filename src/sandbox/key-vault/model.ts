@@ -43,7 +43,8 @@ export function versionSummary(version: KeyVersionRecord): Record<string, unknow
 }
 
 /** Soft delete (the only mode: soft delete is on in every sandbox vault). Returns the deleted record. */
-export function softDeleteKey(vault: VaultRecord, keyName: string, nowSeconds = Math.floor(Date.now() / 1000)) {
+/** `nowSeconds`: the emulator clock. */
+export function softDeleteKey(vault: VaultRecord, keyName: string, nowSeconds: number) {
   const name = keyName.toLowerCase();
   const key = vault.keys.get(name);
   if (!key) return undefined;
