@@ -4,6 +4,7 @@ import { createFhirServicesAdapter, type FhirServicesAdapter } from "./fhir-serv
 import { createFhirDataPlaneAdapter, type FhirDataPlaneAdapter } from "./fhir-data-plane.js";
 import { createIdentitiesAdapter, type IdentitiesAdapter } from "./identities.js";
 import { createKeyVaultAdapter, type KeyVaultAdapter } from "./key-vault.js";
+import { createManagedHsmsAdapter, type ManagedHsmsAdapter } from "./managed-hsms.js";
 import { createRoleAssignmentsAdapter, type RoleAssignmentsAdapter } from "./role-assignments.js";
 import { createVaultsAdapter, type VaultsAdapter } from "./vaults.js";
 import { createReadCache } from "./read-cache.js";
@@ -14,6 +15,7 @@ export interface AzureAdapters {
   fhirServices: FhirServicesAdapter;
   keyVault: KeyVaultAdapter;
   vaults: VaultsAdapter;
+  managedHsms: ManagedHsmsAdapter;
   identities: IdentitiesAdapter;
   roleAssignments: RoleAssignmentsAdapter;
   fhirDataPlane: FhirDataPlaneAdapter;
@@ -30,6 +32,7 @@ export function createAzureAdapters(context: AzureContext, options: { pollInterv
     fhirServices: createFhirServicesAdapter(context, options, cache),
     keyVault: createKeyVaultAdapter(context, cache),
     vaults: createVaultsAdapter(context, cache),
+    managedHsms: createManagedHsmsAdapter(context, cache),
     identities: createIdentitiesAdapter(context, cache),
     roleAssignments: createRoleAssignmentsAdapter(context, cache),
     fhirDataPlane: createFhirDataPlaneAdapter(context),

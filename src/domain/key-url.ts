@@ -30,6 +30,11 @@ export function parseKeyUrl(url: string): KeyUrl | undefined {
   return { url, vaultUrl: `https://${host}`, vaultName: host.split(".")[0]!, host, keyName, version };
 }
 
+/** True for a Managed HSM's host (`{name}.managedhsm.azure.net`, or its sovereign-cloud spelling). */
+export function isManagedHsmKey(key: Pick<KeyUrl, "host">): boolean {
+  return key.host.split(".")[1] === "managedhsm";
+}
+
 /** The versioned key id as Key Vault returns it in `kid`. */
 export function formatKeyUrl(vaultUrl: string, keyName: string, version: string): string {
   return `${vaultUrl.replace(/\/+$/, "")}/keys/${keyName}/${version}`;

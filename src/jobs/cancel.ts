@@ -125,6 +125,7 @@ const READ_METHODS: Record<string, ReadonlySet<string>> = {
   fhirServices: new Set(["get", "read", "workspace", "waitUntilSettled", "follow"]),
   keyVault: new Set(["keyFacts", "latestVersionUrl", "deletedKey"]),
   vaults: new Set(["vaultFacts"]),
+  managedHsms: new Set(["managedHsmFacts", "localRoleAssignments"]),
   identities: new Set(["userAssignedIdentity"]),
   roleAssignments: new Set(["forPrincipal"]),
   fhirDataPlane: new Set(["metadataStatus"]),

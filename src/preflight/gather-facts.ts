@@ -2,12 +2,13 @@ import { parseFhirServiceId, parseUserAssignedIdentityId } from "../domain/arm-i
 import type { FhirServiceFacts, KeyFacts, PrincipalFacts, RoleAssignmentFacts, VaultFacts } from "../domain/checks/facts.js";
 import type { PreflightFacts, PreflightRequest } from "../domain/checks/preflight-report.js";
 import type { FhirServiceResource } from "../domain/fhir-resource.js";
-import { parseKeyUrl } from "../domain/key-url.js";
+import { isManagedHsmKey, parseKeyUrl } from "../domain/key-url.js";
 import type { GatheredFact } from "../azure/arm-facts.js";
 import { readFact } from "../azure/arm-facts.js";
 import type { FhirServicesAdapter } from "../azure/fhir-services.js";
 import type { IdentitiesAdapter } from "../azure/identities.js";
 import type { KeyVaultAdapter } from "../azure/key-vault.js";
+import type { ManagedHsmsAdapter } from "../azure/managed-hsms.js";
 import type { RoleAssignmentsAdapter } from "../azure/role-assignments.js";
 import type { VaultsAdapter } from "../azure/vaults.js";
 
@@ -15,6 +16,7 @@ export interface PreflightAdapters {
   fhirServices: FhirServicesAdapter;
   keyVault: KeyVaultAdapter;
   vaults: VaultsAdapter;
+  managedHsms: ManagedHsmsAdapter;
   identities: IdentitiesAdapter;
   roleAssignments: RoleAssignmentsAdapter;
 }
@@ -65,7 +67,10 @@ export async function gatherFacts(adapters: PreflightAdapters, request: Prefligh
   // read a vault, or role assignments at its scope, in a subscription it may not use. A vault elsewhere is
   // "not found through ARM": its checks are judged from the key or skipped, and IdentityKeyAccess finds no
   // grant in this subscription, so it fails closed.
-  const vaultPromise = adapters.vaults.vaultFacts(key.vaultName, [ref.subscriptionId]);
+  // A Managed HSM key: the HSM is read as Microsoft.KeyVault/managedHSMs, and who may use its keys is in its
+  // own local RBAC, on its data plane, not in ARM's role assignments.
+  const hsm = isManagedHsmKey(key);
+  const vaultPromise = hsm ? adapters.managedHsms.managedHsmFacts(key.vaultName, [ref.subscriptionId]) : adapters.vaults.vaultFacts(key.vaultName, [ref.subscriptionId]);
 
   const identity = request.identity;
   const principalPromise: Promise<GatheredFact<PrincipalFacts>> =
@@ -89,10 +94,9 @@ export async function gatherFacts(adapters: PreflightAdapters, request: Prefligh
   // identity has no principal yet: nothing is listed unless the service turns out to exist already.
   const principalId = principalPromise.then((principal) => (principal.status === "found" ? principal.value.principalId : undefined));
   const subscriptionScope = `/subscriptions/${ref.subscriptionId}`;
-  const rolesPromise =
-    request.create && identity.type === "SystemAssigned"
-      ? principalId.then((id) => adapters.roleAssignments.forPrincipal(ref.subscriptionId, subscriptionScope, id))
-      : adapters.roleAssignments.forPrincipal(ref.subscriptionId, subscriptionScope, principalId);
+  const rolesFor = (id: string | undefined | PromiseLike<string | undefined>) =>
+    hsm ? adapters.managedHsms.localRoleAssignments(key.vaultUrl, id) : adapters.roleAssignments.forPrincipal(ref.subscriptionId, subscriptionScope, id);
+  const rolesPromise = request.create && identity.type === "SystemAssigned" ? principalId.then(rolesFor) : rolesFor(principalId);
 
   const [fhir, keyFact, vault, principal, roleAssignments, workspace] = await Promise.all([
     fhirPromise,

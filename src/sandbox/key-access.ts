@@ -1,6 +1,7 @@
 import type { FhirServiceResource } from "./arm/healthcare-apis-model.js";
+import { findLocalGrant } from "./managed-hsm-rbac.js";
 import { findGrant } from "./rbac.js";
-import { idKey, lower, type KeyRecord, type KeyVersionRecord, type OperationError, type VaultRecord, type World } from "./world.js";
+import { idKey, lower, type KeyRecord, type KeyVersionRecord, type ManagedHsmRecord, type OperationError, type VaultRecord, type World } from "./world.js";
 
 /**
  * Can a FHIR service use a customer-managed key? The same checks serve two purposes:
@@ -16,21 +17,29 @@ import { idKey, lower, type KeyRecord, type KeyVersionRecord, type OperationErro
  */
 
 export const KEY_VAULT_SUFFIX = ".vault.azure.net";
+export const MANAGED_HSM_SUFFIX = ".managedhsm.azure.net";
 export const MAX_VAULT_AND_KEY_NAME_LENGTH = 94;
 
-const REQUIRED_DATA_ACTIONS = [
-  "Microsoft.KeyVault/vaults/keys/read",
-  "Microsoft.KeyVault/vaults/keys/wrap/action",
-  "Microsoft.KeyVault/vaults/keys/unwrap/action",
-];
+/** Read, wrap and unwrap, as each kind of key store names them (Crypto Service Encryption User's, in both). */
+const REQUIRED_DATA_ACTIONS = {
+  vault: ["Microsoft.KeyVault/vaults/keys/read", "Microsoft.KeyVault/vaults/keys/wrap/action", "Microsoft.KeyVault/vaults/keys/unwrap/action"],
+  managedHsm: ["Microsoft.KeyVault/managedHsm/keys/read/action", "Microsoft.KeyVault/managedHsm/keys/wrap/action", "Microsoft.KeyVault/managedHsm/keys/unwrap/action"],
+};
 
 export interface ParsedKeyUrl {
+  /** The vault's or the Managed HSM's name. */
   vaultName: string;
   keyName: string;
   version?: string;
+  managedHsm: boolean;
 }
 
-/** `https://{vault}.vault.azure.net/keys/{name}[/{version}]`, or undefined for anything else. */
+/** The vault or Managed HSM a key URL names, if the world has it. */
+export function keyStoreOf(world: World, parsed: ParsedKeyUrl): VaultRecord | ManagedHsmRecord | undefined {
+  return (parsed.managedHsm ? world.managedHsms : world.vaults).get(lower(parsed.vaultName));
+}
+
+/** `https://{vault}.vault.azure.net/keys/{name}[/{version}]` (or `{hsm}.managedhsm.azure.net`), or undefined for anything else. */
 export function parseKeyUrl(url: string): ParsedKeyUrl | undefined {
   let parsed: URL;
   try {
@@ -39,12 +48,13 @@ export function parseKeyUrl(url: string): ParsedKeyUrl | undefined {
     return undefined;
   }
   const host = parsed.hostname.toLowerCase();
-  if (parsed.protocol !== "https:" || !host.endsWith(KEY_VAULT_SUFFIX)) return undefined;
-  const vaultName = host.slice(0, -KEY_VAULT_SUFFIX.length);
+  const suffix = [KEY_VAULT_SUFFIX, MANAGED_HSM_SUFFIX].find((candidate) => host.endsWith(candidate));
+  if (parsed.protocol !== "https:" || !suffix) return undefined;
+  const vaultName = host.slice(0, -suffix.length);
   if (!/^[a-z0-9-]{3,24}$/.test(vaultName)) return undefined;
   const match = /^\/keys\/([0-9a-zA-Z-]+)(?:\/([0-9a-zA-Z]*))?\/?$/.exec(parsed.pathname);
   if (!match) return undefined;
-  const result: ParsedKeyUrl = { vaultName, keyName: match[1] as string };
+  const result: ParsedKeyUrl = { vaultName, keyName: match[1] as string, managedHsm: suffix === MANAGED_HSM_SUFFIX };
   if (match[2]) result.version = match[2];
   return result;
 }
@@ -96,7 +106,10 @@ export function checkKeyAccess(world: World, input: KeyAccessInput): OperationEr
 
   const parsed = parseKeyUrl(url);
   if (!parsed) {
-    return failure("InvalidKeyEncryptionKeyUrl", `The key encryption key URL '${url}' is not a valid Azure Key Vault key identifier (https://{vault}${KEY_VAULT_SUFFIX}/keys/{name}/{version}).`);
+    return failure(
+      "InvalidKeyEncryptionKeyUrl",
+      `The key encryption key URL '${url}' is not a valid Azure Key Vault or Managed HSM key identifier (https://{vault}${KEY_VAULT_SUFFIX}/keys/{name}/{version} or https://{hsm}${MANAGED_HSM_SUFFIX}/keys/{name}/{version}).`,
+    );
   }
   if (!parsed.version) {
     return failure("InvalidKeyEncryptionKeyUrl", `The key encryption key URL '${url}' must include a key version; versionless keys are not supported.`);
@@ -107,8 +120,9 @@ export function checkKeyAccess(world: World, input: KeyAccessInput): OperationEr
       `The key vault name and key name together must not exceed ${MAX_VAULT_AND_KEY_NAME_LENGTH} characters; '${parsed.vaultName}' and '${parsed.keyName}' have ${parsed.vaultName.length + parsed.keyName.length}.`,
     );
   }
-  const vault = world.vaults.get(lower(parsed.vaultName));
-  if (!vault) return failure("KeyVaultNotFound", `The key vault '${parsed.vaultName}' could not be found.`);
+  const vault = keyStoreOf(world, parsed);
+  const store = parsed.managedHsm ? "managed HSM" : "key vault";
+  if (!vault) return failure("KeyVaultNotFound", `The ${store} '${parsed.vaultName}' could not be found.`);
 
   const principal = encryptionPrincipal(world, { identity: input.identity });
   if (!principal) {
@@ -124,18 +138,21 @@ export function checkKeyAccess(world: World, input: KeyAccessInput): OperationEr
       `Key vault '${vault.name}' denies access from public networks and does not allow trusted Microsoft services to bypass its firewall.`,
     );
   }
-  const scope = keyScope(vault, parsed.keyName);
-  const missing = REQUIRED_DATA_ACTIONS.find((dataAction) => !findGrant(world, principal.principalId, scope, { dataAction }));
+  const missing =
+    "localRoleAssignments" in vault
+      ? REQUIRED_DATA_ACTIONS.managedHsm.find((dataAction) => !findLocalGrant(vault, principal.principalId, `/keys/${parsed.keyName}`, dataAction))
+      : REQUIRED_DATA_ACTIONS.vault.find((dataAction) => !findGrant(world, principal.principalId, keyScope(vault, parsed.keyName), { dataAction }));
   if (missing) {
+    const role = parsed.managedHsm ? "Managed HSM Crypto Service Encryption User" : "Key Vault Crypto Service Encryption User";
     return failure(
       "KeyVaultAccessForbidden",
-      `The ${principal.label} does not have permission '${missing}' on key '${parsed.keyName}' in key vault '${vault.name}'. Assign it the 'Key Vault Crypto Service Encryption User' role.`,
+      `The ${principal.label} does not have permission '${missing}' on key '${parsed.keyName}' in ${store} '${vault.name}'. Assign it the '${role}' role.`,
     );
   }
 
   const key = vault.keys.get(lower(parsed.keyName));
   const version = key?.versions.find((candidate) => candidate.version === lower(parsed.version ?? ""));
-  if (!key || !version) return failure("KeyVaultKeyNotFound", `The key '${url}' was not found in key vault '${vault.name}'.`);
+  if (!key || !version) return failure("KeyVaultKeyNotFound", `The key '${url}' was not found in ${store} '${vault.name}'.`);
   if (!version.enabled) return failure("KeyVaultKeyDisabled", `The key '${url}' is disabled.`);
   if (version.exp !== undefined && version.exp <= now) {
     return failure("KeyVaultKeyExpired", `The key '${url}' expired at ${new Date(version.exp * 1000).toISOString()}.`);
@@ -156,10 +173,10 @@ export function checkKeyAccess(world: World, input: KeyAccessInput): OperationEr
     return failure("InvalidKeyOperations", `The key '${url}' does not permit ${missingOps.join(" and ")}; the FHIR service requires wrapKey and unwrapKey.`);
   }
   if (!vault.purgeProtection) {
-    return failure("KeyVaultPurgeProtectionRequired", `Key vault '${vault.name}' must have soft delete and purge protection enabled.`);
+    return failure("KeyVaultPurgeProtectionRequired", `The ${store} '${vault.name}' must have soft delete and purge protection enabled.`);
   }
   if (vault.location !== input.location) {
-    return failure("KeyVaultRegionMismatch", `Key vault '${vault.name}' is in '${vault.location}'; it must be in the FHIR service's region '${input.location}'.`);
+    return failure("KeyVaultRegionMismatch", `The ${store} '${vault.name}' is in '${vault.location}'; it must be in the FHIR service's region '${input.location}'.`);
   }
   return undefined;
 }

@@ -39,6 +39,10 @@ export const KEY_NOWRAP = "cmk-nowrap";
 /** `kvsandbox` + this name is 95 characters, one over the FHIR limit of 94. */
 export const KEY_LONG_NAME = `cmk-${"a".repeat(82)}`;
 
+/** The Managed HSM (issue 14): RSA-HSM 3072 key `cmk-hsm-3072`, local RBAC. */
+export const MANAGED_HSM = "hsmsandbox";
+export const KEY_HSM_3072 = "cmk-hsm-3072";
+
 export const VERSION_1 = "00000000000000000000000000000001";
 export const VERSION_2 = "00000000000000000000000000000002";
 
@@ -53,6 +57,22 @@ export const ROLE = {
   keyVaultCryptoOfficer: "14b46e9e-c2b7-41b4-b07b-48a6ebf60603",
   keyVaultCryptoUser: "12338af0-0e69-4776-bea7-57ae8d297424",
   keyVaultCryptoServiceEncryptionUser: "e147488a-f6f5-4113-8e2d-b22465e65bf6",
+} as const;
+
+/**
+ * Managed HSM local RBAC built-in role definition ids (MicrosoftDocs azure-security-docs
+ * `articles/key-vault/managed-hsm/built-in-roles.md`; azure-contracts.md 5.2).
+ */
+export const HSM_ROLE = {
+  administrator: "a290e904-7015-4bba-90c8-60543313cdb4",
+  cryptoOfficer: "515eb02d-2335-4d2d-92f2-b1cbdf9c3778",
+  cryptoUser: "21dbd100-6940-42c2-9190-5d6cb909625b",
+  policyAdministrator: "4bd23610-cdcf-4971-bdee-bdc562cc28e4",
+  cryptoAuditor: "2c18b078-7c48-4d3a-af88-5a3a1b3f82b3",
+  cryptoServiceEncryptionUser: "33413926-3206-4cdd-b39a-83574fe37a17",
+  cryptoServiceReleaseUser: "21dbd100-6940-42c2-9190-5d6cb909625c",
+  backup: "7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8",
+  restore: "6efe6056-5259-49d2-8b3d-d3d73544b20b",
 } as const;
 
 export interface SeedApp {
@@ -153,6 +173,18 @@ export function keyUrl(vault: string, key: string, version?: string): string {
   return `${vaultUrl(vault)}/keys/${key}${version ? `/${version}` : ""}`;
 }
 
+export function managedHsmId(name = MANAGED_HSM): string {
+  return `${resourceGroupId()}/providers/Microsoft.KeyVault/managedHSMs/${name}`;
+}
+
+export function managedHsmUrl(name = MANAGED_HSM): string {
+  return `https://${name}.managedhsm.azure.net`;
+}
+
+export function hsmKeyUrl(name: string, key: string, version?: string): string {
+  return `${managedHsmUrl(name)}/keys/${key}${version ? `/${version}` : ""}`;
+}
+
 export function fhirServiceUrl(name: string, workspace = WORKSPACE): string {
   return `https://${workspace}-${name}.fhir.azurehealthcareapis.com`;
 }
@@ -232,6 +264,44 @@ export const SEED_VAULTS: readonly VaultSeed[] = [
     publicNetworkAccess: "Disabled",
     networkAcls: { bypass: "None", defaultAction: "Deny", ipRules: [], virtualNetworkRules: [] },
     keys: [rsa2048(KEY_RSA_2048)],
+  },
+];
+
+export interface LocalRoleAssignmentSeed {
+  name: string;
+  /** `/`, `/keys` or `/keys/{name}`. */
+  scope: string;
+  roleId: string;
+  principalId: string;
+}
+
+export interface ManagedHsmSeed extends VaultSeed {
+  localRoleAssignments: readonly LocalRoleAssignmentSeed[];
+}
+
+/** Local role assignment names are GUIDs too; these are predictable. */
+function seedLocalAssignmentName(index: number): string {
+  return `e0000000-0000-4000-8000-${index.toString(16).padStart(12, "0")}`;
+}
+
+/**
+ * `hsmsandbox` (westus3, purge protection on; soft delete is always on for Managed HSM) in `rg-sandbox`.
+ * Local RBAC: the FHIR identities may use `cmk-hsm-3072` (Managed HSM Crypto Service Encryption User on
+ * the key); `cmk-service` manages keys (Crypto User) and deleted keys and role assignments (Crypto Officer).
+ */
+export const SEED_MANAGED_HSMS: readonly ManagedHsmSeed[] = [
+  {
+    name: MANAGED_HSM,
+    location: LOCATION,
+    purgeProtection: true,
+    publicNetworkAccess: "Enabled",
+    keys: [{ name: KEY_HSM_3072, versions: [{ version: VERSION_1, kty: "RSA-HSM", keySize: 3072 }] }],
+    localRoleAssignments: [
+      { scope: `/keys/${KEY_HSM_3072}`, roleId: HSM_ROLE.cryptoServiceEncryptionUser, principalId: FHIR_SYS_PRINCIPAL_ID },
+      { scope: `/keys/${KEY_HSM_3072}`, roleId: HSM_ROLE.cryptoServiceEncryptionUser, principalId: UAMI_SANDBOX_PRINCIPAL_ID },
+      { scope: "/", roleId: HSM_ROLE.cryptoUser, principalId: SERVICE_APP.objectId },
+      { scope: "/", roleId: HSM_ROLE.cryptoOfficer, principalId: SERVICE_APP.objectId },
+    ].map((assignment, index) => ({ ...assignment, name: seedLocalAssignmentName(index + 1) })),
   },
 ];
 

@@ -75,6 +75,21 @@ export interface VaultRecord {
   deletedKeys: Map<string, DeletedKeyRecord>;
 }
 
+/** A Managed HSM local role assignment: data-plane RBAC kept by the HSM itself, not by ARM. */
+export interface LocalRoleAssignmentRecord {
+  name: string;
+  /** `/`, `/keys` or `/keys/{name}`. */
+  scope: string;
+  /** The role definition's GUID. */
+  roleId: string;
+  principalId: string;
+}
+
+/** A Managed HSM: a key store like a vault (same keys data plane), authorized by local RBAC. */
+export interface ManagedHsmRecord extends VaultRecord {
+  localRoleAssignments: Map<string, LocalRoleAssignmentRecord>;
+}
+
 export interface UserAssignedIdentityRecord {
   name: string;
   subscriptionId: string;
@@ -149,6 +164,8 @@ export interface World {
   workspaces: Map<string, WorkspaceResource>;
   fhirServices: Map<string, FhirServiceResource>;
   vaults: Map<string, VaultRecord>;
+  /** Keyed by lower-cased name, like vaults. */
+  managedHsms: Map<string, ManagedHsmRecord>;
   identities: Map<string, UserAssignedIdentityRecord>;
   roleAssignments: Map<string, RoleAssignmentRecord>;
   operations: Map<string, OperationRecord>;
@@ -282,6 +299,7 @@ export function createSeedWorld(keyCacheDir?: string): World {
     workspaces: new Map(),
     fhirServices: new Map(),
     vaults: new Map(),
+    managedHsms: new Map(),
     identities: new Map(),
     roleAssignments: new Map(),
     operations: new Map(),
@@ -308,6 +326,10 @@ export function createSeedWorld(keyCacheDir?: string): World {
     world.fhirServices.set(idKey(resource.id), resource);
   }
   for (const spec of seed.SEED_VAULTS) world.vaults.set(lower(spec.name), seedVault(spec, keyCacheDir));
+  for (const spec of seed.SEED_MANAGED_HSMS) {
+    const localRoleAssignments = new Map(spec.localRoleAssignments.map(({ name, scope, roleId, principalId }) => [name, { name, scope, roleId, principalId }]));
+    world.managedHsms.set(lower(spec.name), { ...seedVault(spec, keyCacheDir), localRoleAssignments });
+  }
   const createdOn = new Date(seed.SEED_CREATED * 1000).toISOString();
   for (const spec of seed.SEED_ROLE_ASSIGNMENTS) {
     world.roleAssignments.set(lower(spec.name), {

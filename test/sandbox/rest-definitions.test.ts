@@ -202,6 +202,26 @@ t.test("Key Vault keys data plane responses match keys.json (7.5)", async (t) =>
   t.equal((wrapped.json as { kid: string }).kid, kid);
   check("unwrapKey", await kv("POST", `/keys/${seed.KEY_RSA_2048}/${seed.VERSION_1}/unwrapkey`, { alg: "RSA-OAEP-256", value: (wrapped.json as { value: string }).value }), 200);
 
+  const plain = Buffer.from("conformance").toString("base64url");
+  const encrypted = await kv("POST", `/keys/${seed.KEY_RSA_2048}/${seed.VERSION_1}/encrypt`, { alg: "RSA-OAEP-256", value: plain });
+  check("encrypt", encrypted, 200);
+  check("decrypt", await kv("POST", `/keys/${seed.KEY_RSA_2048}/${seed.VERSION_1}/decrypt`, { alg: "RSA-OAEP-256", value: (encrypted.json as { value: string }).value }), 200);
+  const digest = Buffer.alloc(32, 3).toString("base64url");
+  const signed = await kv("POST", `/keys/${seed.KEY_RSA_2048}/${seed.VERSION_1}/sign`, { alg: "PS256", value: digest });
+  check("sign", signed, 200);
+  check("verify", await kv("POST", `/keys/${seed.KEY_RSA_2048}/${seed.VERSION_1}/verify`, { alg: "PS256", digest, value: (signed.json as { value: string }).value }), 200);
+  check("encrypt", await kv("POST", `/keys/${seed.KEY_NOWRAP}/${seed.VERSION_1}/encrypt`, { alg: "RSA-OAEP", value: plain }), 400, "not in key_ops");
+
+  // A Managed HSM serves the same keys API (azure-contracts.md 3.1), behind its own challenge resource.
+  const hsmToken = `Bearer ${(await sandboxCredential(sandbox).getToken("https://managedhsm.azure.net/.default")).token}`;
+  const hsm = (method: string, path: string, body?: unknown) =>
+    sandboxRequest(sandbox, { method, path: `${path}?api-version=7.5`, host: `${seed.MANAGED_HSM}.managedhsm.azure.net`, headers: { authorization: hsmToken }, ...(body === undefined ? {} : { body }) });
+  check("GetKey", await hsm("GET", `/keys/${seed.KEY_HSM_3072}/`), 200, "Managed HSM");
+  check("GetKeys", await hsm("GET", "/keys"), 200, "Managed HSM");
+  const hsmWrapped = await hsm("POST", `/keys/${seed.KEY_HSM_3072}/${seed.VERSION_1}/wrapkey`, { alg: "RSA-OAEP-256", value: Buffer.alloc(32, 5).toString("base64url") });
+  check("wrapKey", hsmWrapped, 200, "Managed HSM");
+  check("unwrapKey", await hsm("POST", `/keys/${seed.KEY_HSM_3072}/${seed.VERSION_1}/unwrapkey`, { alg: "RSA-OAEP-256", value: (hsmWrapped.json as { value: string }).value }), 200, "Managed HSM");
+
   check("DeleteKey", await kv("DELETE", "/keys/conform-rsa"), 200);
   check("GetDeletedKey", await kv("GET", "/deletedkeys/conform-rsa"), 200);
   check("GetDeletedKeys", await kv("GET", "/deletedkeys"), 200);

@@ -26,6 +26,8 @@ export interface KeyFacts {
 }
 
 export interface VaultFacts {
+  /** Set for a Managed HSM, read as `Microsoft.KeyVault/managedHSMs`: local RBAC, soft delete always on. */
+  managedHsm?: boolean;
   name: string;
   id: string;
   location: string;

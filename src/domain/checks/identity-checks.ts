@@ -1,6 +1,6 @@
 import { canonicalArmId } from "../arm-ids.js";
 import type { RequestedIdentity } from "../fhir-resource.js";
-import type { KeyUrl } from "../key-url.js";
+import { isManagedHsmKey, type KeyUrl } from "../key-url.js";
 import { failed, passed, skipped, warning, type CheckResult } from "./check-result.js";
 import type { Fact, FhirServiceFacts, PrincipalFacts, RoleAssignmentFacts, VaultFacts } from "./facts.js";
 
@@ -11,6 +11,13 @@ export const REQUIRED_DATA_ACTIONS = [
   "Microsoft.KeyVault/vaults/keys/unwrap/action",
 ];
 export const CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6";
+/** A Managed HSM's keys are reached through its local RBAC: these data actions, Managed HSM Crypto Service Encryption User's. */
+export const HSM_REQUIRED_DATA_ACTIONS = [
+  "Microsoft.KeyVault/managedHsm/keys/read/action",
+  "Microsoft.KeyVault/managedHsm/keys/wrap/action",
+  "Microsoft.KeyVault/managedHsm/keys/unwrap/action",
+];
+export const HSM_CRYPTO_SERVICE_ENCRYPTION_USER = "Managed HSM Crypto Service Encryption User";
 
 /** ARM action wildcards: `*` matches any run of characters, case-insensitively. */
 export function actionMatches(pattern: string, action: string): boolean {
@@ -18,8 +25,8 @@ export function actionMatches(pattern: string, action: string): boolean {
   return regex.test(action);
 }
 
-export function grantsKeyAccess(assignment: Pick<RoleAssignmentFacts, "dataActions" | "notDataActions">): boolean {
-  return REQUIRED_DATA_ACTIONS.every(
+export function grantsKeyAccess(assignment: Pick<RoleAssignmentFacts, "dataActions" | "notDataActions">, required: readonly string[] = REQUIRED_DATA_ACTIONS): boolean {
+  return required.every(
     (action) => assignment.dataActions.some((allowed) => actionMatches(allowed, action)) && !assignment.notDataActions.some((denied) => actionMatches(denied, action)),
   );
 }
@@ -101,7 +108,8 @@ function checkKeyAccess(input: IdentityCheckInput): CheckResult {
   if (input.principal.status !== "found") return skipped("IdentityKeyAccess", `Not checked: ${who} could not be read.`);
   const principalId = input.principal.value.principalId;
   if (!principalId) return skipped("IdentityKeyAccess", "Not checked yet: the system-assigned identity does not exist; the job checks its role after turning it on.");
-  if (input.vault.status === "found" && !input.vault.value.enableRbacAuthorization) {
+  const hsm = isManagedHsmKey(input.key);
+  if (!hsm && input.vault.status === "found" && !input.vault.value.enableRbacAuthorization) {
     return warning(
       "IdentityKeyAccess",
       `Vault ${input.key.vaultName} uses access policies, which this service does not read.`,
@@ -110,7 +118,13 @@ function checkKeyAccess(input: IdentityCheckInput): CheckResult {
   }
   if (input.roleAssignments.status !== "found") {
     const reason = input.roleAssignments.status === "unreadable" ? input.roleAssignments.reason : "no answer";
-    return warning("IdentityKeyAccess", `Could not list role assignments for ${who}: ${reason}.`, "Give the service's identity Reader (Microsoft.Authorization/roleAssignments/read) on the vault.");
+    return warning(
+      "IdentityKeyAccess",
+      `Could not list ${hsm ? `managed HSM ${input.key.vaultName}'s local role assignments` : "role assignments"} for ${who}: ${reason}.`,
+      hsm
+        ? `Give the service's identity a local role that reads role assignments on the HSM (az keyvault role assignment create --hsm-name ${input.key.vaultName} --role "Managed HSM Crypto User" --assignee <service principal> --scope /).`
+        : "Give the service's identity Reader (Microsoft.Authorization/roleAssignments/read) on the vault.",
+    );
   }
   const granting = grantingAssignments(input);
   const roleName = (assignment: RoleAssignmentFacts) => assignment.roleName ?? assignment.roleDefinitionId.split("/").at(-1);
@@ -125,6 +139,13 @@ function checkKeyAccess(input: IdentityCheckInput): CheckResult {
       `Wait ${Math.ceil(input.propagationWindowMs / 60_000)} minute(s) after assigning a role; a job waits for it by itself and checks again.`,
     );
   }
+  if (hsm) {
+    return failed(
+      "IdentityKeyAccess",
+      `${capitalize(who)} (principal ${principalId}) holds no local role on managed HSM ${input.key.vaultName} that grants read, wrap and unwrap on key ${input.key.keyName}.`,
+      `Assign ${HSM_CRYPTO_SERVICE_ENCRYPTION_USER} in the HSM's local RBAC: az keyvault role assignment create --hsm-name ${input.key.vaultName} --role "${HSM_CRYPTO_SERVICE_ENCRYPTION_USER}" --assignee-object-id ${principalId} --assignee-principal-type ServicePrincipal --scope /keys/${input.key.keyName}.`,
+    );
+  }
   return failed(
     "IdentityKeyAccess",
     `${capitalize(who)} (principal ${principalId}) holds no role that grants read, wrap and unwrap on key ${input.key.keyName} in ${input.key.vaultName}.`,
@@ -132,11 +153,16 @@ function checkKeyAccess(input: IdentityCheckInput): CheckResult {
   );
 }
 
-/** Role assignments of the principal that grant read, wrap and unwrap on the key. */
+/**
+ * Role assignments of the principal that grant read, wrap and unwrap on the key: Azure RBAC at the key
+ * or above for a vault; for a Managed HSM, its local ones at `/`, `/keys` or `/keys/{name}`.
+ */
 export function grantingAssignments(input: Pick<IdentityCheckInput, "roleAssignments" | "vault" | "key">): RoleAssignmentFacts[] {
   if (input.roleAssignments.status !== "found") return [];
-  const keyScope = `${vaultScope(input)}/keys/${input.key.keyName}`;
-  return input.roleAssignments.value.filter((assignment) => grantsKeyAccess(assignment) && scopeCovers(assignment.scope, keyScope));
+  const hsm = isManagedHsmKey(input.key);
+  const keyScope = hsm ? `/keys/${input.key.keyName}` : `${vaultScope(input)}/keys/${input.key.keyName}`;
+  const required = hsm ? HSM_REQUIRED_DATA_ACTIONS : REQUIRED_DATA_ACTIONS;
+  return input.roleAssignments.value.filter((assignment) => grantsKeyAccess(assignment, required) && scopeCovers(assignment.scope, keyScope));
 }
 
 /** True while an assignment is younger than the propagation window. */

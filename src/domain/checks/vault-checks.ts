@@ -1,4 +1,4 @@
-import type { KeyUrl } from "../key-url.js";
+import { isManagedHsmKey, type KeyUrl } from "../key-url.js";
 import { failed, passed, skipped, warning, type CheckResult } from "./check-result.js";
 import type { Fact, KeyFacts, VaultFacts } from "./facts.js";
 
@@ -12,14 +12,16 @@ export function normalizeRegion(region: string): string {
 
 /** VaultSoftDelete, VaultPurgeProtection, VaultRegion, VaultFirewall. */
 export function checkVault(key: KeyUrl, vault: Fact<VaultFacts>, keyFact: Fact<KeyFacts>, fhirLocation: string | undefined): CheckResult[] {
-  const update = (flag: string) => `az keyvault update --name ${key.vaultName} ${flag}`;
+  const hsm = isManagedHsmKey(key);
+  const update = (flag: string) => (hsm ? `az keyvault update-hsm --hsm-name ${key.vaultName} ${flag}` : `az keyvault update --name ${key.vaultName} ${flag}`);
+  const store = hsm ? "managed HSM" : "vault";
   if (vault.status !== "found") {
     // The key's recoveryLevel says the same as the vault's soft delete and purge protection flags.
     const level = keyFact.status === "found" ? keyFact.value.recoveryLevel : undefined;
-    const why = vault.status === "missing" ? `vault ${key.vaultName} was not found through ARM` : `the service could not read vault ${key.vaultName} through ARM: ${vault.reason}`;
+    const why = vault.status === "missing" ? `${store} ${key.vaultName} was not found through ARM` : `the service could not read ${store} ${key.vaultName} through ARM: ${vault.reason}`;
     const fromLevel = (id: "VaultSoftDelete" | "VaultPurgeProtection", ok: boolean, fix: string) =>
       level === undefined
-        ? warning(id, `Not verified: ${why}.`, "Give the service's identity Reader on the vault so it can check it.")
+        ? warning(id, `Not verified: ${why}.`, `Give the service's identity Reader on the ${store} so it can check it.`)
         : ok
           ? passed(id, `Key recoveryLevel is ${level}.`)
           : failed(id, `Key recoveryLevel is ${level}.`, fix);
@@ -34,7 +36,7 @@ export function checkVault(key: KeyUrl, vault: Fact<VaultFacts>, keyFact: Fact<K
   const facts = vault.value;
   const results: CheckResult[] = [
     facts.enableSoftDelete
-      ? passed("VaultSoftDelete", `Soft delete is on (${facts.softDeleteRetentionInDays ?? 90} days).`)
+      ? passed("VaultSoftDelete", `Soft delete is on (${facts.softDeleteRetentionInDays ?? 90} days)${facts.managedHsm ? ", as it always is on a managed HSM" : ""}.`)
       : failed("VaultSoftDelete", `Soft delete is off on ${facts.name}.`, `Turn it on: ${update("--enable-soft-delete true")}.`),
     facts.enablePurgeProtection
       ? passed("VaultPurgeProtection", "Purge protection is on.")
@@ -52,8 +54,8 @@ export function checkVault(key: KeyUrl, vault: Fact<VaultFacts>, keyFact: Fact<K
     results.push(
       failed(
         "VaultRegion",
-        `Vault ${facts.name} is in ${normalizeRegion(facts.location)}; the FHIR service is in ${normalizeRegion(fhirLocation)}.`,
-        `Use a key from a vault in ${normalizeRegion(fhirLocation)} (az keyvault create --name <vault> --location ${normalizeRegion(fhirLocation)} --enable-purge-protection true --enable-rbac-authorization true).`,
+        `${facts.managedHsm ? "Managed HSM" : "Vault"} ${facts.name} is in ${normalizeRegion(facts.location)}; the FHIR service is in ${normalizeRegion(fhirLocation)}.`,
+        `Use a key from a vault in ${normalizeRegion(fhirLocation)} (az keyvault create --name <vault> --location ${normalizeRegion(fhirLocation)} --enable-purge-protection true --enable-rbac-authorization true)${facts.managedHsm ? ` or a managed HSM there` : ""}.`,
       ),
     );
   }

@@ -1,4 +1,4 @@
-import { encryptionPrincipal, parseKeyUrl } from "../key-access.js";
+import { encryptionPrincipal, keyStoreOf, parseKeyUrl } from "../key-access.js";
 import { recoverDeletedKey, softDeleteKey } from "../key-vault/model.js";
 import { isRecord } from "../http/responses.js";
 import { newGuid } from "../ids.js";
@@ -40,15 +40,16 @@ function keyTarget(world: World, input: Record<string, unknown>): KeyTarget {
   let vaultName: unknown = input.vault;
   let keyName: unknown = input.key;
   let version: unknown = input.version;
+  let managedHsm = false;
   if (typeof input.keyUrl === "string") {
     const parsed = parseKeyUrl(input.keyUrl);
-    if (!parsed) throw new ScenarioError(400, "InvalidKeyUrl", `'${input.keyUrl}' is not a Key Vault key URL.`);
-    ({ vaultName, keyName, version } = { vaultName: parsed.vaultName, keyName: parsed.keyName, version: parsed.version });
+    if (!parsed) throw new ScenarioError(400, "InvalidKeyUrl", `'${input.keyUrl}' is not a Key Vault or Managed HSM key URL.`);
+    ({ vaultName, keyName, version, managedHsm } = parsed);
   }
   if (typeof vaultName !== "string" || typeof keyName !== "string") {
     throw new ScenarioError(400, "InvalidScenario", "Name the key with 'keyUrl' or with 'vault' and 'key'.");
   }
-  const vault = world.vaults.get(lower(vaultName));
+  const vault = keyStoreOf(world, { vaultName, keyName, managedHsm });
   if (!vault) throw new ScenarioError(404, "VaultNotFound", `Vault '${vaultName}' does not exist.`);
   const target: KeyTarget = { vault, keyName };
   if (typeof version === "string" && version !== "") target.version = lower(version);

@@ -1,14 +1,16 @@
 import { keyId, recoveryLevel, versionSummary } from "../key-vault/model.js";
 import { findRoleDefinition } from "../rbac.js";
 import type { SandboxRuntime } from "../runtime.js";
-import type { KeyRecord, VaultRecord } from "../world.js";
+import { findLocalRoleDefinition } from "../managed-hsm-rbac.js";
+import type { KeyRecord, ManagedHsmRecord, VaultRecord } from "../world.js";
 
 /** `GET /_sandbox/state`: the whole emulated world as JSON, without private key material. */
 
 function keySummary(vault: VaultRecord, key: KeyRecord): Record<string, unknown> {
+  const host = "localRoleAssignments" in vault ? `${vault.name}.managedhsm.azure.net` : `${vault.name}.vault.azure.net`;
   return {
     name: key.name,
-    kid: keyId(`${vault.name}.vault.azure.net`, key.name),
+    kid: keyId(host, key.name),
     currentVersion: key.versions[key.versions.length - 1]?.version,
     versions: key.versions.map(versionSummary),
     ...(key.rotationPolicy ? { rotationPolicy: key.rotationPolicy } : {}),
@@ -36,6 +38,16 @@ function vaultSummary(vault: VaultRecord): Record<string, unknown> {
   };
 }
 
+function managedHsmSummary(hsm: ManagedHsmRecord): Record<string, unknown> {
+  const { vaultUri: _vaultUri, id: _id, ...vault } = vaultSummary(hsm);
+  return {
+    ...vault,
+    id: `/subscriptions/${hsm.subscriptionId}/resourceGroups/${hsm.resourceGroup}/providers/Microsoft.KeyVault/managedHSMs/${hsm.name}`,
+    hsmUri: `https://${hsm.name}.managedhsm.azure.net/`,
+    localRoleAssignments: [...hsm.localRoleAssignments.values()].map((assignment) => ({ ...assignment, roleName: findLocalRoleDefinition(assignment.roleId)?.roleName ?? null })),
+  };
+}
+
 export function worldSnapshot(runtime: SandboxRuntime): Record<string, unknown> {
   const { world } = runtime;
   return {
@@ -46,6 +58,7 @@ export function worldSnapshot(runtime: SandboxRuntime): Record<string, unknown> 
     workspaces: [...world.workspaces.values()],
     fhirServices: [...world.fhirServices.values()],
     vaults: [...world.vaults.values()].map(vaultSummary),
+    managedHsms: [...world.managedHsms.values()].map(managedHsmSummary),
     identities: [...world.identities.values()].map((identity) => ({
       id: `/subscriptions/${identity.subscriptionId}/resourcegroups/${identity.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${identity.name}`,
       ...identity,

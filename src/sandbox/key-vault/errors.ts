@@ -1,5 +1,7 @@
+import type { Caller } from "../caller.js";
 import { json } from "../http/responses.js";
 import type { SandboxResponse } from "../http/types.js";
+import type { VaultRecord } from "../world.js";
 
 /** Key Vault error bodies: `{"error":{"code","message","innererror"?:{"code"}}}` (azure-contracts.md 3.5). */
 
@@ -38,3 +40,20 @@ export function defaultKeyVaultErrorCode(status: number): string {
   };
   return codes[status] ?? (status >= 500 ? "InternalServerError" : "BadParameter");
 }
+
+export function callerLabel(caller: Caller): string {
+  return `appid=${caller.appId};oid=${caller.objectId};iss=${caller.issuer}`;
+}
+
+/** 403 ForbiddenByRbac as Key Vault words it; a Managed HSM's wording is taken to be the same (unrecorded). */
+export function forbiddenByRbac(caller: Caller, vault: VaultRecord, action: string, scope: string): SandboxResponse {
+  return kvError(
+    403,
+    "Forbidden",
+    `Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: ${callerLabel(caller)}\r\nAction: '${action}'\r\nResource: '${scope.toLowerCase()}'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\nVault: ${vault.name};location=${vault.location}\r\n`,
+    "ForbiddenByRbac",
+  );
+}
+
+/** Sent with every answer RBAC allowed. */
+export const RBAC_CACHE_HEADER = { "x-ms-keyvault-rbac-cache": "ra_age=10;da_age=10;rd_age=10;brd_age=10;ra_notif_age=10;dec_lev=1;" };

@@ -1,23 +1,30 @@
-import { identifyCaller, type Caller } from "../caller.js";
+import { identifyCaller } from "../caller.js";
 import { faultRetryHeaders } from "../faults.js";
 import { withHeaders } from "../http/responses.js";
 import { Router } from "../http/router.js";
 import type { RouteParams, SandboxRequest, SandboxResponse } from "../http/types.js";
 import { keyScope } from "../key-access.js";
+import { findLocalGrant, isManagedHsm } from "../managed-hsm-rbac.js";
 import { findGrant } from "../rbac.js";
 import type { SandboxRuntime } from "../runtime.js";
 import { lower, type VaultRecord } from "../world.js";
-import { defaultKeyVaultErrorCode, kvError } from "./errors.js";
-import { registerKeyRoutes, type KeyVaultRequest } from "./keys.js";
+import { callerLabel, defaultKeyVaultErrorCode, forbiddenByRbac, kvError, RBAC_CACHE_HEADER } from "./errors.js";
+import { registerKeyRoutes, type DataActions, type KeyVaultRequest } from "./keys.js";
+import { createLocalRbacHandler, LOCAL_RBAC_PATH } from "./local-rbac.js";
 
 /**
- * Key Vault data plane front door (azure-contracts.md 3–4; SUMMARY.md 2): the vault from the host
- * name, the challenge (401 before the body is looked at, because the SDK's first request has its
- * body stripped), token checks, faults, the vault firewall, then RBAC per operation.
+ * Key Vault and Managed HSM data plane front door (azure-contracts.md 3–5; SUMMARY.md 2): the vault or
+ * HSM from the host name, the challenge (401 before the body is looked at, because the SDK's first
+ * request has its body stripped; each kind names its own resource), token checks, faults, the
+ * firewall, then RBAC per operation: Azure RBAC for a vault, the HSM's local RBAC for an HSM.
  */
 
-export const KEY_VAULT_HOST_SUFFIXES = [".vault.azure.net", ".managedhsm.azure.net"];
-const VAULT_AUDIENCES = ["https://vault.azure.net"];
+const VAULT_SUFFIX = ".vault.azure.net";
+const MANAGED_HSM_SUFFIX = ".managedhsm.azure.net";
+export const KEY_VAULT_HOST_SUFFIXES = [VAULT_SUFFIX, MANAGED_HSM_SUFFIX];
+
+/** The challenge resource and token audience of each kind (azure-contracts.md 5.3). */
+const RESOURCES = { vault: "https://vault.azure.net", managedHsm: "https://managedhsm.azure.net" } as const;
 
 type KeyHandler = (request: KeyVaultRequest, params: RouteParams) => SandboxResponse | Promise<SandboxResponse>;
 
@@ -29,9 +36,17 @@ function vaultScope(vault: VaultRecord): string {
   return `/subscriptions/${vault.subscriptionId}/resourceGroups/${vault.resourceGroup}/providers/Microsoft.KeyVault/vaults/${vault.name}`;
 }
 
-function callerLabel(caller: Caller): string {
-  return `appid=${caller.appId};oid=${caller.objectId};iss=${caller.issuer}`;
+/** Who may do `actions` at the key (or the whole store): the vault's Azure RBAC, or the HSM's local RBAC. */
+function authorize(runtime: SandboxRuntime, request: KeyVaultRequest, keyName: string | undefined, actions: DataActions): { assignment?: string; action: string; scope: string } {
+  const { vault, caller } = request;
+  if (isManagedHsm(vault)) {
+    const scope = keyName ? `/keys/${keyName}` : "/keys";
+    return { assignment: findLocalGrant(vault, caller.objectId, scope, actions.managedHsm)?.name, action: actions.managedHsm, scope };
+  }
+  const scope = keyName ? keyScope(vault, keyName) : vaultScope(vault);
+  return { assignment: findGrant(runtime.world, caller.objectId, scope, { dataAction: actions.vault })?.name, action: actions.vault, scope };
 }
+
 
 /** Headers on every Key Vault answer (note: no space in Strict-Transport-Security, unlike ARM). */
 function keyVaultHeaders(request: SandboxRequest, vault: VaultRecord | undefined): Record<string, string> {
@@ -49,41 +64,32 @@ function keyVaultHeaders(request: SandboxRequest, vault: VaultRecord | undefined
 
 export function createKeyVaultHandler(runtime: SandboxRuntime): (request: SandboxRequest) => Promise<SandboxResponse> {
   const router = new Router<KeyVaultRequest>();
-  registerKeyRoutes((method, pattern, dataAction, handler: KeyHandler) => {
+  registerKeyRoutes((method, pattern, dataActions, handler: KeyHandler) => {
     router.on(method, pattern, async (request, params) => {
-      const scope = params.name ? keyScope(request.vault, params.name) : vaultScope(request.vault);
-      const grant = findGrant(runtime.world, request.caller.objectId, scope, { dataAction });
-      if (!grant) {
-        return kvError(
-          403,
-          "Forbidden",
-          `Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: ${callerLabel(request.caller)}\r\nAction: '${dataAction}'\r\nResource: '${scope.toLowerCase()}'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\nVault: ${request.vault.name};location=${request.vault.location}\r\n`,
-          "ForbiddenByRbac",
-        );
-      }
-      return withHeaders(await handler(request, params), {
-        "x-ms-keyvault-rbac-assignment-id": grant.name,
-        "x-ms-keyvault-rbac-cache": "ra_age=10;da_age=10;rd_age=10;brd_age=10;ra_notif_age=10;dec_lev=1;",
-      });
+      const { assignment, action, scope } = authorize(runtime, request, params.name, dataActions);
+      if (!assignment) return forbiddenByRbac(request.caller, request.vault, action, scope);
+      return withHeaders(await handler(request, params), { "x-ms-keyvault-rbac-assignment-id": assignment, ...RBAC_CACHE_HEADER });
     });
   });
+  const localRbac = createLocalRbacHandler();
 
-  const challenge = {
-    "WWW-Authenticate": `Bearer authorization="https://login.microsoftonline.com/${runtime.world.tenantId}", resource="https://vault.azure.net"`,
-  };
-
-  async function dispatch(request: SandboxRequest, vault: VaultRecord | undefined): Promise<SandboxResponse> {
-    const check = identifyCaller(runtime, request, VAULT_AUDIENCES);
+  async function dispatch(request: SandboxRequest, kind: keyof typeof RESOURCES, vault: VaultRecord | undefined): Promise<SandboxResponse> {
+    const resource = RESOURCES[kind];
+    const challenge = { "WWW-Authenticate": `Bearer authorization="https://login.microsoftonline.com/${runtime.world.tenantId}", resource="${resource}"` };
+    const check = identifyCaller(runtime, request, [resource]);
     if (!check.ok) {
       const messages: Record<string, string> = {
         missing: "AKV10000: Request is missing a Bearer or PoP token.",
         expired: "AKV10022: Invalid token: the token has expired.",
-        audience: `AKV10022: Invalid audience. Expected https://vault.azure.net, found: ${String(check.claims?.aud)}.`,
+        audience: `AKV10022: Invalid audience. Expected ${resource}, found: ${String(check.claims?.aud)}.`,
       };
       return kvError(401, "Unauthorized", messages[check.reason] ?? "AKV10032: Invalid token.", undefined, challenge);
     }
     const { caller } = check;
-    if (!vault) return kvError(404, "VaultNotFound", `The vault '${vaultNameOf(request.host)}' does not exist in the sandbox.`);
+    if (!vault) {
+      const what = kind === "vault" ? "vault" : "managed HSM";
+      return kvError(404, kind === "vault" ? "VaultNotFound" : "ManagedHsmNotFound", `The ${what} '${vaultNameOf(request.host)}' does not exist in the sandbox.`);
+    }
     const fault = runtime.faults.fire("keyvault", request, "response");
     if (fault) {
       const code = fault.errorCode ?? defaultKeyVaultErrorCode(fault.status);
@@ -105,14 +111,21 @@ export function createKeyVaultHandler(runtime: SandboxRuntime): (request: Sandbo
       );
     }
 
+    const keyVaultRequest: KeyVaultRequest = { ...request, caller, vault, apiVersion, nowSeconds: runtime.clock.nowSeconds() };
+    if (LOCAL_RBAC_PATH.test(request.path)) {
+      if (!isManagedHsm(vault)) return kvError(404, "NotFound", "Role assignments and definitions on the data plane exist on a Managed HSM only.");
+      return localRbac(keyVaultRequest, vault);
+    }
     const match = router.match(request.method, request.path);
     if (!match) return kvError(404, "NotFound", `The path '${request.path}' is not supported by the sandbox Key Vault.`);
     if ("methodNotAllowed" in match) return kvError(405, "MethodNotAllowed", `The method '${request.method}' is not supported on '${request.path}'.`);
-    return match.handler({ ...request, caller, vault, apiVersion, nowSeconds: runtime.clock.nowSeconds() }, match.params);
+    return match.handler(keyVaultRequest, match.params);
   }
 
   return async (request) => {
-    const vault = request.host.endsWith(".vault.azure.net") ? runtime.world.vaults.get(lower(vaultNameOf(request.host))) : undefined;
-    return withHeaders(await dispatch(request, vault), keyVaultHeaders(request, vault));
+    const kind = request.host.endsWith(MANAGED_HSM_SUFFIX) ? "managedHsm" : "vault";
+    const name = lower(vaultNameOf(request.host));
+    const vault = kind === "vault" ? runtime.world.vaults.get(name) : runtime.world.managedHsms.get(name);
+    return withHeaders(await dispatch(request, kind, vault), keyVaultHeaders(request, vault));
   };
 }

@@ -1,4 +1,3 @@
-import { constants, privateDecrypt, publicEncrypt } from "node:crypto";
 import type { Caller } from "../caller.js";
 import { BodyParseError, empty, isRecord, json, jsonBody } from "../http/responses.js";
 import type { RouteParams, SandboxRequest, SandboxResponse } from "../http/types.js";
@@ -6,11 +5,13 @@ import { newKeyVersion } from "../ids.js";
 import { lower, type KeyRecord, type KeyVersionRecord, type RotationPolicyRecord, type VaultRecord } from "../world.js";
 import { badParameter, deletedKeyNotFound, keyNotFound, kvError } from "./errors.js";
 import { isEc, isRsa, lazyKeyMaterial } from "./key-material.js";
+import { rsaDecrypt, rsaEncrypt, RsaOperationError, rsaSign, rsaVerify } from "./rsa-operations.js";
 import { currentVersion, DEFAULT_KEY_OPS, keyAttributes, keyId, recoverDeletedKey, softDeleteKey } from "./model.js";
 
 /**
- * The Key Vault keys data plane (azure-contracts.md 3.2): get, list, create, rotate, update, delete,
- * deleted-key get/list/recover/purge, rotation policy, wrapKey/unwrapKey with real RSA.
+ * The Key Vault keys data plane (azure-contracts.md 3.2), for vaults and Managed HSMs alike: get, list,
+ * create, rotate, update, delete, deleted-key get/list/recover/purge, rotation policy, and
+ * wrapKey/unwrapKey, encrypt/decrypt, sign/verify with real RSA.
  */
 
 export interface KeyVaultRequest extends SandboxRequest {
@@ -21,11 +22,20 @@ export interface KeyVaultRequest extends SandboxRequest {
   nowSeconds: number;
 }
 
-/** Data action each route needs, checked against the caller's role assignments before the handler runs. */
+/**
+ * The data action a route needs, as Azure RBAC names it for vaults and as Managed HSM local RBAC names
+ * it (built-in-roles.md for Managed HSM; rbac.json 7.5 `DataAction`).
+ */
+export interface DataActions {
+  vault: string;
+  managedHsm: string;
+}
+
+/** Data actions each route needs, checked against the caller's role assignments before the handler runs. */
 export type KeyRouteRegistrar = (
   method: string,
   pattern: string,
-  dataAction: string,
+  dataActions: DataActions,
   handler: (request: KeyVaultRequest, params: RouteParams) => SandboxResponse | Promise<SandboxResponse>,
 ) => void;
 
@@ -34,6 +44,20 @@ const RSA_SIZES = [2048, 3072, 4096];
 const CURVES = ["P-256", "P-384", "P-521", "P-256K"];
 const KEY_OPS = ["encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey", "import", "export"];
 const KEYS = "Microsoft.KeyVault/vaults/keys";
+const HSM_KEYS = "Microsoft.KeyVault/managedHsm/keys";
+
+const actions = (vault: string, managedHsm: string): DataActions => ({ vault: `${KEYS}/${vault}`, managedHsm: `${HSM_KEYS}/${managedHsm}` });
+const READ = actions("read", "read/action");
+// Deleted keys: the vault names are approximate (Crypto Officer's `keys/*` covers them); the HSM's are documented.
+const READ_DELETED = actions("read", "deletedKeys/read/action");
+const CRYPTO_ACTIONS = {
+  wrapKey: actions("wrap/action", "wrap/action"),
+  unwrapKey: actions("unwrap/action", "unwrap/action"),
+  encrypt: actions("encrypt/action", "encrypt/action"),
+  decrypt: actions("decrypt/action", "decrypt/action"),
+  sign: actions("sign/action", "sign/action"),
+  verify: actions("verify/action", "verify/action"),
+} as const;
 
 function vaultHost(request: KeyVaultRequest): string {
   return request.host;
@@ -232,17 +256,10 @@ function putRotationPolicy(request: KeyVaultRequest, params: RouteParams): Sandb
   return json(200, rotationPolicyBody(request, key));
 }
 
-type WrapOperation = "wrapKey" | "unwrapKey";
+type CryptoOperation = keyof typeof CRYPTO_ACTIONS;
 
-/** RSA key wrapping with the version's real private key. */
-async function wrapOrUnwrap(request: KeyVaultRequest, params: RouteParams, operation: WrapOperation): Promise<SandboxResponse> {
-  const key = request.vault.keys.get(lower(params.name ?? ""));
-  const version = key ? findVersion(key, params.version) : undefined;
-  if (!key || !version) return keyNotFound(params.name ?? "", params.version);
-  const parsed = parseJson(request);
-  if ("error" in parsed) return parsed.error;
-  const { alg, value } = parsed.body;
-  if (typeof alg !== "string" || typeof value !== "string") return badParameter("'alg' and 'value' are required.");
+/** Why `operation` may not use this version now (disabled, outside nbf..exp, not in key_ops, not RSA), if it may not. */
+function refuseOperation(request: KeyVaultRequest, version: KeyVersionRecord, operation: CryptoOperation, alg: string): SandboxResponse | undefined {
   const vaultLabel = `${request.vault.name};location=${request.vault.location}`;
   if (!version.enabled) return kvError(403, "Forbidden", `Operation ${operation} is not allowed on a disabled key.\r\nVault: ${vaultLabel}`, "KeyDisabled");
   const now = request.nowSeconds;
@@ -250,27 +267,43 @@ async function wrapOrUnwrap(request: KeyVaultRequest, params: RouteParams, opera
   if (version.nbf !== undefined && version.nbf > now) return kvError(403, "Forbidden", `Operation ${operation} is not allowed on a key that is not yet valid.\r\nVault: ${vaultLabel}`, "KeyNotYetValid");
   if (!version.keyOps.includes(operation)) return badParameter(`Operation ${operation} is not permitted on this key.`);
   if (!isRsa(version.kty)) return badParameter(`Algorithm ${alg} is not supported for key type ${version.kty}.`);
+  return undefined;
+}
 
-  const padding =
-    alg === "RSA-OAEP" || alg === "RSA-OAEP-256"
-      ? { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: alg === "RSA-OAEP" ? "sha1" : "sha256" }
-      : alg === "RSA1_5"
-        ? { padding: constants.RSA_PKCS1_PADDING }
-        : undefined;
-  if (!padding) return badParameter(`The algorithm '${alg}' is not supported; use RSA-OAEP, RSA-OAEP-256 or RSA1_5.`);
+/**
+ * wrapKey/unwrapKey, encrypt/decrypt, sign/verify with the version's real key: `{alg, value}` (verify:
+ * `{alg, digest, value}`) → `{kid, value}` (verify: `{value: boolean}`), after the same checks for all six.
+ */
+async function cryptoOperation(request: KeyVaultRequest, params: RouteParams, operation: CryptoOperation): Promise<SandboxResponse> {
+  const key = request.vault.keys.get(lower(params.name ?? ""));
+  const version = key ? findVersion(key, params.version) : undefined;
+  if (!key || !version) return keyNotFound(params.name ?? "", params.version);
+  const parsed = parseJson(request);
+  if ("error" in parsed) return parsed.error;
+  const { alg, value, digest } = parsed.body;
+  if (typeof alg !== "string" || typeof value !== "string") return badParameter("'alg' and 'value' are required.");
+  if (operation === "verify" && typeof digest !== "string") return badParameter("'digest' is required.");
+  const refused = refuseOperation(request, version, operation, alg);
+  if (refused) return refused;
   const material = await version.material();
   const input = Buffer.from(value, "base64url");
-  let output: Buffer;
   try {
-    output = operation === "wrapKey" ? publicEncrypt({ key: material.publicKey, ...padding }, input) : privateDecrypt({ key: material.privateKey, ...padding }, input);
-  } catch {
-    return badParameter(`The ${operation} operation failed: the value is not valid for algorithm ${alg} with this key.`);
+    if (operation === "verify") return json(200, { value: rsaVerify(material.publicKey, alg, Buffer.from(String(digest), "base64url"), input) });
+    const output =
+      operation === "wrapKey" || operation === "encrypt"
+        ? rsaEncrypt(material.publicKey, alg, input)
+        : operation === "sign"
+          ? rsaSign(material.privateKey, alg, input)
+          : rsaDecrypt(material.privateKey, alg, input);
+    return json(200, { kid: keyId(vaultHost(request), key.name, version.version), value: output.toString("base64url") });
+  } catch (error) {
+    if (error instanceof RsaOperationError) return badParameter(`The ${operation} operation failed: ${error.message}`);
+    throw error;
   }
-  return json(200, { kid: keyId(vaultHost(request), key.name, version.version), value: output.toString("base64url") });
 }
 
 export function registerKeyRoutes(on: KeyRouteRegistrar): void {
-  on("GET", "/keys", `${KEYS}/read`, (request) => {
+  on("GET", "/keys", READ, (request) => {
     const value = [...request.vault.keys.values()].map((key) => {
       const latest = currentVersion(key);
       return { kid: keyId(vaultHost(request), key.name), attributes: keyAttributes(request.vault, latest), ...(Object.keys(latest.tags).length ? { tags: latest.tags } : {}) };
@@ -278,21 +311,22 @@ export function registerKeyRoutes(on: KeyRouteRegistrar): void {
     return json(200, { value, nextLink: null });
   });
 
-  on("GET", "/keys/{name}/versions", `${KEYS}/read`, (request, params) => {
+  on("GET", "/keys/{name}/versions", READ, (request, params) => {
     const key = request.vault.keys.get(lower(params.name ?? ""));
     if (!key) return keyNotFound(params.name ?? "");
     const value = key.versions.map((version) => ({ kid: keyId(vaultHost(request), key.name, version.version), attributes: keyAttributes(request.vault, version) }));
     return json(200, { value, nextLink: null });
   });
 
-  on("POST", "/keys/{name}/create", `${KEYS}/create/action`, createKey);
-  on("POST", "/keys/{name}/rotate", `${KEYS}/rotate/action`, rotateKey);
+  on("POST", "/keys/{name}/create", actions("create/action", "create"), createKey);
+  on("POST", "/keys/{name}/rotate", actions("rotate/action", "rotate/action"), rotateKey);
 
-  on("GET", "/keys/{name}/rotationpolicy", "Microsoft.KeyVault/vaults/keyrotationpolicies/read", (request, params) => {
+  // Managed HSM names no rotation-policy actions; reading and writing the key's stand in.
+  on("GET", "/keys/{name}/rotationpolicy", { vault: "Microsoft.KeyVault/vaults/keyrotationpolicies/read", managedHsm: READ.managedHsm }, (request, params) => {
     const key = request.vault.keys.get(lower(params.name ?? ""));
     return key ? json(200, rotationPolicyBody(request, key)) : keyNotFound(params.name ?? "");
   });
-  on("PUT", "/keys/{name}/rotationpolicy", "Microsoft.KeyVault/vaults/keyrotationpolicies/write", putRotationPolicy);
+  on("PUT", "/keys/{name}/rotationpolicy", { vault: "Microsoft.KeyVault/vaults/keyrotationpolicies/write", managedHsm: `${HSM_KEYS}/write/action` }, putRotationPolicy);
 
   // Get latest is `GET /keys/{name}/` (trailing slash) from the SDK; `/keys/{name}` is accepted too.
   const getKey = async (request: KeyVaultRequest, params: RouteParams) => {
@@ -302,24 +336,24 @@ export function registerKeyRoutes(on: KeyRouteRegistrar): void {
     return json(200, await keyBundle(request, key, version));
   };
   for (const pattern of ["/keys/{name}", "/keys/{name}/", "/keys/{name}/{version}"]) {
-    on("GET", pattern, `${KEYS}/read`, getKey);
-    on("PATCH", pattern, `${KEYS}/update/action`, updateKey);
+    on("GET", pattern, READ, getKey);
+    on("PATCH", pattern, actions("update/action", "write/action"), updateKey);
   }
 
-  for (const [operation, segment] of [["wrapKey", "wrapkey"], ["unwrapKey", "unwrapkey"]] as const) {
-    const action = `${KEYS}/${operation === "wrapKey" ? "wrap" : "unwrap"}/action`;
-    const handler = (request: KeyVaultRequest, params: RouteParams) => wrapOrUnwrap(request, params, operation);
-    on("POST", `/keys/{name}/{version}/${segment}`, action, handler);
-    on("POST", `/keys/{name}//${segment}`, action, handler);
+  for (const operation of Object.keys(CRYPTO_ACTIONS) as CryptoOperation[]) {
+    const segment = operation.toLowerCase();
+    const handler = (request: KeyVaultRequest, params: RouteParams) => cryptoOperation(request, params, operation);
+    on("POST", `/keys/{name}/{version}/${segment}`, CRYPTO_ACTIONS[operation], handler);
+    on("POST", `/keys/{name}//${segment}`, CRYPTO_ACTIONS[operation], handler);
   }
 
-  on("DELETE", "/keys/{name}", `${KEYS}/delete`, async (request, params) => {
+  on("DELETE", "/keys/{name}", actions("delete", "delete"), async (request, params) => {
     const deleted = softDeleteKey(request.vault, params.name ?? "", request.nowSeconds);
     return deleted ? json(200, await deletedKeyBundle(request, deleted)) : keyNotFound(params.name ?? "");
   });
 
   // Deleted keys. The data-action names for these are approximate (`keys/recover/action`, `keys/purge/action`).
-  on("GET", "/deletedkeys", `${KEYS}/read`, (request) => {
+  on("GET", "/deletedkeys", READ_DELETED, (request) => {
     const value = [...request.vault.deletedKeys.values()].map((deleted) => ({
       recoveryId: `https://${vaultHost(request)}/deletedkeys/${deleted.key.name}`,
       deletedDate: deleted.deletedDate,
@@ -329,11 +363,11 @@ export function registerKeyRoutes(on: KeyRouteRegistrar): void {
     }));
     return json(200, { value, nextLink: null });
   });
-  on("GET", "/deletedkeys/{name}", `${KEYS}/read`, async (request, params) => {
+  on("GET", "/deletedkeys/{name}", READ_DELETED, async (request, params) => {
     const deleted = request.vault.deletedKeys.get(lower(params.name ?? ""));
     return deleted ? json(200, await deletedKeyBundle(request, deleted)) : deletedKeyNotFound(params.name ?? "");
   });
-  on("POST", "/deletedkeys/{name}/recover", `${KEYS}/recover/action`, async (request, params) => {
+  on("POST", "/deletedkeys/{name}/recover", actions("recover/action", "deletedKeys/recover/action"), async (request, params) => {
     const name = params.name ?? "";
     if (request.vault.keys.has(lower(name)) && request.vault.deletedKeys.has(lower(name))) {
       return kvError(409, "Conflict", `Key ${name} already exists and cannot be recovered over.`);
@@ -341,7 +375,7 @@ export function registerKeyRoutes(on: KeyRouteRegistrar): void {
     const key = recoverDeletedKey(request.vault, name);
     return key ? json(200, await keyBundle(request, key, currentVersion(key))) : deletedKeyNotFound(name);
   });
-  on("DELETE", "/deletedkeys/{name}", `${KEYS}/purge/action`, (request, params) => {
+  on("DELETE", "/deletedkeys/{name}", actions("purge/action", "deletedKeys/delete"), (request, params) => {
     const name = params.name ?? "";
     if (!request.vault.deletedKeys.has(lower(name))) return deletedKeyNotFound(name);
     if (request.vault.purgeProtection) {
