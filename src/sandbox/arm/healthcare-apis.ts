@@ -39,6 +39,17 @@ function healthcareHeaders(): Record<string, string> {
   return { Server: "Microsoft-HTTPAPI/2.0", "x-request-id": newHexRequestId() };
 }
 
+/**
+ * Bodies as an api-version's callers get them. The 2021-11-01 recording (SUMMARY.md 1) has no `systemData`
+ * and no `tags` where none are set; the versions with `systemData` in their definitions (2022 on) send both.
+ */
+function shapedForApiVersion(body: unknown, apiVersion: string): unknown {
+  if (apiVersion >= "2022" || !isRecord(body)) return body;
+  if (Array.isArray(body.value)) return { ...body, value: body.value.map((item) => shapedForApiVersion(item, apiVersion)) };
+  if (typeof body.type !== "string" || !body.type.startsWith("Microsoft.HealthcareApis/workspaces")) return body;
+  return Object.fromEntries(Object.entries(body).filter(([name, value]) => name !== "systemData" && !(name === "tags" && isRecord(value) && Object.keys(value).length === 0)));
+}
+
 function addressOf(params: RouteParams): FhirServiceAddress {
   return {
     subscriptionId: params.subscriptionId ?? "",
@@ -74,8 +85,10 @@ export function registerHealthcareApis(router: Router<ArmRequest>, runtime: Sand
   const world = () => runtime.world;
   const hc =
     (handler: RouteHandler<ArmRequest>): RouteHandler<ArmRequest> =>
-    async (request, params) =>
-      withHeaders(await handler(request, params), healthcareHeaders());
+    async (request, params) => {
+      const response = await handler(request, params);
+      return withHeaders({ ...response, body: shapedForApiVersion(response.body, request.apiVersion) }, healthcareHeaders());
+    };
 
   const getWorkspace = (params: RouteParams): WorkspaceResource | undefined =>
     world().workspaces.get(idKey(workspaceResourceId({ subscriptionId: params.subscriptionId ?? "", resourceGroup: params.resourceGroup ?? "", workspace: params.workspace ?? "" })));

@@ -67,7 +67,7 @@ async function keyBundle(request: KeyVaultRequest, key: KeyRecord, version: KeyV
   const material = await version.material();
   const bundle: Record<string, unknown> = {
     key: { kid: keyId(vaultHost(request), key.name, version.version), kty: version.kty, key_ops: version.keyOps, ...material.publicJwk },
-    attributes: keyAttributes(request.vault, version),
+    attributes: keyAttributes(request.vault, version, request.apiVersion),
   };
   if (Object.keys(version.tags).length > 0) bundle.tags = version.tags;
   return bundle;
@@ -306,7 +306,7 @@ export function registerKeyRoutes(on: KeyRouteRegistrar): void {
   on("GET", "/keys", READ, (request) => {
     const value = [...request.vault.keys.values()].map((key) => {
       const latest = currentVersion(key);
-      return { kid: keyId(vaultHost(request), key.name), attributes: keyAttributes(request.vault, latest), ...(Object.keys(latest.tags).length ? { tags: latest.tags } : {}) };
+      return { kid: keyId(vaultHost(request), key.name), attributes: keyAttributes(request.vault, latest, request.apiVersion), ...(Object.keys(latest.tags).length ? { tags: latest.tags } : {}) };
     });
     return json(200, { value, nextLink: null });
   });
@@ -314,7 +314,7 @@ export function registerKeyRoutes(on: KeyRouteRegistrar): void {
   on("GET", "/keys/{name}/versions", READ, (request, params) => {
     const key = request.vault.keys.get(lower(params.name ?? ""));
     if (!key) return keyNotFound(params.name ?? "");
-    const value = key.versions.map((version) => ({ kid: keyId(vaultHost(request), key.name, version.version), attributes: keyAttributes(request.vault, version) }));
+    const value = key.versions.map((version) => ({ kid: keyId(vaultHost(request), key.name, version.version), attributes: keyAttributes(request.vault, version, request.apiVersion) }));
     return json(200, { value, nextLink: null });
   });
 
@@ -359,7 +359,7 @@ export function registerKeyRoutes(on: KeyRouteRegistrar): void {
       deletedDate: deleted.deletedDate,
       scheduledPurgeDate: deleted.scheduledPurgeDate,
       kid: keyId(vaultHost(request), deleted.key.name),
-      attributes: keyAttributes(request.vault, currentVersion(deleted.key)),
+      attributes: keyAttributes(request.vault, currentVersion(deleted.key), request.apiVersion),
     }));
     return json(200, { value, nextLink: null });
   });

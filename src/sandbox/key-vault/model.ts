@@ -24,7 +24,19 @@ export function currentVersion(key: KeyRecord): KeyVersionRecord {
   return version;
 }
 
-export function keyAttributes(vault: VaultRecord, version: KeyVersionRecord): Record<string, unknown> {
+/**
+ * Attribute fields by api-version, as recorded (SUMMARY.md 2): 7.3 and before send neither; 7.4 adds
+ * `exportable`; 7.5 (where keys.json defines `hsmPlatform`) and every later version, dated ones included,
+ * add `hsmPlatform`. Only `"0"`, a software key's, is recorded; HSM-protected keys send it too.
+ */
+export function attributeFieldsFor(apiVersion: string): { exportable: boolean; hsmPlatform: boolean } {
+  const [major = 0, minor = 0] = apiVersion.split(/[.-]/).map(Number);
+  if (major >= 2000) return { exportable: true, hsmPlatform: true };
+  const exportable = major > 7 || (major === 7 && minor >= 4);
+  return { exportable, hsmPlatform: major > 7 || (major === 7 && minor >= 5) };
+}
+
+export function keyAttributes(vault: VaultRecord, version: KeyVersionRecord, apiVersion: string): Record<string, unknown> {
   const attributes: Record<string, unknown> = { enabled: version.enabled };
   if (version.nbf !== undefined) attributes.nbf = version.nbf;
   if (version.exp !== undefined) attributes.exp = version.exp;
@@ -32,7 +44,9 @@ export function keyAttributes(vault: VaultRecord, version: KeyVersionRecord): Re
   attributes.updated = version.updated;
   attributes.recoveryLevel = recoveryLevel(vault);
   attributes.recoverableDays = vault.softDeleteRetentionInDays;
-  attributes.exportable = false;
+  const fields = attributeFieldsFor(apiVersion);
+  if (fields.exportable) attributes.exportable = false;
+  if (fields.hsmPlatform) attributes.hsmPlatform = "0";
   return attributes;
 }
 
