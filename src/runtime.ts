@@ -6,10 +6,10 @@ import type { FastifyBaseLogger } from "fastify";
 import { listenError, type ApiKeyEntry, type Config } from "./config.js";
 import { createAzureContext, createSandboxContext, type AzureContext } from "./azure/azure-context.js";
 import { createAzureAdapters, type AzureAdapters } from "./azure/adapters.js";
-import { createChangeWorker, runningJobCount } from "./jobs/worker.js";
-import { generateWebhookSecret, startWebhookWorker } from "./jobs/webhooks.js";
+import { createChangeWorker, runningJobCount } from "./worker/worker.js";
+import { generateWebhookSecret, startWebhookWorker } from "./worker/webhook-delivery.js";
 import { sha256Hex } from "./plugins/app/authentication.js";
-import { redisOutageLog } from "./redis/outage-log.js";
+import { redisOutageLog } from "./job-store/outage-log.js";
 
 /**
  * The parts of a running process that are not the HTTP API: the Azure connection (through an embedded

@@ -5,7 +5,7 @@ import { buildTestApp, KEYS, testConfig, waitForJob } from "./helpers/app.js";
 import { startStack } from "./helpers/stack.js";
 import { setFaults } from "./helpers/sandbox-admin.js";
 import { fhirId, KEY_V1, SUB } from "./helpers/requests.js";
-import { fingerprint, IdempotencyStore } from "../src/jobs/idempotency.js";
+import { fingerprint, IdempotencyStore } from "../src/job-store/idempotency.js";
 import { CHANGE_REQUEST_EXAMPLES, TEMPLATE_REQUEST_EXAMPLES } from "../src/schemas/examples.js";
 
 /**

@@ -1,7 +1,7 @@
 import t from "tap";
 import { Redis } from "ioredis";
 import { fhirServiceId, FHIR_NOROLE, FHIR_SYS, keyUrl, KV_SANDBOX, KEY_RSA_2048, VERSION_2 } from "../../src/sandbox/seed.js";
-import { auditStreamKey } from "../../src/audit/audit-log.js";
+import { auditStreamKey } from "../../src/job-store/audit-trail.js";
 import type { AuditEntry, AuditPage } from "../../src/schemas/audit.js";
 import { buildTestApp, KEYS, REDIS_URL, testConfig } from "../helpers/app.js";
 

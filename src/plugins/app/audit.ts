@@ -1,6 +1,6 @@
 import fp from "fastify-plugin";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { AuditLog } from "../../audit/audit-log.js";
+import { AuditLog } from "../../job-store/audit-trail.js";
 import { changeRequestRecord } from "../../audit/audit-entry.js";
 import { RefusalTally } from "../../audit/refusal-summary.js";
 import { clientRequestIdOf } from "../../security/client-request-id.js";

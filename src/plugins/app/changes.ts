@@ -3,12 +3,12 @@ import type { FastifyInstance } from "fastify";
 import { ChangeInProgressError, IdempotencyKeyReusedError, RequestInProgressError } from "../../errors.js";
 import type { ChangeRequest } from "../../schemas/change-requests.js";
 import type { JobStatusMonitor } from "../../schemas/jobs.js";
-import { createChangesQueue, enqueueChange, type ChangesQueue } from "../../jobs/queue.js";
-import { fingerprint, IdempotencyStore, type StoredAnswer } from "../../jobs/idempotency.js";
+import { createChangesQueue, enqueueChange, type ChangesQueue } from "../../job-store/queue.js";
+import { fingerprint, IdempotencyStore, type StoredAnswer } from "../../job-store/idempotency.js";
 import { toStatusMonitor } from "../../domain/job-record.js";
-import { recordNewJob } from "../../jobs/job-lifecycle.js";
+import { recordNewJob } from "../../worker/job-hooks.js";
 import type { Principal } from "./authentication.js";
-import { redisOutageLog } from "../../redis/outage-log.js";
+import { redisOutageLog } from "../../job-store/outage-log.js";
 
 /** The answer to a submission: the first one again when an Idempotency-Key is replayed. */
 export interface SubmitAnswer extends StoredAnswer {

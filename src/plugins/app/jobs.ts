@@ -4,13 +4,13 @@ import { NotCancellableError, NotFoundError, TooManyEventStreamsError } from "..
 import type { JobStatusMonitor } from "../../schemas/jobs.js";
 import { maySubscription, type Principal } from "../../security/principal.js";
 import { subscriptionOfArmId } from "../../security/subscription-scope.js";
-import { readStatusMonitor, snapshotOf } from "../../jobs/job-store.js";
-import { listJobs, type JobListFilters, type JobListPage } from "../../jobs/job-index.js";
-import { requestCancel } from "../../jobs/cancel.js";
-import { appendJobEvent, EventStreamSlots, JobEventHub, type EventSink } from "../../jobs/job-events.js";
-import { createWebhooksQueue, enqueueWebhook, withCallback } from "../../jobs/webhooks.js";
-import { recordJobOutcome } from "../../audit/audit-log.js";
-import { redisOutageLog } from "../../redis/outage-log.js";
+import { readStatusMonitor, snapshotOf } from "../../job-store/job-status.js";
+import { listJobs, type JobListFilters, type JobListPage } from "../../job-store/job-index.js";
+import { requestCancel } from "../../job-store/cancel.js";
+import { appendJobEvent, EventStreamSlots, JobEventHub, type EventSink } from "../../job-store/job-events.js";
+import { createWebhooksQueue, enqueueWebhook, withCallback } from "../../worker/webhook-delivery.js";
+import { recordJobOutcome } from "../../job-store/audit-trail.js";
+import { redisOutageLog } from "../../job-store/outage-log.js";
 
 export interface CancelAnswer {
   /** 200: the job is Canceled now; 202: a worker holds it and ends it Canceled before its next write. */

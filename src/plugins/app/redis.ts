@@ -2,7 +2,7 @@ import fp from "fastify-plugin";
 import { Redis } from "ioredis";
 import type { FastifyInstance } from "fastify";
 import { ApiError, QueueUnavailableError } from "../../errors.js";
-import { redisOutageLog } from "../../redis/outage-log.js";
+import { redisOutageLog } from "../../job-store/outage-log.js";
 
 declare module "fastify" {
   interface FastifyInstance {

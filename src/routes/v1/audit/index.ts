@@ -3,7 +3,7 @@ import { ApiError, QueueUnavailableError, ValidationFailedError } from "../../..
 import { ANY_V1_ROUTE, jsonResponse, problemResponses } from "../../../schemas/common.js";
 import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { AuditPage, AuditQuery } from "../../../schemas/audit.js";
-import { isStreamId } from "../../../audit/audit-log.js";
+import { isStreamId } from "../../../job-store/audit-trail.js";
 import { invalidContinuationToken, pageCursorsFor, queryBinding } from "../../../security/page-cursor.js";
 
 const DEFAULT_TOP = 20;

@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import { ANY_V1_ROUTE, RATE_LIMIT_HEADERS, WITH_BODY, jsonResponse, problemResponses, responseHeaders } from "../../../schemas/common.js";
 import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { JobIdParams, JobList, JobListQuery, JobStatusMonitor } from "../../../schemas/jobs.js";
-import { EVENT_ID_PATTERN, type EventSink } from "../../../jobs/job-events.js";
+import { EVENT_ID_PATTERN, type EventSink } from "../../../job-store/job-events.js";
 import { ValidationFailedError } from "../../../errors.js";
 import { isTerminal } from "../../../domain/job-record.js";
 import { pageCursorsFor, queryBinding } from "../../../security/page-cursor.js";

@@ -12,7 +12,7 @@ import {
 } from "../domain/job-record.js";
 import type { JobResult } from "../schemas/jobs.js";
 import { toJobError } from "../azure/azure-errors.js";
-import { canceledProgress, JobCanceledError } from "./cancel.js";
+import { canceledProgress, JobCanceledError } from "../job-store/cancel.js";
 
 export interface StepOutcome<T> {
   message?: string;

@@ -3,8 +3,8 @@ import { Queue, UnrecoverableError, Worker, type Job, type MinimalJob } from "bu
 import { Redis } from "ioredis";
 import type { FastifyBaseLogger } from "fastify";
 import type { JobStatusMonitor, CallbackDelivery, CallbackInfo } from "../schemas/jobs.js";
-import { jobKeys } from "./job-keys.js";
-import { redisOutageLog } from "../redis/outage-log.js";
+import { jobKeys } from "../job-store/keys.js";
+import { redisOutageLog } from "../job-store/outage-log.js";
 
 /**
  * Signed webhooks (Standard Webhooks, https://www.standardwebhooks.com): when a job with a

@@ -4,14 +4,14 @@ import type { FastifyBaseLogger } from "fastify";
 import { toStatusMonitor, type ChangeJobData, type JobProgress } from "../domain/job-record.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import type { JobHooks } from "./job-steps.js";
-import { JobControl } from "./cancel.js";
-import { appendJobEvent } from "./job-events.js";
-import { indexJob } from "./job-index.js";
-import { snapshotOf } from "./job-store.js";
-import { callbackInfo, createWebhooksQueue, enqueueWebhook, withCallback, type WebhookJobData } from "./webhooks.js";
-import { CHANGES_QUEUE } from "./queue.js";
-import { recordJobOutcome } from "../audit/audit-log.js";
-import { redisOutageLog } from "../redis/outage-log.js";
+import { JobControl } from "../job-store/cancel.js";
+import { appendJobEvent } from "../job-store/job-events.js";
+import { indexJob } from "../job-store/job-index.js";
+import { snapshotOf } from "../job-store/job-status.js";
+import { callbackInfo, createWebhooksQueue, enqueueWebhook, withCallback, type WebhookJobData } from "./webhook-delivery.js";
+import { CHANGES_QUEUE } from "../job-store/queue.js";
+import { recordJobOutcome } from "../job-store/audit-trail.js";
+import { redisOutageLog } from "../job-store/outage-log.js";
 
 /**
  * What the change worker does around each job beyond running its steps: the cancel checks, the event

@@ -5,8 +5,8 @@ import { Webhook } from "standardwebhooks";
 import { KEYS, waitForJob } from "../helpers/app.js";
 import { startStack } from "../helpers/stack.js";
 import { setKey } from "../helpers/requests.js";
-import { createWebhooksQueue, generateWebhookSecret, signWebhook, startWebhookWorker, webhookAttempts, webhookRetryDelay } from "../../src/jobs/webhooks.js";
-import { catchUpWebhooks } from "../../src/jobs/job-lifecycle.js";
+import { createWebhooksQueue, generateWebhookSecret, signWebhook, startWebhookWorker, webhookAttempts, webhookRetryDelay } from "../../src/worker/webhook-delivery.js";
+import { catchUpWebhooks } from "../../src/worker/job-hooks.js";
 import { resolveWebhookSecret } from "../../src/runtime.js";
 import { loadConfig } from "../../src/config.js";
 

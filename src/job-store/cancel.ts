@@ -4,12 +4,12 @@ import { endStep, newProgress, type ChangeJobData, type JobProgress, type StepPl
 import type { Operation } from "../schemas/change-requests.js";
 import type { JobErrorBody } from "../schemas/jobs.js";
 import type { AzureAdapters } from "../azure/adapters.js";
-import { SET_KEY_STEPS } from "./operations/set-key.js";
-import { CREATE_SERVICE_STEPS } from "./operations/create-service.js";
-import { ROTATE_KEY_STEPS } from "./operations/rotate-key.js";
-import { RECOVER_KEY_ACCESS_STEPS } from "./operations/recover-key-access.js";
+import { SET_KEY_STEPS } from "../worker/operations/set-key.js";
+import { CREATE_SERVICE_STEPS } from "../worker/operations/create-service.js";
+import { ROTATE_KEY_STEPS } from "../worker/operations/rotate-key.js";
+import { RECOVER_KEY_ACCESS_STEPS } from "../worker/operations/recover-key-access.js";
 import type { ChangesQueue } from "./queue.js";
-import { jobKeys } from "./job-keys.js";
+import { jobKeys } from "./keys.js";
 import { RedisScript } from "./redis-script.js";
 
 /**

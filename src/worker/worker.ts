@@ -3,16 +3,16 @@ import type { Redis } from "ioredis";
 import type { FastifyBaseLogger } from "fastify";
 import type { ChangeJobData } from "../domain/job-record.js";
 import type { JobResult } from "../schemas/jobs.js";
-import { CHANGES_QUEUE } from "./queue.js";
+import { CHANGES_QUEUE } from "../job-store/queue.js";
 import { JobSteps, type JobHooks } from "./job-steps.js";
 import { runSetKey, SET_KEY_STEPS } from "./operations/set-key.js";
 import { CREATE_SERVICE_STEPS, runCreateService } from "./operations/create-service.js";
 import { ROTATE_KEY_STEPS, runRotateKey } from "./operations/rotate-key.js";
 import { RECOVER_KEY_ACCESS_STEPS, runRecoverKeyAccess } from "./operations/recover-key-access.js";
 import type { WorkerDependencies } from "./worker-dependencies.js";
-import { guardAzureWrites } from "./cancel.js";
-import { followJobOutcomes, jobHooks, jobLogger } from "./job-lifecycle.js";
-import { redisOutageLog } from "../redis/outage-log.js";
+import { guardAzureWrites } from "../job-store/cancel.js";
+import { followJobOutcomes, jobHooks, jobLogger } from "./job-hooks.js";
+import { redisOutageLog } from "../job-store/outage-log.js";
 
 export interface ChangeWorkerOptions {
   connection: Redis;

@@ -4,7 +4,7 @@ import type { AuditEntry, AuditOutcome, AuditRecord } from "../schemas/audit.js"
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import { canonicalArmId } from "../domain/arm-ids.js";
 import { subscriptionOfArmId } from "../security/subscription-scope.js";
-import { jobOutcomeRecord } from "./audit-entry.js";
+import { jobOutcomeRecord } from "../audit/audit-entry.js";
 
 /**
  * The audit trail: one append-only Redis stream per deployment, `{CMK_QUEUE_PREFIX}:audit`. Entries are

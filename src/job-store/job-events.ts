@@ -2,9 +2,9 @@ import { Redis } from "ioredis";
 import type { FastifyBaseLogger } from "fastify";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import { isTerminal } from "../domain/job-record.js";
-import { jobKeys, type JobKeys } from "./job-keys.js";
+import { jobKeys, type JobKeys } from "./keys.js";
 import { RedisScript } from "./redis-script.js";
-import { redisOutageLog } from "../redis/outage-log.js";
+import { redisOutageLog } from "./outage-log.js";
 
 /**
  * The event log behind `GET /v1/jobs/{jobId}/events`.

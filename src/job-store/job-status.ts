@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import { toStatusMonitor, type ChangeJobData, type JobProgress } from "../domain/job-record.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import type { ChangesQueue } from "./queue.js";
-import { withCallback } from "./webhooks.js";
+import { withCallback } from "../worker/webhook-delivery.js";
 
 /** Reads a BullMQ job back as the contract's status monitor. */
 export async function snapshotOf(job: Job<ChangeJobData>): Promise<JobStatusMonitor> {

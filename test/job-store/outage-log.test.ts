@@ -1,5 +1,5 @@
 import t from "tap";
-import { isConnectionError, RedisOutageLog } from "../../src/redis/outage-log.js";
+import { isConnectionError, RedisOutageLog } from "../../src/job-store/outage-log.js";
 
 function refused(port = 6399): Error {
   return Object.assign(new Error(`connect ECONNREFUSED 127.0.0.1:${port}`), { code: "ECONNREFUSED", address: "127.0.0.1", port });

@@ -2,7 +2,7 @@ import t from "tap";
 import type { FastifyInstance } from "fastify";
 import { buildTestApp, KEYS, testConfig } from "../helpers/app.js";
 import { fhirId, setKey } from "../helpers/requests.js";
-import { MAX_SCAN } from "../../src/jobs/job-index.js";
+import { MAX_SCAN } from "../../src/job-store/job-index.js";
 
 interface Created {
   id: string;

@@ -4,7 +4,7 @@ import type { ChangeJobData } from "../domain/job-record.js";
 import type { JobStatus, JobStatusMonitor } from "../schemas/jobs.js";
 import { invalidContinuationToken } from "../security/page-cursor.js";
 import { subscriptionOfArmId } from "../security/subscription-scope.js";
-import { jobKeys } from "./job-keys.js";
+import { jobKeys } from "./keys.js";
 
 /**
  * List indexes for `GET /v1/jobs`.
