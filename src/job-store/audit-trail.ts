@@ -1,15 +1,15 @@
-import type { Redis } from "ioredis";
+import type { ChainableCommander } from "ioredis";
 import type { FastifyBaseLogger } from "fastify";
 import type { AuditEntry, AuditOutcome, AuditRecord } from "../schemas/audit.js";
-import type { JobStatusMonitor } from "../schemas/jobs.js";
 import { canonicalArmId } from "../domain/arm-ids.js";
 import { subscriptionOfArmId } from "../security/subscription-scope.js";
-import { jobOutcomeRecord } from "../audit/audit-entry.js";
+import type { StoreContext } from "./store-context.js";
 
 /**
  * The audit trail: one append-only Redis stream per deployment, `{CMK_QUEUE_PREFIX}:audit`. Entries are
  * kept 400 days (longer than any job, at most 365 days) and the stream is capped at about 100,000
- * entries so a flood of refused requests cannot exhaust Redis (which must not evict BullMQ's keys).
+ * entries so a flood of refused requests cannot exhaust Redis (which must not evict BullMQ's keys): each
+ * XADD caps the length itself; age is trimmed at most once a minute per process, with an append.
  * Only authenticated callers' requests and job outcomes go there; the summaries of what anyone can send
  * (RefusedSummary: 401s and 429s, refusal-summary.ts) have a stream and cap of their own,
  * `{CMK_QUEUE_PREFIX}:audit:summaries`, so they never push a real entry out.
@@ -22,14 +22,8 @@ export const AUDIT_SUMMARY_MAX_ENTRIES = 10_000;
 const MAX_SCAN = 5000;
 const BATCH = 200;
 const MAX_STREAM_ID_PART = 18_446_744_073_709_551_615n;
-
-export function auditStreamKey(prefix: string): string {
-  return `${prefix}:audit`;
-}
-
-export function auditSummaryStreamKey(prefix: string): string {
-  return `${prefix}:audit:summaries`;
-}
+/** How often a process trims the streams by age. */
+const TRIM_PERIOD_MS = 60_000;
 
 /** A stream id Redis accepts (both parts fit 64 bits): the only continuation tokens queried. */
 export function isStreamId(text: string): boolean {
@@ -81,45 +75,57 @@ function streamOf(outcome: AuditOutcome | undefined): { summaries: boolean; maxE
   return outcome === "RefusedSummary" ? { summaries: true, maxEntries: AUDIT_SUMMARY_MAX_ENTRIES } : { summaries: false, maxEntries: AUDIT_MAX_ENTRIES };
 }
 
-export class AuditLog {
+export class AuditTrail {
   readonly key: string;
   readonly summaryKey: string;
+  private trimmedAt: number;
 
   constructor(
-    private readonly redis: Redis,
-    prefix: string,
+    private readonly store: StoreContext,
     private readonly logger?: Pick<FastifyBaseLogger, "info">,
     private readonly now: () => number = Date.now,
   ) {
-    this.key = auditStreamKey(prefix);
-    this.summaryKey = auditSummaryStreamKey(prefix);
+    this.key = store.keys.audit;
+    this.summaryKey = store.keys.auditSummaries;
+    this.trimmedAt = now();
   }
 
-  /** Appends one entry (and trims by age and length in the same transaction); returns its id. */
+  /** Appends one entry; returns its id. */
   async append(record: AuditRecord): Promise<string> {
     return (await this.appendAll([record]))[0]!;
   }
 
-  /** Appends entries in one transaction, each to its stream, trimming those by age and length; returns their ids. */
+  /** Appends entries (in one round trip), each to its stream; returns their ids. */
   async appendAll(records: readonly AuditRecord[]): Promise<string[]> {
     if (records.length === 0) return [];
-    const oldest = String(Math.max(0, this.now() - AUDIT_RETENTION_DAYS * 86_400_000));
-    const transaction = this.redis.multi();
-    const keys = new Set<string>();
-    for (const record of records) {
-      this.logger?.info({ audit: record }, "audit");
-      const { summaries, maxEntries } = streamOf(record.outcome);
-      const key = summaries ? this.summaryKey : this.key;
-      keys.add(key);
-      transaction.xadd(key, "MAXLEN", "~", maxEntries, "*", "entry", JSON.stringify(record));
-    }
-    for (const key of keys) transaction.xtrim(key, "MINID", "~", oldest);
-    const results = (await transaction.exec()) ?? [];
-    return records.map((_record, index) => {
-      const added = results[index];
+    const pipeline = this.store.redis.pipeline();
+    const positions = records.map((record) => {
+      const position = pipeline.length;
+      this.queueAppend(pipeline, record);
+      return position;
+    });
+    const results = (await pipeline.exec()) ?? [];
+    return positions.map((position) => {
+      const added = results[position];
       if (!added || added[0]) throw added?.[0] ?? new Error("audit append was discarded");
       return added[1] as string;
     });
+  }
+
+  /**
+   * Queues one entry on `pipeline` (the round trip that accepts a change, or ends a job, carries its
+   * entry), and once a minute the trim by age after it. Every entry is also logged.
+   */
+  queueAppend(pipeline: ChainableCommander, record: AuditRecord, logger = this.logger): void {
+    logger?.info({ audit: record }, "audit");
+    const summaries = streamOf(record.outcome).summaries;
+    pipeline.xadd(summaries ? this.summaryKey : this.key, "MAXLEN", "~", summaries ? AUDIT_SUMMARY_MAX_ENTRIES : AUDIT_MAX_ENTRIES, "*", "entry", JSON.stringify(record));
+    const now = this.now();
+    if (now - this.trimmedAt < TRIM_PERIOD_MS) return;
+    this.trimmedAt = now;
+    const oldest = String(Math.max(0, now - AUDIT_RETENTION_DAYS * 86_400_000));
+    pipeline.xtrim(this.key, "MINID", "~", oldest);
+    pipeline.xtrim(this.summaryKey, "MINID", "~", oldest);
   }
 
   /**
@@ -133,7 +139,7 @@ export class AuditLog {
     const entries: AuditEntry[] = [];
     let scanned = 0;
     while (scanned < MAX_SCAN) {
-      const batch = await this.redis.xrevrange(key, end, start, "COUNT", BATCH);
+      const batch = await this.store.redis.xrevrange(key, end, start, "COUNT", BATCH);
       for (const [id, fields] of batch) {
         scanned += 1;
         const entry = parseEntry(id, fields);
@@ -148,10 +154,3 @@ export class AuditLog {
     return { entries, continuationToken: end.slice(1) };
   }
 }
-
-/** Writes how a job ended, when it has ended (a failed attempt that will be retried writes nothing). */
-export async function recordJobOutcome(redis: Redis, prefix: string, monitor: JobStatusMonitor, logger?: Pick<FastifyBaseLogger, "info">): Promise<void> {
-  const record = jobOutcomeRecord(monitor, new Date());
-  if (record) await new AuditLog(redis, prefix, logger).append(record);
-}
-

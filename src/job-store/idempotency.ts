@@ -1,29 +1,39 @@
 import { createHash } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { JobStatusMonitor } from "../schemas/jobs.js";
+import type { StoreContext } from "./store-context.js";
 
 /**
- * Idempotency-Key for change requests: the first accepted answer is kept (at least 24 hours) and
- * returned to every retry with the same key and body; the same key with another body is refused.
+ * Idempotency-Key for change requests: the first accepted answer is returned to every retry with the same
+ * key and body (for at least 24 hours); the same key with another body is refused.
+ *
+ * The record is written once, before the job is added, and names the job the request is about to add:
+ * `SET NX GET` claims the key and reads what an earlier request left in one command, and no second write
+ * follows. A retry finds the job and answers what the first request answered (the new job's monitor, a
+ * pure function of the job's data). A record whose job does not exist is a request still adding it, or
+ * one that died before it could: after PENDING_MS it is taken over (a compare-and-set, so of two retries
+ * one wins). A request that was refused releases the key, so a retry is judged afresh.
  */
-
-export interface StoredAnswer {
-  fingerprint: string;
-  statusCode: number;
-  headers: Record<string, string>;
-  body: unknown;
-}
 
 export type Reservation =
   | { kind: "reserved" }
-  | { kind: "replay"; answer: StoredAnswer }
+  /** The first request's job: answer what it answered (the job's monitor as it was added). */
+  | { kind: "replay"; monitor: JobStatusMonitor }
   | { kind: "mismatch" }
   | { kind: "inProgress" };
 
 /**
- * How long a claim lives before its answer is stored. The API gives up on Redis after 2.5 s, so a claim
- * older than this belongs to a request that failed (and, in an outage, could not release it).
+ * How long a record without its job counts as a request still adding it. The API gives up on Redis after
+ * 2.5 s, so a record older than this belongs to a request that failed (and, in an outage, could not
+ * release it).
  */
-const PENDING_TTL_SECONDS = 5;
+export const PENDING_MS = 5000;
+
+interface IdempotencyRecord {
+  fingerprint: string;
+  jobId: string;
+  /** When the key was claimed (ms). */
+  at: number;
+}
 
 /** JSON with sorted keys, so the same body in another key order has the same fingerprint. */
 export function canonicalJson(value: unknown): string {
@@ -41,38 +51,44 @@ export function fingerprint(body: unknown): string {
   return createHash("sha256").update(canonicalJson(body)).digest("hex");
 }
 
-export class IdempotencyStore {
+export class IdempotencyKeys {
   constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    private readonly retentionSeconds: number,
+    private readonly store: StoreContext,
+    /** The monitor the job a record names had when it was added; undefined while it does not exist. */
+    private readonly addedMonitor: (jobId: string) => Promise<JobStatusMonitor | undefined>,
+    private readonly now: () => number = Date.now,
   ) {}
 
   private key(principal: string, idempotencyKey: string): string {
-    const digest = createHash("sha256").update(`${principal}\n${idempotencyKey}`).digest("hex");
-    return `${this.prefix}:idempotency:${digest}`;
+    return this.store.keys.idempotency(createHash("sha256").update(`${principal}\n${idempotencyKey}`).digest("hex"));
   }
 
-  /** Claims the key for this request, or says what an earlier request with it left. */
-  async reserve(principal: string, idempotencyKey: string, bodyFingerprint: string): Promise<Reservation> {
+  private get keepSeconds(): number {
+    return Math.ceil(this.store.keepMs / 1000);
+  }
+
+  /** Claims the key for a request about to add job `jobId`, or says what an earlier request with it left. */
+  async reserve(principal: string, idempotencyKey: string, bodyFingerprint: string, jobId: string): Promise<Reservation> {
     const key = this.key(principal, idempotencyKey);
-    const pending = JSON.stringify({ pending: true, fingerprint: bodyFingerprint });
-    const claimed = await this.redis.set(key, pending, "EX", PENDING_TTL_SECONDS, "NX");
-    if (claimed === "OK") return { kind: "reserved" };
-    const existing = await this.redis.get(key);
-    if (!existing) return this.reserve(principal, idempotencyKey, bodyFingerprint);
-    const parsed = JSON.parse(existing) as (StoredAnswer & { pending?: undefined }) | { pending: true; fingerprint: string };
-    if (parsed.fingerprint !== bodyFingerprint) return { kind: "mismatch" };
-    if (parsed.pending) return { kind: "inProgress" };
-    return { kind: "replay", answer: parsed };
-  }
-
-  async complete(principal: string, idempotencyKey: string, answer: StoredAnswer): Promise<void> {
-    await this.redis.set(this.key(principal, idempotencyKey), JSON.stringify(answer), "EX", this.retentionSeconds);
+    const record = JSON.stringify({ fingerprint: bodyFingerprint, jobId, at: this.now() } satisfies IdempotencyRecord);
+    const existing = await this.store.redis.set(key, record, "EX", this.keepSeconds, "NX", "GET");
+    if (existing === null) return { kind: "reserved" };
+    let earlier: Partial<IdempotencyRecord>;
+    try {
+      earlier = JSON.parse(existing) as Partial<IdempotencyRecord>;
+    } catch {
+      earlier = {};
+    }
+    if (earlier.fingerprint !== bodyFingerprint) return { kind: "mismatch" };
+    const monitor = typeof earlier.jobId === "string" ? await this.addedMonitor(earlier.jobId) : undefined;
+    if (monitor) return { kind: "replay", monitor };
+    if (this.now() - Number(earlier.at ?? 0) < PENDING_MS) return { kind: "inProgress" };
+    const taken = await this.store.redis.cmkTakeOverIdempotencyKey(key, existing, record, this.keepSeconds);
+    return taken === 1 ? { kind: "reserved" } : this.reserve(principal, idempotencyKey, bodyFingerprint, jobId);
   }
 
   /** The request was not accepted: a retry with the key is judged afresh. */
   async release(principal: string, idempotencyKey: string): Promise<void> {
-    await this.redis.del(this.key(principal, idempotencyKey));
+    await this.store.redis.del(this.key(principal, idempotencyKey));
   }
 }

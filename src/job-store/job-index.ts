@@ -1,18 +1,19 @@
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import { canonicalArmId } from "../domain/arm-ids.js";
 import type { ChangeJobData } from "../domain/job-record.js";
 import type { JobStatus, JobStatusMonitor } from "../schemas/jobs.js";
 import { invalidContinuationToken } from "../security/page-cursor.js";
 import { subscriptionOfArmId } from "../security/subscription-scope.js";
-import { jobKeys } from "./keys.js";
+import type { StoreContext } from "./store-context.js";
 
 /**
  * List indexes for `GET /v1/jobs`.
  *
- * Every job is in `{prefix}:jobs:idx:all` and in one sorted set per value of each fixed filter
- * (operation, FHIR service, ticket id) and of its subscription (for callers limited to some subscriptions,
- * so their pages cost what anyone's do), written in one MULTI right after the job is added (and again,
- * idempotently, when a worker starts it, in case the API died in between). All members have score 0
+ * Every job is in `{prefix}:jobs:idx:all` and in one sorted set per FHIR service, per ticket id and per
+ * subscription (for callers limited to some subscriptions, so their pages cost what anyone's do), written
+ * in the round trip right after the job is added (and again, idempotently, when a worker starts it, in
+ * case the API died in between). Operation has four values: it is checked on read, like status. Trimming
+ * and expiry are the job end's business (`maintain`), not the accept path's. All members have score 0
  * and read `<inverted creation ms, 13 digits>:<jobId>`, so the sets are ordered newest first by
  * creation time, ties broken by job id: a strict total order, and a page is one ZRANGE BYLEX from the
  * last member shown (the position a continuation token seals, see page-cursor.ts), whatever the number of
@@ -27,7 +28,7 @@ import { jobKeys } from "./keys.js";
  * and shown when it matches at the moment its page is read.
  *
  * Entries whose job BullMQ has removed (retention) are dropped from the index being walked when met;
- * each write also trims entries older than twice the retention, and per-value sets expire when unused.
+ * each job's end trims entries older than twice the retention, and per-value sets expire when unused.
  */
 
 const INVERTED_BASE = 9_999_999_999_999;
@@ -43,31 +44,42 @@ function jobIdOf(member: string): string {
   return member.slice(member.indexOf(":") + 1);
 }
 
-function indexKeysOf(prefix: string, data: ChangeJobData): { all: string; values: string[] } {
-  const keys = jobKeys(prefix);
-  const values = [keys.indexOperation(data.request.operation), keys.indexFhirService(data.request.fhirServiceId)];
+/** The indexes a job is in: every job's, then its FHIR service's, ticket's and subscription's. */
+function indexKeysOf(store: StoreContext, data: ChangeJobData): { all: string; values: string[] } {
+  const { keys } = store;
+  const values = [keys.indexFhirService(data.request.fhirServiceId)];
   if (data.request.ticket) values.push(keys.indexTicket(data.request.ticket.id));
   const subscriptionId = subscriptionOfArmId(data.request.fhirServiceId);
   if (subscriptionId) values.push(keys.indexSubscription(subscriptionId));
   return { all: keys.indexAll, values };
 }
 
-/** Adds a job to the list indexes (idempotent). */
-export async function indexJob(redis: Redis, prefix: string, jobId: string, data: ChangeJobData, retentionHours: number): Promise<void> {
+function memberOf(jobId: string, data: ChangeJobData): string {
   const created = Date.parse(data.createdDateTime);
-  const member = indexMember(Number.isFinite(created) ? created : Date.now(), jobId);
-  const keepMs = 2 * Math.max(24, retentionHours) * 3_600_000;
+  return indexMember(Number.isFinite(created) ? created : Date.now(), jobId);
+}
+
+/** Queues the job's index entries on `pipeline` (idempotent): one ZADD per index. */
+export function queueIndexJob(store: StoreContext, pipeline: ChainableCommander, jobId: string, data: ChangeJobData): void {
+  const member = memberOf(jobId, data);
+  const { all, values } = indexKeysOf(store, data);
+  for (const key of [all, ...values]) pipeline.zadd(key, 0, member);
+}
+
+/**
+ * Queues the job's entries again with the upkeep of its indexes: entries older than twice the retention
+ * trimmed, per-value sets set to expire when unused.
+ */
+export function queueMaintainIndexes(store: StoreContext, pipeline: ChainableCommander, jobId: string, data: ChangeJobData): void {
+  const keepMs = 2 * store.keepMs;
   const cutoff = `[${String(INVERTED_BASE - (Date.now() - keepMs)).padStart(13, "0")}`;
-  const { all, values } = indexKeysOf(prefix, data);
-  const multi = redis.multi();
+  const member = memberOf(jobId, data);
+  const { all, values } = indexKeysOf(store, data);
   for (const key of [all, ...values]) {
-    multi.zadd(key, 0, member);
-    multi.zremrangebylex(key, cutoff, "+");
+    pipeline.zadd(key, 0, member);
+    pipeline.zremrangebylex(key, cutoff, "+");
   }
-  for (const key of values) multi.pexpire(key, keepMs);
-  const results = await multi.exec();
-  const failed = results?.find(([error]) => error);
-  if (!results || failed) throw failed?.[0] ?? new Error("index write aborted");
+  for (const key of values) pipeline.pexpire(key, keepMs);
 }
 
 export interface JobListFilters {
@@ -84,10 +96,9 @@ export interface JobListPage {
 }
 
 export interface JobListSource {
-  redis: Redis;
-  prefix: string;
-  /** The stored job's monitor; undefined when the job no longer exists. */
-  readMonitor(jobId: string): Promise<JobStatusMonitor | undefined>;
+  store: StoreContext;
+  /** The stored jobs' monitors, in order; undefined for a job that no longer exists. */
+  readMonitors(jobIds: readonly string[]): Promise<Array<JobStatusMonitor | undefined>>;
   /** Extra condition (e.g. the caller's subscription allow-list). */
   accept?(monitor: JobStatusMonitor): boolean;
   /** The caller's subscription allow-list (lower case): its jobs are walked through their own indexes. */
@@ -118,32 +129,31 @@ async function nextMembers(redis: Redis, indexes: string[], after: string | unde
 /** One page of jobs, newest first, after the position `after` (from a continuation token). */
 export async function listJobs(source: JobListSource, filters: JobListFilters, top: number, after?: string): Promise<JobListPage> {
   if (after !== undefined && !MEMBER.test(after)) throw invalidContinuationToken();
-  const keys = jobKeys(source.prefix);
+  const { keys, redis } = source.store;
 
   // Walk the smallest index (or, for a scoped caller, set of per-subscription indexes) that applies; the
   // other filters are checked on each job.
   const candidates = [
-    filters.operation ? [keys.indexOperation(filters.operation)] : undefined,
     filters.fhirServiceId ? [keys.indexFhirService(filters.fhirServiceId)] : undefined,
     filters.ticketId ? [keys.indexTicket(filters.ticketId)] : undefined,
     source.subscriptions ? source.subscriptions.map((subscriptionId) => keys.indexSubscription(subscriptionId)) : undefined,
   ].filter((group): group is string[] => group !== undefined);
   let indexes = candidates[0] ?? [keys.indexAll];
   if (candidates.length > 1) {
-    const sizes = await Promise.all(candidates.map(async (group) => (await Promise.all(group.map((key) => source.redis.zcard(key)))).reduce((sum, size) => sum + size, 0)));
+    const sizes = await Promise.all(candidates.map(async (group) => (await Promise.all(group.map((key) => redis.zcard(key)))).reduce((sum, size) => sum + size, 0)));
     indexes = candidates[sizes.indexOf(Math.min(...sizes))]!;
   }
   // Every member of the walked index matches when it is the only condition: read no more than a page.
-  const dense = !filters.status && candidates.length <= 1;
+  const dense = !filters.status && !filters.operation && candidates.length <= 1;
   const batchSize = dense ? Math.min(100, top + 1) : 100;
 
   const value: JobStatusMonitor[] = [];
   let scanned = 0;
   for (;;) {
-    const batch = await nextMembers(source.redis, indexes, after, batchSize);
+    const batch = await nextMembers(redis, indexes, after, batchSize);
     if (batch.length === 0) return { value };
     const members = batch.map((entry) => entry.member);
-    const monitors = await Promise.all(members.map((member) => source.readMonitor(jobIdOf(member))));
+    const monitors = await source.readMonitors(members.map(jobIdOf));
     const gone: Array<{ member: string; index: string }> = [];
     let full = false;
     for (let i = 0; i < members.length; i += 1) {
@@ -159,7 +169,7 @@ export async function listJobs(source: JobListSource, filters: JobListFilters, t
       else if (matches(monitor, filters) && (source.accept?.(monitor) ?? true)) value.push(monitor);
     }
     if (gone.length > 0) {
-      const multi = source.redis.multi();
+      const multi = redis.multi();
       for (const entry of gone) multi.zrem(entry.index, entry.member);
       await multi.exec();
     }
@@ -167,7 +177,7 @@ export async function listJobs(source: JobListSource, filters: JobListFilters, t
     if (full) return { value, after: after! };
     if (batch.length < batchSize) return { value };
     if (value.length === top) {
-      const more = await nextMembers(source.redis, indexes, after, 1);
+      const more = await nextMembers(redis, indexes, after, 1);
       return more.length > 0 ? { value, after: after! } : { value };
     }
     if (scanned >= MAX_SCAN) return { value, after: after! };

@@ -1,24 +1,27 @@
-import { createHash, randomUUID } from "node:crypto";
 import { Queue, type JobsOptions } from "bullmq";
 import type { Redis } from "ioredis";
-import { canonicalArmId } from "../domain/arm-ids.js";
 import type { ChangeJobData } from "../domain/job-record.js";
-
-/** The one queue every change request goes through. */
-export const CHANGES_QUEUE = "changes";
+import type { JobStatusMonitor } from "../schemas/jobs.js";
+import { webhookAttempts } from "../domain/webhooks.js";
+import { CHANGES_QUEUE, fhirServiceKey, WEBHOOKS_QUEUE } from "./keys.js";
 
 export type ChangesQueue = Queue<ChangeJobData>;
 
-export interface QueueSettings {
-  prefix: string;
-  retentionHours: number;
+export interface WebhookJobData {
+  jobId: string;
+  url: string;
+  /** The status monitor as sent: the same body on every attempt. */
+  body: string;
+  ticketId?: string;
 }
+
+export type WebhooksQueue = Queue<WebhookJobData>;
 
 /** Retries for transient Azure trouble: 6 attempts, exponential from 2 s with jitter (about 1 minute in all). */
 export const CHANGE_JOB_ATTEMPTS = 6;
 
-export function changeJobOptions(settings: QueueSettings): JobsOptions {
-  const age = settings.retentionHours * 3600;
+export function changeJobOptions(retentionHours: number): JobsOptions {
+  const age = retentionHours * 3600;
   return {
     attempts: CHANGE_JOB_ATTEMPTS,
     backoff: { type: "exponential", delay: 2000, jitter: 0.5 },
@@ -27,31 +30,32 @@ export function changeJobOptions(settings: QueueSettings): JobsOptions {
   };
 }
 
-export function createChangesQueue(connection: Redis, settings: QueueSettings): ChangesQueue {
-  return new Queue<ChangeJobData>(CHANGES_QUEUE, {
-    connection,
-    prefix: settings.prefix,
-    defaultJobOptions: changeJobOptions(settings),
-  });
+export function createChangesQueue(connection: Redis, prefix: string, retentionHours: number): ChangesQueue {
+  return new Queue<ChangeJobData>(CHANGES_QUEUE, { connection, prefix, defaultJobOptions: changeJobOptions(retentionHours) });
 }
 
-/** One deduplication id per FHIR service: BullMQ keeps it until the job completes or fails. */
-export function exclusivityId(fhirServiceId: string): string {
-  return createHash("sha256").update(canonicalArmId(fhirServiceId)).digest("hex").slice(0, 40);
+export function createWebhooksQueue(connection: Redis, prefix: string): WebhooksQueue {
+  return new Queue<WebhookJobData>(WEBHOOKS_QUEUE, { connection, prefix });
 }
-
-export type EnqueueResult = { accepted: true; jobId: string } | { accepted: false; activeJobId: string };
 
 /**
- * Adds a change job unless the FHIR service already has an unfinished one. The check and the add are
- * one Lua script inside BullMQ (deduplication), so concurrent submissions cannot both win.
+ * One deduplication id per FHIR service: BullMQ keeps it until the job completes or fails, so the check
+ * "no unfinished job on this service" and the add are one Lua script inside BullMQ.
  */
-export async function enqueueChange(queue: ChangesQueue, data: ChangeJobData): Promise<EnqueueResult> {
-  const jobId = randomUUID();
-  const exclusive = !data.request.dryRun;
-  const job = await queue.add(data.request.operation, data, {
-    jobId,
-    ...(exclusive ? { deduplication: { id: exclusivityId(data.request.fhirServiceId) } } : {}),
-  });
-  return job.id === jobId ? { accepted: true, jobId } : { accepted: false, activeJobId: job.id! };
+export const exclusivityId = fhirServiceKey;
+
+/** The delivery job of a finished job's webhook, keyed by the job's id: queued once per job. */
+export async function enqueueWebhook(queue: WebhooksQueue, monitor: JobStatusMonitor, url: string, settings: { backoffMs: number; keepSeconds: number }): Promise<void> {
+  const { callback: _omitted, ...body } = monitor;
+  await queue.add(
+    "deliver",
+    { jobId: monitor.id, url, body: JSON.stringify(body), ...(monitor.ticket ? { ticketId: monitor.ticket.id } : {}) },
+    {
+      jobId: monitor.id,
+      attempts: webhookAttempts(settings.backoffMs),
+      backoff: { type: "webhook", delay: settings.backoffMs },
+      removeOnComplete: { age: settings.keepSeconds },
+      removeOnFail: { age: settings.keepSeconds },
+    },
+  );
 }

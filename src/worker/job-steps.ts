@@ -1,6 +1,7 @@
 import { UnrecoverableError, type Job } from "bullmq";
 import type { JobError } from "../errors.js";
 import {
+  canceledProgress,
   endStep,
   findStep,
   newProgress,
@@ -12,7 +13,7 @@ import {
 } from "../domain/job-record.js";
 import type { JobResult } from "../schemas/jobs.js";
 import { toJobError } from "../azure/azure-errors.js";
-import { canceledProgress, JobCanceledError } from "../job-store/cancel.js";
+import { JobCanceledError } from "../job-store/cancel.js";
 
 export interface StepOutcome<T> {
   message?: string;
@@ -22,7 +23,7 @@ export interface StepOutcome<T> {
 }
 
 /**
- * What the worker adds around a job's steps (all optional): the cancel checks (see cancel.ts) and a
+ * What the worker adds around a job's steps (all optional): the cancel checks (job-store/cancel.ts) and a
  * listener told of every saved record (the job's event log).
  */
 export interface JobHooks {
@@ -100,7 +101,7 @@ export class JobSteps {
 
   /**
    * Call right before sending a write to Azure: throws JobCanceledError when the job was canceled, and
-   * otherwise makes later cancels answer 409 (one atomic step, see cancel.ts).
+   * otherwise makes later cancels answer 409 (one atomic step, see job-store/cancel.ts).
    */
   async beforeWrite(): Promise<void> {
     await this.hooks.claim?.(this.progress.currentStep ?? "unknown");

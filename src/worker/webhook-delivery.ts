@@ -1,10 +1,13 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { Queue, UnrecoverableError, Worker, type Job, type MinimalJob } from "bullmq";
-import { Redis } from "ioredis";
+import { UnrecoverableError, Worker, type Job, type MinimalJob } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
-import type { JobStatusMonitor, CallbackDelivery, CallbackInfo } from "../schemas/jobs.js";
-import { jobKeys } from "../job-store/keys.js";
+import type { CallbackDelivery } from "../schemas/jobs.js";
+import { webhookMessageId, webhookRetryDelay } from "../domain/webhooks.js";
+import { createJobStore } from "../job-store/job-store.js";
+import { WEBHOOKS_QUEUE } from "../job-store/keys.js";
 import { redisOutageLog } from "../job-store/outage-log.js";
+import type { WebhookJobData } from "../job-store/queue.js";
+import { createRedisConnection } from "../job-store/redis-connection.js";
 
 /**
  * Signed webhooks (Standard Webhooks, https://www.standardwebhooks.com): when a job with a
@@ -12,67 +15,11 @@ import { redisOutageLog } from "../job-store/outage-log.js";
  *   webhook-id: msg_<jobId>              (the same on every retry: receivers de-duplicate on it)
  *   webhook-timestamp: <unix seconds>    (of this attempt)
  *   webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>" keyed with the secret's bytes>
- * Deliveries go through their own BullMQ queue (`webhooks`), retried with exponential backoff capped
- * at one hour for at least 24 hours; each attempt and its outcome is kept beside the job and shown in
- * its status monitor (`callback.deliveries`). Redirects are not followed; each attempt has a timeout;
- * any 2xx is delivered.
+ * Deliveries go through their own BullMQ queue (`webhooks`, queued by the job store when a job ends),
+ * retried with exponential backoff capped at one hour for at least 24 hours (domain/webhooks.ts); each
+ * attempt and its outcome is kept beside the job and shown in its status monitor (`callback.deliveries`).
+ * Redirects are not followed; each attempt has a timeout; any 2xx is delivered.
  */
-
-export const WEBHOOKS_QUEUE = "webhooks";
-const HOUR_MS = 3_600_000;
-const MIN_RETRY_SPAN_MS = 24 * HOUR_MS;
-/** Deliveries kept per job (the newest ones). */
-const MAX_DELIVERIES = 100;
-
-export interface WebhookJobData {
-  jobId: string;
-  url: string;
-  /** The status monitor as sent: the same body on every attempt. */
-  body: string;
-  ticketId?: string;
-}
-
-/** Delay before retry `retry` (1 = the first retry): doubling from `baseMs`, at most an hour. */
-export function webhookRetryDelay(retry: number, baseMs: number): number {
-  return Math.min(baseMs * 2 ** Math.max(0, retry - 1), Math.max(baseMs, HOUR_MS));
-}
-
-/** Attempts (the first one and its retries) whose retry delays add up to at least 24 hours. */
-export function webhookAttempts(baseMs: number): number {
-  let total = 0;
-  let retries = 0;
-  while (total < MIN_RETRY_SPAN_MS) {
-    retries += 1;
-    total += webhookRetryDelay(retries, baseMs);
-  }
-  return retries + 1;
-}
-
-export function createWebhooksQueue(connection: Redis, prefix: string): Queue<WebhookJobData> {
-  return new Queue<WebhookJobData>(WEBHOOKS_QUEUE, { connection, prefix });
-}
-
-export interface WebhookSettings {
-  backoffMs: number;
-  retentionHours: number;
-}
-
-/** Queues the delivery of `monitor` (a terminal one) to the job's callbackUrl; once per job. */
-export async function enqueueWebhook(queue: Queue<WebhookJobData>, monitor: JobStatusMonitor, url: string, settings: WebhookSettings): Promise<void> {
-  const age = Math.max(24, settings.retentionHours) * 3600;
-  const { callback: _omitted, ...body } = monitor;
-  await queue.add(
-    "deliver",
-    { jobId: monitor.id, url, body: JSON.stringify(body), ...(monitor.ticket ? { ticketId: monitor.ticket.id } : {}) },
-    {
-      jobId: monitor.id,
-      attempts: webhookAttempts(settings.backoffMs),
-      backoff: { type: "webhook", delay: settings.backoffMs },
-      removeOnComplete: { age },
-      removeOnFail: { age },
-    },
-  );
-}
 
 /** `whsec_` + base64 of 32 random bytes. */
 export function generateWebhookSecret(): string {
@@ -87,39 +34,6 @@ export function secretBytes(secret: string): Buffer {
 export function signWebhook(secret: string, messageId: string, timestampSeconds: number, body: string): string {
   const mac = createHmac("sha256", secretBytes(secret)).update(`${messageId}.${timestampSeconds}.${body}`).digest("base64");
   return `v1,${mac}`;
-}
-
-export function webhookMessageId(jobId: string): string {
-  return `msg_${jobId}`;
-}
-
-/** What callers are shown of a callback URL: no query string or fragment (they may hold tokens). */
-export function displayCallbackUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}`;
-  } catch {
-    return "(invalid)";
-  }
-}
-
-/** Adds `callback` (URL, status and delivery attempts) to the monitor of a job that has a callbackUrl. */
-export async function withCallback(redis: Redis, prefix: string, monitor: JobStatusMonitor, callbackUrl: string | undefined): Promise<JobStatusMonitor> {
-  if (!callbackUrl) return monitor;
-  const deliveries = (await redis.lrange(jobKeys(prefix).callback(monitor.id), 0, -1)).flatMap((text) => {
-    try {
-      return [JSON.parse(text) as CallbackDelivery];
-    } catch {
-      return [];
-    }
-  });
-  return { ...monitor, callback: callbackInfo(callbackUrl, deliveries) };
-}
-
-export function callbackInfo(url: string, deliveries: CallbackDelivery[]): CallbackInfo {
-  const last = deliveries.at(-1);
-  const status = !last ? "Pending" : last.outcome === "Delivered" ? "Delivered" : last.outcome === "Retrying" ? "Retrying" : "Failed";
-  return { url: displayCallbackUrl(url), status, deliveries };
 }
 
 interface AttemptResult {
@@ -150,9 +64,13 @@ export async function postWebhook(url: string, body: string, headers: Record<str
   }
 }
 
-export interface WebhookWorkerOptions extends WebhookSettings {
+export interface WebhookWorkerOptions {
   redisUrl: string;
   prefix: string;
+  /** How long delivery records are kept (CMK_JOB_RETENTION_HOURS, at least 24). */
+  retentionHours: number;
+  /** First retry delay (CMK_WEBHOOK_BACKOFF_MS). */
+  backoffMs: number;
   /** Undefined: deliveries are recorded as failed (nothing can be signed). */
   secret: string | undefined;
   timeoutMs: number;
@@ -167,10 +85,8 @@ export interface RunningWebhookWorker {
 
 /** The delivery worker; runs wherever the change worker runs. */
 export function startWebhookWorker(options: WebhookWorkerOptions): RunningWebhookWorker {
-  const connection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-  redisOutageLog.watch(connection, options.logger, "webhook worker redis connection error");
-  const keys = jobKeys(options.prefix);
-  const ttlMs = Math.max(24, options.retentionHours) * HOUR_MS;
+  const connection = createRedisConnection(options.redisUrl, "worker", { log: { logger: options.logger, what: "webhook worker redis connection error" } });
+  const store = createJobStore({ redis: connection, prefix: options.prefix, retentionHours: options.retentionHours, logger: options.logger });
 
   const deliver = async (job: Job<WebhookJobData>): Promise<void> => {
     const { jobId, url, body, ticketId } = job.data;
@@ -202,12 +118,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions): RunningWebhoo
       ...(result.error ? { error: result.error } : {}),
       ...(retrying ? { nextAttemptDateTime: new Date(Date.now() + delay).toISOString() } : {}),
     };
-    await connection
-      .multi()
-      .rpush(keys.callback(jobId), JSON.stringify(record))
-      .ltrim(keys.callback(jobId), -MAX_DELIVERIES, -1)
-      .pexpire(keys.callback(jobId), ttlMs)
-      .exec();
+    await store.recordDelivery(jobId, record);
     if (result.delivered) {
       log.info({ statusCode: result.statusCode }, "webhook delivered");
       return;
@@ -233,6 +144,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions): RunningWebhoo
     close: async (force = false) => {
       await worker.close(force).catch(() => undefined);
       connection.disconnect();
+      await store.close();
     },
   };
 }

@@ -4,7 +4,7 @@ import { startStack } from "../helpers/stack.js";
 import { fhirPuts, lastSeq, sandboxRequests, setFaults } from "../helpers/sandbox-admin.js";
 import { KEY_V1, KEY_V2, setKey } from "../helpers/requests.js";
 import { startWorker } from "../../src/runtime.js";
-import { SET_KEY_STEPS } from "../../src/worker/operations/set-key.js";
+import { SET_KEY_STEPS } from "../../src/domain/operation-plans.js";
 
 type Monitor = { id: string; status: string; currentStep?: string; steps: Array<{ name: string; status: string; message?: string }>; error?: { code: string; message: string } };
 

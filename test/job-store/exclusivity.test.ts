@@ -13,5 +13,5 @@ t.test("50 concurrent change requests for one FHIR service: exactly one 202", as
   t.equal(refused.length, 49);
   const jobId = accepted[0]!.json().id;
   t.ok(refused.every((answer) => answer.json().activeJobId === jobId), "every refusal names the one job");
-  t.equal((await app.changes.queue.getJobCounts("waiting")).waiting, 1, "one job in the queue");
+  t.equal((await app.jobStore.changes.getJobCounts("waiting")).waiting, 1, "one job in the queue");
 });

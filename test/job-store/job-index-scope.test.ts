@@ -75,7 +75,7 @@ t.test("a scoped page over 1,000 jobs of another subscription costs what an unsc
   t.same(await listAll(app, "key-reader-home", "top=2"), [...home].reverse());
 });
 
-t.test("jobs are indexed per subscription in the same MULTI as the other indexes", async (t) => {
+t.test("jobs are indexed per subscription in the same round trip as the other indexes", async (t) => {
   const app = await buildTestApp(t, testConfig(t, { CMK_API_KEYS: JSON.stringify(apiKeys) }));
   const id = await submit(app, seed.FHIR_OTHER_ID);
   const members = await app.redis.zrange(`${app.config.CMK_QUEUE_PREFIX}:jobs:idx:subscription:${seed.OTHER_SUBSCRIPTION_ID}`, 0, -1);

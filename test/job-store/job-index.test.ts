@@ -123,7 +123,7 @@ t.test("GET /v1/jobs pages over 250 jobs: each exactly once, newest first, with 
 
   t.test("jobs BullMQ has removed are skipped and dropped from the index", async (t) => {
     const gone = expected.slice(5, 9);
-    for (const job of gone) await (await app.changes.queue.getJob(job.id))!.remove();
+    for (const job of gone) await (await app.jobStore.changes.getJob(job.id))!.remove();
     const { ids } = await listAll(app, "top=25");
     t.same(ids, expected.filter((job) => !gone.some((g) => g.id === job.id)).map((job) => job.id));
     const stillIndexed = await app.redis.zcard(`${app.config.CMK_QUEUE_PREFIX}:jobs:idx:all`);

@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { buildTestApp, KEYS, testConfig, waitForJob } from "../helpers/app.js";
 import { startStack } from "../helpers/stack.js";
 import { KEY_V1, KEY_V2, setKey } from "../helpers/requests.js";
-import { SET_KEY_STEPS } from "../../src/worker/operations/set-key.js";
+import { SET_KEY_STEPS } from "../../src/domain/operation-plans.js";
 
 interface SseEvent {
   id: string;

@@ -5,7 +5,10 @@ import { Webhook } from "standardwebhooks";
 import { KEYS, waitForJob } from "../helpers/app.js";
 import { startStack } from "../helpers/stack.js";
 import { setKey } from "../helpers/requests.js";
-import { createWebhooksQueue, generateWebhookSecret, signWebhook, startWebhookWorker, webhookAttempts, webhookRetryDelay } from "../../src/worker/webhook-delivery.js";
+import { generateWebhookSecret, signWebhook, startWebhookWorker } from "../../src/worker/webhook-delivery.js";
+import { webhookAttempts, webhookRetryDelay } from "../../src/domain/webhooks.js";
+import { createJobStore } from "../../src/job-store/job-store.js";
+import { createRedisConnection } from "../../src/job-store/redis-connection.js";
 import { catchUpWebhooks } from "../../src/worker/job-hooks.js";
 import { resolveWebhookSecret } from "../../src/runtime.js";
 import { loadConfig } from "../../src/config.js";
@@ -187,20 +190,18 @@ t.test("a webhook a dead worker never queued is queued by the next worker's catc
   await receiver.waitFor(1);
 
   // As if the worker had died before queueing it: no webhook job exists for the change job.
-  const { Redis } = await import("ioredis");
-  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const connection = createRedisConnection(config.REDIS_URL, "worker");
   t.teardown(() => connection.disconnect());
-  const webhooks = createWebhooksQueue(connection, config.CMK_QUEUE_PREFIX);
-  t.teardown(() => webhooks.close());
-  await (await webhooks.getJob(jobId))!.remove();
+  const store = createJobStore({ redis: connection, prefix: config.CMK_QUEUE_PREFIX, retentionHours: 24, webhookBackoffMs: 300 });
+  t.teardown(() => store.close());
+  await (await store.webhooks.getJob(jobId))!.remove();
 
-  const options = { connection, prefix: config.CMK_QUEUE_PREFIX, retentionHours: 24, webhookBackoffMs: 300, logger: app.log };
-  t.ok((await catchUpWebhooks(app.changes.queue, webhooks, options)) >= 1, "recent finished jobs were looked at");
+  t.ok((await catchUpWebhooks(store, app.log)) >= 1, "recent finished jobs were looked at");
   await receiver.waitFor(2);
   t.equal(receiver.received[1]!.headers["webhook-id"], `msg_${jobId}`, "the same message id, so receivers de-duplicate");
   t.equal((verifyWith(secret, receiver.received[1]!) as { id: string }).id, jobId);
 
-  await catchUpWebhooks(app.changes.queue, webhooks, options);
+  await catchUpWebhooks(store, app.log);
   await new Promise((resolve) => setTimeout(resolve, 1000));
   t.equal(receiver.received.length, 2, "a queued (or delivered) webhook is not queued again");
 });

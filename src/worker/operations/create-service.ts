@@ -1,6 +1,5 @@
 import { parseFhirServiceId, parseUserAssignedIdentityId } from "../../domain/arm-ids.js";
 import { buildCreateBody, type FhirServiceResource } from "../../domain/fhir-resource.js";
-import type { StepPlan } from "../../domain/job-record.js";
 import type { CreateServiceRequest } from "../../schemas/change-requests.js";
 import type { JobResult } from "../../schemas/jobs.js";
 import { JobError } from "../../errors.js";
@@ -8,14 +7,6 @@ import type { JobSteps } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import { preflight } from "../steps/preflight.js";
 import { writeAndVerify } from "../steps/arm-update.js";
-
-export const CREATE_SERVICE_STEPS = [
-  { name: "Preflight", weight: 10 },
-  { name: "BuildResource", weight: 5 },
-  { name: "StartArmUpdate", weight: 10 },
-  { name: "FollowOperation", weight: 65 },
-  { name: "Verify", weight: 10 },
-] as const satisfies readonly StepPlan[];
 
 /** A new FHIR service, encrypted with the customer-managed key from its first moment. */
 export async function runCreateService(steps: JobSteps, deps: WorkerDependencies, request: CreateServiceRequest): Promise<JobResult> {

@@ -1,6 +1,5 @@
 import { parseFhirServiceId } from "../../domain/arm-ids.js";
 import { buildKeyChangeBody, currentKeyUrl, type FhirServiceResource } from "../../domain/fhir-resource.js";
-import type { StepPlan } from "../../domain/job-record.js";
 import { parseKeyUrl } from "../../domain/key-url.js";
 import type { RecoverKeyAccessRequest } from "../../schemas/change-requests.js";
 import type { JobResult } from "../../schemas/jobs.js";
@@ -12,17 +11,6 @@ import type { WorkerDependencies } from "../worker-dependencies.js";
 import { preflight } from "../steps/preflight.js";
 import { readFhirService } from "../steps/read-fhir-service.js";
 import { writeAndVerify } from "../steps/arm-update.js";
-
-export const RECOVER_KEY_ACCESS_STEPS = [
-  { name: "ReadFhirService", weight: 5 },
-  { name: "RecoverDeletedKey", weight: 10 },
-  { name: "Preflight", weight: 10 },
-  { name: "BuildResource", weight: 5 },
-  { name: "StartArmUpdate", weight: 10 },
-  { name: "FollowOperation", weight: 45 },
-  { name: "Verify", weight: 5 },
-  { name: "CheckFhirDataPlane", weight: 10 },
-] as const satisfies readonly StepPlan[];
 
 /**
  * Re-applies the key and identity the FHIR service has now (the docs' recovery advice: a full PUT that

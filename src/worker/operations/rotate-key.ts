@@ -1,6 +1,5 @@
 import { parseFhirServiceId } from "../../domain/arm-ids.js";
 import { buildKeyChangeBody, currentKeyUrl, type FhirServiceResource } from "../../domain/fhir-resource.js";
-import type { StepPlan } from "../../domain/job-record.js";
 import { parseKeyUrl } from "../../domain/key-url.js";
 import type { RotateKeyRequest } from "../../schemas/change-requests.js";
 import type { JobResult } from "../../schemas/jobs.js";
@@ -12,17 +11,6 @@ import type { WorkerDependencies } from "../worker-dependencies.js";
 import { preflight } from "../steps/preflight.js";
 import { readFhirService } from "../steps/read-fhir-service.js";
 import { writeAndVerify } from "../steps/arm-update.js";
-
-export const ROTATE_KEY_STEPS = [
-  { name: "ReadFhirService", weight: 5 },
-  { name: "PrepareKeyVersion", weight: 10 },
-  { name: "Preflight", weight: 10 },
-  { name: "BuildResource", weight: 5 },
-  { name: "StartArmUpdate", weight: 10 },
-  { name: "FollowOperation", weight: 45 },
-  { name: "Verify", weight: 10 },
-  { name: "CheckPreviousVersion", weight: 5 },
-] as const satisfies readonly StepPlan[];
 
 /**
  * Moves a FHIR service to a new version of its key: made now in Key Vault (as `az keyvault key rotate`),

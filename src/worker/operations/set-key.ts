@@ -7,7 +7,6 @@ import {
   identityMatches,
   type FhirServiceResource,
 } from "../../domain/fhir-resource.js";
-import type { StepPlan } from "../../domain/job-record.js";
 import type { SetKeyRequest } from "../../schemas/change-requests.js";
 import type { JobResult } from "../../schemas/jobs.js";
 import { JobError } from "../../errors.js";
@@ -17,18 +16,6 @@ import { preflight } from "../steps/preflight.js";
 import { readFhirService } from "../steps/read-fhir-service.js";
 import { applyIdentity } from "../steps/apply-identity.js";
 import { writeAndVerify } from "../steps/arm-update.js";
-
-/** The steps of SetKey and their share of percentComplete (ARM's key operation is most of the wait). */
-export const SET_KEY_STEPS = [
-  { name: "Preflight", weight: 10 },
-  { name: "ReadFhirService", weight: 5 },
-  { name: "ApplyIdentity", weight: 10 },
-  { name: "RecheckKeyAccess", weight: 5 },
-  { name: "BuildResource", weight: 5 },
-  { name: "StartArmUpdate", weight: 10 },
-  { name: "FollowOperation", weight: 45 },
-  { name: "Verify", weight: 10 },
-] as const satisfies readonly StepPlan[];
 
 interface BuiltResource {
   body: FhirServiceResource;
