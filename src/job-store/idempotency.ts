@@ -35,6 +35,12 @@ interface IdempotencyRecord {
   at: number;
 }
 
+/** What the version before kept (during a rolling upgrade its records are still read): a claim, then the answer. */
+interface EarlierRecord {
+  pending?: true;
+  body?: JobStatusMonitor;
+}
+
 /** JSON with sorted keys, so the same body in another key order has the same fingerprint. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
@@ -73,13 +79,15 @@ export class IdempotencyKeys {
     const record = JSON.stringify({ fingerprint: bodyFingerprint, jobId, at: this.now() } satisfies IdempotencyRecord);
     const existing = await this.store.redis.set(key, record, "EX", this.keepSeconds, "NX", "GET");
     if (existing === null) return { kind: "reserved" };
-    let earlier: Partial<IdempotencyRecord>;
+    let earlier: Partial<IdempotencyRecord> & EarlierRecord;
     try {
-      earlier = JSON.parse(existing) as Partial<IdempotencyRecord>;
+      earlier = JSON.parse(existing) as Partial<IdempotencyRecord> & EarlierRecord;
     } catch {
       earlier = {};
     }
     if (earlier.fingerprint !== bodyFingerprint) return { kind: "mismatch" };
+    if (earlier.body) return { kind: "replay", monitor: earlier.body };
+    if (earlier.pending) return { kind: "inProgress" };
     const monitor = typeof earlier.jobId === "string" ? await this.addedMonitor(earlier.jobId) : undefined;
     if (monitor) return { kind: "replay", monitor };
     if (this.now() - Number(earlier.at ?? 0) < PENDING_MS) return { kind: "inProgress" };

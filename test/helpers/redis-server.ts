@@ -29,6 +29,8 @@ export async function startOwnRedis(t: { teardown(fn: () => unknown): void }, ar
     const deadline = Date.now() + 10_000;
     for (;;) {
       const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      // Refused while the server starts: connect() rejects, and the event is not news.
+      probe.on("error", () => undefined);
       try {
         await probe.connect();
         await probe.ping();

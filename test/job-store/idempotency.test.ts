@@ -38,6 +38,13 @@ t.test("an Idempotency-Key record: claimed once, replayed from its job, taken ov
 
   await keys.release("carol", "key-2");
   t.same(await keys.reserve("carol", "key-2", "other body now", randomUUID()), { kind: "reserved" }, "a released key is judged afresh");
+  // Records of the version before, during a rolling upgrade: its stored answer is replayed, its claim waited for.
+  const earlierKey = (key: string) => store.keys.idempotency(createHash("sha256").update(`dave\n${key}`).digest("hex"));
+  await redis.set(earlierKey("old-answer"), JSON.stringify({ fingerprint: "fp", statusCode: 202, headers: {}, body: { id: "old-job", status: "NotStarted" } }));
+  await redis.set(earlierKey("old-claim"), JSON.stringify({ pending: true, fingerprint: "fp" }), "EX", 5);
+  t.match(await keys.reserve("dave", "old-answer", "fp", randomUUID()), { kind: "replay", monitor: { id: "old-job" } });
+  t.same(await keys.reserve("dave", "old-claim", "fp", randomUUID()), { kind: "inProgress" });
+
   const ttl = await redis.ttl(store.keys.idempotency(createHash("sha256").update("alice\nkey-1").digest("hex")));
   t.ok(ttl > 86_000 && ttl <= 86_400, `a record is kept as long as the retention, at least 24 hours (${ttl} s left)`);
 });
