@@ -114,8 +114,8 @@ export class JobStore implements StoreContext {
     queueIndexJob(this, pipeline, jobId, data);
     const record = options.audit?.(monitor);
     if (record) this.audit.queueAppend(pipeline, record);
-    const failed = await pipeline.exec().then(
-      (results) => results?.find(([error]) => error)?.[0] ?? (results ? undefined : new Error("discarded")),
+    const failed = await execAll(pipeline.exec()).then(
+      () => undefined,
       (error: Error) => error,
     );
     if (failed) this.logger?.warn({ jobId, err: failed.message }, "new job not indexed or its audit entry not written");
