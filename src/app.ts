@@ -24,6 +24,8 @@ import requestPolicy from "./plugins/app/request-policy.js";
 import audit from "./plugins/app/audit.js";
 import changes from "./plugins/app/changes.js";
 import jobs from "./plugins/app/jobs.js";
+import templates from "./plugins/app/templates.js";
+import validations from "./plugins/app/validations.js";
 import { callerTokenVerifier, type TokenVerifier } from "./security/token-verifier.js";
 import { callbackUrlPolicy } from "./security/callback-url.js";
 import { clientRequestIdOf } from "./security/client-request-id.js";
@@ -172,21 +174,25 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
   await app.register(helmet);
   await app.register(swagger);
   await app.register(errorHandler);
-  await app.register(redis, { url: config.REDIS_URL });
-  await app.register(authentication, { apiKeys: options.apiKeys, tokenVerifier, tokenSubscriptions: config.tokenSubscriptions });
-  await app.register(rateLimit, { perMinute: config.CMK_RATE_LIMIT_PER_MINUTE, prefix: config.CMK_QUEUE_PREFIX });
-  await app.register(requestPolicy, { callbackUrls: callbackUrlPolicy(config) });
-  await app.register(audit, { prefix: config.CMK_QUEUE_PREFIX });
-  await app.register(changes, { prefix: config.CMK_QUEUE_PREFIX, retentionHours: config.CMK_JOB_RETENTION_HOURS });
-  await app.register(jobs, {
-    redisUrl: config.REDIS_URL,
+  await app.register(redis, {
+    url: config.REDIS_URL,
     prefix: config.CMK_QUEUE_PREFIX,
     retentionHours: config.CMK_JOB_RETENTION_HOURS,
+    webhookBackoffMs: config.CMK_WEBHOOK_BACKOFF_MS,
+  });
+  await app.register(authentication, { apiKeys: options.apiKeys, tokenVerifier, tokenSubscriptions: config.tokenSubscriptions });
+  await app.register(rateLimit, { perMinute: config.CMK_RATE_LIMIT_PER_MINUTE });
+  await app.register(requestPolicy, { callbackUrls: callbackUrlPolicy(config) });
+  await app.register(audit);
+  await app.register(changes);
+  await app.register(jobs, {
+    redisUrl: config.REDIS_URL,
     heartbeatMs: config.CMK_SSE_HEARTBEAT_MS,
     maxStreamsPerCredential: config.CMK_SSE_MAX_STREAMS_PER_CREDENTIAL,
     maxStreams: config.CMK_SSE_MAX_STREAMS,
-    webhookBackoffMs: config.CMK_WEBHOOK_BACKOFF_MS,
   });
+  await app.register(templates);
+  await app.register(validations);
 
   await app.register(metrics);
   await app.register(healthRoutes);

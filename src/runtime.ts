@@ -1,15 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { Redis } from "ioredis";
 import type { Worker } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
 import { listenError, type ApiKeyEntry, type Config } from "./config.js";
 import { createAzureContext, createSandboxContext, type AzureContext } from "./azure/azure-context.js";
 import { createAzureAdapters, type AzureAdapters } from "./azure/adapters.js";
-import { createChangeWorker, runningJobCount } from "./jobs/worker.js";
-import { generateWebhookSecret, startWebhookWorker } from "./jobs/webhooks.js";
+import { createChangeWorker, runningJobCount } from "./worker/worker.js";
+import { generateWebhookSecret, startWebhookWorker } from "./worker/webhook-delivery.js";
 import { sha256Hex } from "./plugins/app/authentication.js";
-import { redisOutageLog } from "./redis/outage-log.js";
+import { createJobStore } from "./job-store/job-store.js";
+import { redisOutageLog } from "./job-store/outage-log.js";
+import { createRedisConnection } from "./job-store/redis-connection.js";
 
 /**
  * The parts of a running process that are not the HTTP API: the Azure connection (through an embedded
@@ -64,12 +65,17 @@ export function createAdapters(config: Config, context: AzureContext): AzureAdap
 }
 
 export function startWorker(config: Config, adapters: AzureAdapters, logger: FastifyBaseLogger, options: { webhookSecret?: string | undefined } = {}): RunningWorker {
-  // Workers block on Redis: BullMQ needs maxRetriesPerRequest null on their connection.
-  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  redisOutageLog.watch(connection, logger, "worker redis connection error");
+  const connection = createRedisConnection(config.REDIS_URL, "worker", { log: { logger, what: "worker redis connection error" } });
+  const store = createJobStore({
+    redis: connection,
+    prefix: config.CMK_QUEUE_PREFIX,
+    retentionHours: config.CMK_JOB_RETENTION_HOURS,
+    webhookBackoffMs: config.CMK_WEBHOOK_BACKOFF_MS,
+    logger,
+  });
   const worker = createChangeWorker(
     { ...adapters, propagationWindowMs: config.CMK_ROLE_PROPAGATION_WINDOW_MS },
-    { connection, prefix: config.CMK_QUEUE_PREFIX, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger, retentionHours: config.CMK_JOB_RETENTION_HOURS, webhookBackoffMs: config.CMK_WEBHOOK_BACKOFF_MS },
+    { store, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger },
   );
   // Webhook deliveries run wherever changes run.
   const webhookSecret = options.webhookSecret ?? config.CMK_WEBHOOK_SECRET;
@@ -100,6 +106,7 @@ export function startWorker(config: Config, adapters: AzureAdapters, logger: Fas
       // step and are taken over once their lock expires. A delivery cut short is retried (webhook-id
       // stays the same, so receivers see it once).
       connection.disconnect();
+      await store.close();
       await webhooks.close(outcome === "timeout" || !waitForJobs);
     },
   };
@@ -110,7 +117,7 @@ export function startWorker(config: Config, adapters: AzureAdapters, logger: Fas
  * may refuse CONFIG; then nothing is said.
  */
 export async function warnAboutRedisDurability(redisUrl: string, logger: Pick<FastifyBaseLogger, "warn">): Promise<string[]> {
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, connectTimeout: 2000 });
+  const redis = createRedisConnection(redisUrl, "probe");
   // connect() rejects with a bare "Connection is closed"; the event carries the cause.
   let cause: Error | undefined;
   redis.on("error", (error: Error) => (cause ??= error));

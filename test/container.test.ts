@@ -80,8 +80,8 @@ t.test("the Dockerfile: Node.js 22 LTS, production, runtime dependencies only, t
 t.test("the image's contents: dist/ and production dependencies alone start, and refuse to guess the mode", async (t) => {
   const image = await mkdtemp(join(tmpdir(), "cmk-image-"));
   t.teardown(() => rm(image, { recursive: true, force: true }));
-  // As the Dockerfile's build stage: compile src/ to dist/.
-  const build = spawnSync(process.execPath, [join(REPOSITORY, "node_modules/typescript/bin/tsc"), "-p", join(REPOSITORY, "tsconfig.build.json"), "--outDir", join(image, "dist")], { encoding: "utf8" });
+  // As the Dockerfile's build stage (npm run build): compile src/ to dist/, with the job store's Lua scripts.
+  const build = spawnSync(process.execPath, [join(REPOSITORY, "scripts/build.mjs"), "--outDir", join(image, "dist")], { encoding: "utf8" });
   t.equal(build.status, 0, build.stdout + build.stderr);
   // As the runtime-deps stage: npm ci --omit=dev (from the local npm cache when it has everything).
   await copyFile(join(REPOSITORY, "package.json"), join(image, "package.json"));
@@ -124,5 +124,22 @@ t.test("the image's contents: dist/ and production dependencies alone start, and
   const docs = await fetch(`http://127.0.0.1:${port}/docs/json`);
   t.equal(((await docs.json()) as { info: { version: string } }).info.version, (JSON.parse(await read("package.json")) as { version: string }).version, "it reads its version beside dist/");
   t.match(sandbox.output(), /Sandbox: {4}https:\/\/127\.0\.0\.1:\d+/, "the emulator, listening on every interface, is announced on loopback");
+  // A job runs to its end: the job store's Lua scripts (claim, events) were found beside the compiled store.
+  const [, adminKey] = await sandbox.waitFor(/Admin API key \(sandbox, generated at start\): (\S+)/);
+  const fhirServiceId = "/subscriptions/22222222-2222-2222-2222-222222222222/resourceGroups/rg-sandbox/providers/Microsoft.HealthcareApis/workspaces/wssandbox/fhirservices/fhir-sys";
+  const keyUrl = "https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048/00000000000000000000000000000002";
+  const submitted = await fetch(`http://127.0.0.1:${port}/v1/change-requests`, {
+    method: "POST",
+    headers: { "x-api-key": adminKey!, "content-type": "application/json" },
+    body: JSON.stringify({ operation: "SetKey", fhirServiceId, keyEncryptionKeyUrl: keyUrl, identity: { type: "SystemAssigned" }, dryRun: true }),
+  });
+  t.equal(submitted.status, 202);
+  const jobId = ((await submitted.json()) as { id: string }).id;
+  let status = "";
+  for (let i = 0; i < 300 && !["Succeeded", "Failed", "Canceled"].includes(status); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    status = ((await (await fetch(`http://127.0.0.1:${port}/v1/jobs/${jobId}`, { headers: { "x-api-key": adminKey! } })).json()) as { status: string }).status;
+  }
+  t.equal(status, "Succeeded", "a dry-run SetKey ran to its end in the compiled service");
   t.equal((await sandbox.stop("SIGTERM")).code, 0);
 });

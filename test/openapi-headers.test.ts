@@ -5,7 +5,7 @@ import { buildTestApp, KEYS, testConfig, waitForJob } from "./helpers/app.js";
 import { skipArmOperation, startStack } from "./helpers/stack.js";
 import { setFaults } from "./helpers/sandbox-admin.js";
 import { fhirId, KEY_V1, SUB } from "./helpers/requests.js";
-import { fingerprint, IdempotencyStore } from "../src/jobs/idempotency.js";
+import { fingerprint } from "../src/job-store/idempotency.js";
 import { CHANGE_REQUEST_EXAMPLES, TEMPLATE_REQUEST_EXAMPLES } from "../src/schemas/examples.js";
 
 /**
@@ -72,8 +72,8 @@ t.test("the headers, media types and problem examples the document declares are 
   t.equal((await submit({ ...exampleSetKey, keyEncryptionKeyUrl: KEY_V1 }, { "idempotency-key": "first" })).json().code, "IdempotencyKeyReused");
   // Defaults spelled out: the fingerprint is of the body as the route sees it.
   const pending = { operation: "SetKey", fhirServiceId: fhirId("fhir-norole"), keyEncryptionKeyUrl: KEY_V1, identity: { type: "SystemAssigned" }, dryRun: false, acknowledgeIdentityTypeChange: false };
-  const config = app.config;
-  await new IdempotencyStore(app.redis, config.CMK_QUEUE_PREFIX, 3600).reserve("test-operator", "pending", fingerprint(pending));
+  // Another request holds the key and has not added its job yet.
+  await app.jobStore.idempotency.reserve("test-operator", "pending", fingerprint(pending), "00000000-0000-4000-8000-000000000001");
   t.equal((await submit(pending, { "idempotency-key": "pending" })).json().code, "RequestInProgress");
   t.match((await submit({ operation: "SetKey", fhirServiceId: fhirId("fhir-sys"), identity: { type: "System" } })).json(), {
     code: "ValidationFailed",

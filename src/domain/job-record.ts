@@ -153,3 +153,29 @@ export function toStatusMonitor(snapshot: JobSnapshot): JobStatusMonitor {
   }
   return monitor;
 }
+
+/** Who asked for a cancel, and when. */
+export interface CancelRecord {
+  by: string;
+  dateTime: string;
+}
+
+export function canceledError(record: CancelRecord, fhirServiceId: string, detail = "no Azure write was sent"): JobErrorBody {
+  return { code: "Canceled", message: `Canceled by ${record.by} at ${record.dateTime}; ${detail}.`, target: fhirServiceId };
+}
+
+/** The record a job has once canceled: unfinished steps Skipped, `error.code` Canceled. */
+export function canceledProgress(progress: JobProgress | undefined, plan: readonly StepPlan[], record: CancelRecord, fhirServiceId: string, now: Date): JobProgress {
+  let next = progress ?? newProgress(plan, now);
+  for (const step of next.steps) {
+    if (step.status === "NotStarted") next = endStep(next, step.name, { status: "Skipped", message: "Canceled before this step ran." }, now);
+    else if (step.status === "Running") next = endStep(next, step.name, { status: "Skipped", message: "Canceled before this step finished; it wrote nothing." }, now);
+  }
+  const lastRun = [...next.steps].reverse().find((step) => step.startedDateTime !== undefined);
+  return { ...next, currentStep: lastRun?.name ?? next.currentStep, error: canceledError(record, fhirServiceId), lastUpdatedDateTime: now.toISOString() };
+}
+
+/** The monitor of a job just added (the 202's body, and what an Idempotency-Key replay answers again). */
+export function newJobMonitor(id: string, data: ChangeJobData): JobStatusMonitor {
+  return toStatusMonitor({ id, data, progress: undefined, state: "waiting", attemptsStarted: 0, finishedOn: undefined });
+}

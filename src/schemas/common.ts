@@ -1,6 +1,7 @@
 import { Type, type Static, type StringOptions, type TSchema } from "@sinclair/typebox";
 import { FHIR_SERVICE_ID_PATTERN, USER_ASSIGNED_IDENTITY_ID_PATTERN } from "../domain/arm-ids.js";
 import { PROBLEM_EXAMPLES, SEED_EXAMPLES, type ProblemExample } from "./examples.js";
+import { NOT_PLAIN } from "./plain-text.js";
 
 export const DateTime = (description: string) => Type.String({ format: "date-time", description });
 
@@ -28,15 +29,6 @@ export const KeyUrl = Type.String({
   example: SEED_EXAMPLES.keyUrl,
 });
 
-/**
- * Characters no free text may carry: C0 and C1 controls, DEL, and the bidirectional formatting
- * characters (embeddings, overrides, isolates, marks) that make text read differently from what it is,
- * in logs, tickets and the audit trail. One class for every free-text field.
- */
-const NOT_PLAIN = "\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069";
-
-/** Whether a schema `pattern` is a PlainText one (the error handler names the rule it broke). */
-export const isPlainTextPattern = (pattern: string): boolean => pattern.endsWith(`[^${NOT_PLAIN}]*$`);
 
 /** A free-text string (after a literal `prefix`, if any) without control or bidirectional formatting characters. */
 export const PlainText = ({ prefix = "", ...options }: StringOptions & { description: string; prefix?: string }) =>

@@ -18,7 +18,7 @@ import {
   ValidationFailedError,
   type ProblemDetails,
 } from "../errors.js";
-import { toProblem } from "../plugins/app/error-handler.js";
+import { toProblem } from "../problem-details.js";
 
 /**
  * Every example in the OpenAPI document, in one place. Values come from the sandbox seed, so each one

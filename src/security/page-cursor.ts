@@ -1,6 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
-import { QueueUnavailableError, ValidationFailedError } from "../errors.js";
+import { ValidationFailedError } from "../errors.js";
 
 /**
  * Continuation tokens as sealed cursors: the position in a list (a job index member, an audit stream
@@ -9,8 +8,8 @@ import { QueueUnavailableError, ValidationFailedError } from "../errors.js";
  * caller's subscription scope and the query's filters are the GCM associated data: a token opens only
  * for the query that produced it, under the same scope.
  *
- * The key is made once per deployment and kept in Redis (`{prefix}:page-cursor-key`, SET NX, so every
- * API process sharing the prefix uses the same one and a token works on any of them); each process
+ * The key is made once per deployment and kept in Redis (the job store's `pageCursorKey`, SET NX, so
+ * every API process sharing the prefix uses the same one and a token works on any of them); each process
  * reads it once. Losing it (a flushed Redis) only invalidates tokens in flight: callers list again.
  */
 export interface PageCursors {
@@ -53,33 +52,11 @@ export function queryBinding(list: string, subscriptions: readonly string[] | un
   return { list, scope: subscriptions ? [...subscriptions].sort() : "all", filters };
 }
 
-const perConnection = new WeakMap<Redis, Map<string, PageCursors>>();
-
-/** The cursors of one deployment (prefix) on one connection: the key is read once per process. */
-export function pageCursorsFor(redis: Redis, prefix: string): PageCursors {
-  let byPrefix = perConnection.get(redis);
-  if (!byPrefix) perConnection.set(redis, (byPrefix = new Map()));
-  let cursors = byPrefix.get(prefix);
-  if (!cursors) byPrefix.set(prefix, (cursors = pageCursors(redis, prefix)));
-  return cursors;
-}
-
-export function pageCursors(redis: Redis, prefix: string): PageCursors {
-  const keyName = `${prefix}:page-cursor-key`;
+/** Cursors sealed with the key `readKey` gives (read once; a failed read is tried again by the next call). */
+export function pageCursors(readKey: () => Promise<Buffer>): PageCursors {
   let key: Promise<Buffer> | undefined;
   const loadKey = (): Promise<Buffer> => {
-    key ??= (async () => {
-      const stored = await redis
-        .set(keyName, randomBytes(32).toString("base64"), "NX")
-        .then(() => redis.get(keyName))
-        .catch(() => {
-          throw new QueueUnavailableError();
-        });
-      const bytes = stored ? Buffer.from(stored, "base64") : undefined;
-      if (bytes?.length !== 32) throw new Error(`${keyName} does not hold a 32-byte key`);
-      return bytes;
-    })();
-    // A failed read (Redis down) is tried again by the next request.
+    key ??= readKey();
     key.catch(() => (key = undefined));
     return key;
   };

@@ -1,7 +1,7 @@
 import t from "tap";
 import { Redis } from "ioredis";
 import { fhirServiceId, FHIR_NOROLE, FHIR_SYS, keyUrl, KV_SANDBOX, KEY_RSA_2048, VERSION_2 } from "../../src/sandbox/seed.js";
-import { auditStreamKey } from "../../src/audit/audit-log.js";
+import { storeKeys } from "../../src/job-store/keys.js";
 import type { AuditEntry, AuditPage } from "../../src/schemas/audit.js";
 import { buildTestApp, KEYS, REDIS_URL, testConfig } from "../helpers/app.js";
 
@@ -98,7 +98,7 @@ t.test("the API writes every accepted change request and every one refused to an
   t.test("the stream is trimmed by length and age", async (t) => {
     const redis = new Redis(REDIS_URL);
     t.teardown(() => redis.disconnect());
-    t.equal(await redis.xlen(auditStreamKey(config.CMK_QUEUE_PREFIX)), 5);
+    t.equal(await redis.xlen(storeKeys(config.CMK_QUEUE_PREFIX).audit), 5);
   });
 });
 
@@ -107,7 +107,7 @@ t.test("floods of anonymous and rate-limited change requests cannot evict entrie
   const app = await buildTestApp(t, config);
   const redis = new Redis(REDIS_URL);
   t.teardown(() => redis.disconnect());
-  const stream = auditStreamKey(config.CMK_QUEUE_PREFIX);
+  const stream = storeKeys(config.CMK_QUEUE_PREFIX).audit;
   const post = (payload: object, headers: Record<string, string>, remoteAddress = "127.0.0.1") =>
     app.inject({ method: "POST", url: "/v1/change-requests", payload, headers, remoteAddress });
   const entries = async (query: string) => (await app.inject({ method: "GET", url: `/v1/audit${query}`, headers: { "x-api-key": KEYS.admin } })).json().value as AuditEntry[];

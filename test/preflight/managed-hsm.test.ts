@@ -1,5 +1,5 @@
 import t from "tap";
-import { guardAzureWrites } from "../../src/jobs/cancel.js";
+import { guardAzureWrites } from "../../src/worker/write-guard.js";
 import { KEYS, waitForJob } from "../helpers/app.js";
 import { fhirPuts, lastSeq, sandboxRequests, sandboxState } from "../helpers/sandbox-admin.js";
 import { sandboxCredential, sandboxRequest } from "../helpers/sandbox.js";

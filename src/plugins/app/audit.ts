@@ -1,6 +1,6 @@
 import fp from "fastify-plugin";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { AuditLog } from "../../audit/audit-log.js";
+import type { AuditTrail } from "../../job-store/audit-trail.js";
 import { changeRequestRecord } from "../../audit/audit-entry.js";
 import { RefusalTally } from "../../audit/refusal-summary.js";
 import { clientRequestIdOf } from "../../security/client-request-id.js";
@@ -10,7 +10,11 @@ import type { AuditRecord } from "../../schemas/audit.js";
 
 declare module "fastify" {
   interface FastifyInstance {
-    audit: AuditLog;
+    audit: AuditTrail;
+  }
+  interface FastifyRequest {
+    /** The request's audit entry is written already (an accepted change's, with its job). */
+    auditRecorded: boolean;
   }
   interface FastifyContextConfig {
     /** Every answer of this route is a change accepted or refused: write it to the audit trail. */
@@ -26,13 +30,15 @@ const SUMMARY_PERIOD_MS = 60_000;
  * it), one entry for what was accepted or refused, by whom and from where. Refusals anyone can send as
  * fast as they like (no valid credential: 401; over the rate limit: 429) get no entry each: they are
  * counted and written once a minute per principal as RefusedSummary entries (audit/refusal-summary.ts),
- * and counted in metrics. Jobs write their outcomes from the worker when a job ends
- * (jobs/job-lifecycle.ts `followJobOutcomes`).
+ * and counted in metrics. An accepted change's entry is written with its job, in the same round trip as
+ * its index entries (services/changes.ts); jobs' outcomes where a job ends (the job store's
+ * `recordJobEnd`).
  */
-export default fp<{ prefix: string }>(
-  async function audit(fastify: FastifyInstance, options) {
-    const log = new AuditLog(fastify.redis, options.prefix, fastify.log);
+export default fp(
+  async function audit(fastify: FastifyInstance) {
+    const log = fastify.jobStore.audit;
     fastify.decorate("audit", log);
+    fastify.decorateRequest("auditRecorded", false);
     // The answer's object before serialization: the accepted job's monitor, or the problem's code.
     const answers = new WeakMap<FastifyRequest, unknown>();
     const refusals = new RefusalTally(new Date());
@@ -56,7 +62,7 @@ export default fp<{ prefix: string }>(
     });
 
     fastify.addHook("onResponse", async (request, reply) => {
-      if (!request.routeOptions.config.auditChanges) return;
+      if (!request.routeOptions.config.auditChanges || request.auditRecorded) return;
       const { statusCode } = reply;
       if (statusCode === 429 || !request.principal) {
         if (statusCode >= 400 && statusCode < 500) refusals.add(request.principal, statusCode === 429 ? "rateLimited" : "unauthenticated", request.ip);

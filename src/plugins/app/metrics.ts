@@ -63,7 +63,7 @@ export default fp(
       registers: [registry],
       async collect() {
         try {
-          const counts = await fastify.withRedis(() => fastify.changes.queue.getJobCounts("waiting", "active", "delayed", "completed", "failed"));
+          const counts = await fastify.withRedis(() => fastify.jobStore.changes.getJobCounts("waiting", "active", "delayed", "completed", "failed"));
           for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
         } catch {
           this.reset();
@@ -98,5 +98,5 @@ export default fp(
     };
     fastify.get("/metrics", { schema }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   },
-  { name: "metrics", dependencies: ["redis", "changes", "jobs"] },
+  { name: "metrics", dependencies: ["redis", "jobs"] },
 );

@@ -12,9 +12,9 @@ declare module "fastify" {
 
 export interface RateLimitOptions {
   perMinute: number;
-  /** Redis key prefix (CMK_QUEUE_PREFIX): counters are shared by every API process of a deployment. */
-  prefix: string;
 }
+
+type IncrCallback = (error: Error | null, result: { current: number; ttl: number }) => void;
 
 /** Probes must never be throttled: a 429 would make an orchestrator restart a healthy process. */
 const UNLIMITED_ROUTES = new Set(["/healthz", "/readyz"]);
@@ -23,6 +23,9 @@ const UNLIMITED_ROUTES = new Set(["/healthz", "/readyz"]);
  * Requests per minute per credential on /v1 routes (the bucket is the principal, so a caller's limit
  * holds across addresses), per client address for everything else and for requests whose credential
  * is missing or bad (so guessing keys is throttled too). Runs before authentication's role check.
+ *
+ * The counters are the job store's (job-store/rate-counters.ts): counted in the process, shared with every
+ * API process of the deployment through Redis every quarter second, so no request waits for Redis here.
  */
 export default fp<RateLimitOptions>(
   async function rateLimiting(fastify: FastifyInstance, options) {
@@ -33,13 +36,21 @@ export default fp<RateLimitOptions>(
       }
       return `ip:${request.ip}`;
     };
+    const counters = fastify.jobStore.rateCounters;
+    // @fastify/rate-limit's store interface, over the shared counters (one instance serves every limit).
+    class SharedCounterStore {
+      incr(key: string, callback: IncrCallback, timeWindow: number): void {
+        callback(null, counters.hit(key, timeWindow));
+      }
+      child(): SharedCounterStore {
+        return this;
+      }
+    }
     await fastify.register(rateLimit, {
       global: false,
       max: options.perMinute,
       timeWindow: 60_000,
-      redis: fastify.redis,
-      nameSpace: `${options.prefix}:rate-limit:`,
-      // An unreachable Redis is answered by the routes themselves (503); it must not also block probes and docs.
+      store: SharedCounterStore,
       skipOnError: true,
       keyGenerator: bucketOf,
       allowList: (request) => UNLIMITED_ROUTES.has(request.routeOptions.url ?? ""),

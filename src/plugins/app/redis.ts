@@ -1,13 +1,16 @@
 import fp from "fastify-plugin";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { FastifyInstance } from "fastify";
 import { ApiError, QueueUnavailableError } from "../../errors.js";
-import { redisOutageLog } from "../../redis/outage-log.js";
+import { createJobStore, type JobStore } from "../../job-store/job-store.js";
+import { createRedisConnection } from "../../job-store/redis-connection.js";
 
 declare module "fastify" {
   interface FastifyInstance {
-    /** The API's one Redis connection: BullMQ's queue, idempotency, job indexes, audit, rate limits. */
+    /** The API's one Redis connection (the job store's; readiness and tests use it directly). */
     redis: Redis;
+    /** Every Redis key the API reads or writes, through one object (src/job-store). */
+    jobStore: JobStore;
     /**
      * Runs Redis work with a deadline: Redis trouble becomes 503 QueueUnavailable within the deadline,
      * never a 500 or a hang.
@@ -72,26 +75,29 @@ export function redisGuard(connection: Redis, timeoutMs: number, log: { warn(obj
   };
 }
 
+export interface RedisPluginOptions {
+  url: string;
+  prefix: string;
+  retentionHours: number;
+  webhookBackoffMs: number;
+  timeoutMs?: number;
+}
+
 /**
- * The API's Redis connection. Nothing is queued while Redis is away and nothing is resent on reconnect
- * (an answered 503 must not happen later); commands fail at once instead, so a rate-limit lookup never
- * delays an answer. Start waits briefly for the first connection, so the first requests are counted too.
+ * The API's Redis connection and the job store on it. Nothing is queued while Redis is away and nothing
+ * is resent on reconnect (an answered 503 must not happen later); commands fail at once instead. Start
+ * waits briefly for the first connection.
  */
-export default fp<{ url: string; timeoutMs?: number }>(
+export default fp<RedisPluginOptions>(
   async function redis(fastify: FastifyInstance, options) {
-    const connection = new Redis(options.url, {
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: 5000,
-      connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(times * 250, 2000),
-    });
-    redisOutageLog.watch(connection, fastify.log, "redis connection error");
+    const connection = createRedisConnection(options.url, "api", { log: { logger: fastify.log, what: "redis connection error" } });
+    const store = createJobStore({ redis: connection, prefix: options.prefix, retentionHours: options.retentionHours, webhookBackoffMs: options.webhookBackoffMs, logger: fastify.log });
     fastify.decorate("redis", connection);
+    fastify.decorate("jobStore", store);
     fastify.decorate("withRedis", redisGuard(connection, options.timeoutMs ?? 2500, fastify.log));
     fastify.addHook("onClose", async () => {
       connection.disconnect();
+      await store.close();
     });
     // Not ready within a second: the outage log has said so (or will, when the connect attempt fails).
     await whenReady(connection, 1000).catch(() => undefined);

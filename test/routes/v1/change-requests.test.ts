@@ -101,7 +101,7 @@ t.test("change request validation and authorization (no worker: jobs stay NotSta
     t.equal(other.json().code, "IdempotencyKeyReused");
     const otherCaller = await post(body, KEYS.admin, { "idempotency-key": "ticket-CHG42-attempt" });
     t.equal(otherCaller.statusCode, 409, "keys are per caller: another caller's request is judged on its own (and the service is busy)");
-    t.equal((await app.changes.queue.getJobCounts("waiting")).waiting, 2, "only the two accepted jobs exist");
+    t.equal((await app.jobStore.changes.getJobCounts("waiting")).waiting, 2, "only the two accepted jobs exist");
   });
 
   t.test("unknown jobs are 404 NotFound; bad job ids 400", async (t) => {

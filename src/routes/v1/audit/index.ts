@@ -3,8 +3,8 @@ import { ApiError, QueueUnavailableError, ValidationFailedError } from "../../..
 import { ANY_V1_ROUTE, jsonResponse, problemResponses } from "../../../schemas/common.js";
 import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { AuditPage, AuditQuery } from "../../../schemas/audit.js";
-import { isStreamId } from "../../../audit/audit-log.js";
-import { invalidContinuationToken, pageCursorsFor, queryBinding } from "../../../security/page-cursor.js";
+import { isStreamId } from "../../../job-store/audit-trail.js";
+import { invalidContinuationToken, queryBinding } from "../../../security/page-cursor.js";
 
 const DEFAULT_TOP = 20;
 
@@ -36,7 +36,7 @@ const auditRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       if (from && to && new Date(from) > new Date(to)) throw new ValidationFailedError([{ path: "/query/from", message: "must not be after to" }]);
       // Tokens are sealed stream positions, bound to this query and the caller's scope (page-cursor.ts): a
       // page that skipped other subscriptions' entries does not show where they are.
-      const cursors = pageCursorsFor(fastify.redis, fastify.config.CMK_QUEUE_PREFIX);
+      const cursors = fastify.jobStore.pageCursors;
       const binding = queryBinding("audit", request.principal?.subscriptions, { ...filters, from, to });
       const after = continuationToken === undefined ? undefined : await cursors.open(continuationToken, binding);
       if (after !== undefined && !isStreamId(after)) throw invalidContinuationToken();

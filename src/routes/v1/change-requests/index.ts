@@ -7,6 +7,7 @@ import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { JobStatusMonitor } from "../../../schemas/jobs.js";
 import { failedChecks } from "../../../domain/checks/check-result.js";
 import { staticReport } from "../../../domain/checks/preflight-report.js";
+import { clientRequestIdOf } from "../../../security/client-request-id.js";
 
 const changeRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
@@ -60,9 +61,12 @@ const changeRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }
       // The header is a Structured Field string: accept it quoted or bare.
       const idempotencyKey = request.headers["idempotency-key"]?.replace(/^"(.*)"$/, "$1");
-      const answer = await fastify.changes.submit(body, request.principal!, idempotencyKey);
+      const origin = { ip: request.ip, userAgent: request.headers["user-agent"], requestId: request.id, clientRequestId: clientRequestIdOf(request.headers) };
+      const answer = await fastify.changes.submit(body, request.principal!, idempotencyKey, origin);
+      // Accepted: its audit entry went with the job; anything else is the audit plugin's to write.
+      request.auditRecorded = answer.audited;
       if (answer.replayed) reply.header("idempotent-replayed", "true");
-      return reply.code(202).headers(answer.headers).send(answer.body as JobStatusMonitor);
+      return reply.code(202).headers(answer.headers).send(answer.body);
     },
   );
 };

@@ -3,10 +3,11 @@ import { Type } from "@sinclair/typebox";
 import { ANY_V1_ROUTE, RATE_LIMIT_HEADERS, WITH_BODY, jsonResponse, problemResponses, responseHeaders } from "../../../schemas/common.js";
 import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
 import { JobIdParams, JobList, JobListQuery, JobStatusMonitor } from "../../../schemas/jobs.js";
-import { EVENT_ID_PATTERN, type EventSink } from "../../../jobs/job-events.js";
+import { EVENT_ID_PATTERN } from "../../../job-store/job-events.js";
+import type { EventSink } from "../../../services/job-event-hub.js";
 import { ValidationFailedError } from "../../../errors.js";
 import { isTerminal } from "../../../domain/job-record.js";
-import { pageCursorsFor, queryBinding } from "../../../security/page-cursor.js";
+import { queryBinding } from "../../../security/page-cursor.js";
 
 const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
@@ -57,7 +58,7 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     async (request) => {
       const { top, continuationToken, ...filters } = request.query;
       // Tokens are sealed positions, bound to this query and the caller's scope (page-cursor.ts).
-      const cursors = pageCursorsFor(fastify.redis, fastify.config.CMK_QUEUE_PREFIX);
+      const cursors = fastify.jobStore.pageCursors;
       const binding = queryBinding("jobs", request.principal?.subscriptions, filters);
       const after = continuationToken === undefined ? undefined : await cursors.open(continuationToken, binding);
       const page = await fastify.jobs.list(filters, top, after, request.principal);

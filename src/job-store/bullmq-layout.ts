@@ -1,0 +1,72 @@
+import type { Queue } from "bullmq";
+import type { ChangeJobData, JobProgress, JobSnapshot } from "../domain/job-record.js";
+
+/**
+ * What the store relies on of BullMQ's own key layout, in one place. Everything else goes through
+ * BullMQ's API. Two things need more:
+ * - a status read is one HGETALL of the job's hash, not BullMQ's getState script (a ZSCORE or LPOS per
+ *   state): BullMQ writes the fields that tell the state in the same script that moves the job, so the
+ *   hash alone says it (`statusFields`);
+ * - cancel finishes a job no worker holds in its own script (scripts/cancel-9.lua), atomically with the
+ *   job's control record: no BullMQ API fails a job that is not active (`cancelKeys`).
+ * test/job-store/bullmq-layout.test.ts checks all of it against real BullMQ jobs in every state, so a
+ * BullMQ upgrade that moves any of it fails there, loudly.
+ */
+
+/** Hash fields of `{prefix}:changes:{id}` the store reads (and cancel writes: progress, failedReason, finishedOn). */
+export const JOB_FIELDS = {
+  /** JSON of the job's data (ChangeJobData). */
+  data: "data",
+  /** JSON of the execution record (updateProgress). */
+  progress: "progress",
+  /** Attempts started: incremented when a worker takes the job (moveToActive). */
+  attemptsStarted: "ats",
+  /** Set, with `returnvalue` or `failedReason`, when the job finished (moveToFinished). */
+  finishedOn: "finishedOn",
+  returnValue: "returnvalue",
+  failedReason: "failedReason",
+  /** The deduplication id the job holds (our exclusivity per FHIR service). */
+  deduplicationId: "deid",
+} as const;
+
+/**
+ * The job's snapshot from its hash alone: finished (completed when it has a return value, else failed),
+ * or not yet: a started attempt makes it Running, as BullMQ's active and waiting-for-a-retry states both
+ * are. Undefined for an empty hash (no such job).
+ */
+export function snapshotFromHash(id: string, hash: Record<string, string>): JobSnapshot | undefined {
+  const rawData = hash[JOB_FIELDS.data];
+  if (rawData === undefined) return undefined;
+  let data: ChangeJobData;
+  try {
+    data = JSON.parse(rawData) as ChangeJobData;
+  } catch {
+    return undefined;
+  }
+  const finishedOn = hash[JOB_FIELDS.finishedOn] ? Number(hash[JOB_FIELDS.finishedOn]) : undefined;
+  const attemptsStarted = Number(hash[JOB_FIELDS.attemptsStarted] ?? 0) || 0;
+  const state = finishedOn !== undefined ? (JOB_FIELDS.returnValue in hash ? "completed" : "failed") : attemptsStarted > 0 ? "active" : "waiting";
+  return { id, data, progress: parseProgress(hash[JOB_FIELDS.progress]), state, attemptsStarted, finishedOn };
+}
+
+/** The execution record, when the progress field holds one (a bare number does not). */
+export function parseProgress(raw: string | undefined): JobProgress | undefined {
+  if (!raw) return undefined;
+  try {
+    const parsed = JSON.parse(raw) as unknown;
+    return typeof parsed === "object" && parsed !== null && Array.isArray((parsed as JobProgress).steps) ? (parsed as JobProgress) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** BullMQ's keys the cancel script takes, in its KEYS order after the job hash and control record. */
+export function cancelKeys(queue: Queue): string[] {
+  const { keys } = queue;
+  return [keys.wait!, keys.paused!, keys.delayed!, keys.prioritized!, keys.failed!, keys.completed!, keys.events!];
+}
+
+/** Where BullMQ keeps a deduplication id's key: `{prefix}:{queue}:de:{id}`. */
+export function deduplicationKeyPrefix(queue: Queue): string {
+  return `${queue.keys.de!}:`;
+}

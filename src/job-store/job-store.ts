@@ -1,0 +1,246 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { FastifyBaseLogger } from "fastify";
+import { newJobMonitor, toStatusMonitor, type ChangeJobData, type CancelRecord } from "../domain/job-record.js";
+import { withCallback } from "../domain/webhooks.js";
+import type { AuditRecord } from "../schemas/audit.js";
+import type { CallbackDelivery, JobStatusMonitor } from "../schemas/jobs.js";
+import { jobOutcomeRecord } from "../audit/audit-entry.js";
+import { QueueUnavailableError } from "../errors.js";
+import { pageCursors, type PageCursors } from "../security/page-cursor.js";
+import { AuditTrail } from "./audit-trail.js";
+import { JOB_FIELDS, snapshotFromHash } from "./bullmq-layout.js";
+import { JobControl, requestCancel, type CancelOutcome } from "./cancel.js";
+import { IdempotencyKeys } from "./idempotency.js";
+import { JobEventLog } from "./job-events.js";
+import { listJobs, queueIndexJob, queueMaintainIndexes, type JobListFilters, type JobListPage } from "./job-index.js";
+import { storeKeys, type StoreKeys } from "./keys.js";
+import { createChangesQueue, createWebhooksQueue, enqueueWebhook, exclusivityId, type ChangesQueue, type WebhooksQueue } from "./queue.js";
+import { redisOutageLog } from "./outage-log.js";
+import { RateCounters } from "./rate-counters.js";
+import { withStoreScripts } from "./scripts.js";
+import type { StoreContext } from "./store-context.js";
+import { parseDeliveries, WebhookDeliveries } from "./webhook-deliveries.js";
+
+export interface JobStoreOptions {
+  redis: Redis;
+  prefix: string;
+  /** How long finished jobs are kept (CMK_JOB_RETENTION_HOURS). */
+  retentionHours: number;
+  /** First retry delay of webhook deliveries (CMK_WEBHOOK_BACKOFF_MS; default 10 s). */
+  webhookBackoffMs?: number;
+  /** Where audit entries are logged as they are written (for log shipping). */
+  logger?: Pick<FastifyBaseLogger, "info" | "warn">;
+}
+
+export type AddOutcome =
+  | { accepted: true; jobId: string; monitor: JobStatusMonitor; audited: boolean }
+  /** The FHIR service has an unfinished job. */
+  | { accepted: false; activeJobId: string };
+
+export interface AddOptions {
+  /** The job id to use (an Idempotency-Key record names it before the add); default a new UUID. */
+  jobId?: string;
+  /** The audit entry of the accepted request, written in the round trip after the add. */
+  audit?: (monitor: JobStatusMonitor) => AuditRecord | undefined;
+}
+
+/**
+ * The one owner of the service's Redis keys: BullMQ's queues, the job indexes, event logs, control
+ * records, webhook deliveries, idempotency records, the audit trail, rate-limit counters and the page
+ * cursors' key. Built once per process from a connection, the prefix and the retention; the API and the
+ * worker share it, not its keys.
+ */
+export class JobStore implements StoreContext {
+  readonly redis: Redis;
+  readonly keys: StoreKeys;
+  readonly retentionHours: number;
+  readonly keepMs: number;
+  readonly changes: ChangesQueue;
+  readonly audit: AuditTrail;
+  readonly events: JobEventLog;
+  readonly idempotency: IdempotencyKeys;
+  readonly deliveries: WebhookDeliveries;
+  readonly pageCursors: PageCursors;
+  private readonly webhookBackoffMs: number;
+  private readonly logger: Pick<FastifyBaseLogger, "info" | "warn"> | undefined;
+  private webhooksQueue: WebhooksQueue | undefined;
+  private counters: RateCounters | undefined;
+
+  constructor(options: JobStoreOptions) {
+    this.redis = withStoreScripts(options.redis);
+    this.keys = storeKeys(options.prefix);
+    this.retentionHours = options.retentionHours;
+    this.keepMs = Math.max(24, options.retentionHours) * 3_600_000;
+    this.webhookBackoffMs = options.webhookBackoffMs ?? 10_000;
+    this.logger = options.logger;
+    this.changes = this.watched(createChangesQueue(this.redis, options.prefix, options.retentionHours), "changes queue error");
+    this.audit = new AuditTrail(this, options.logger);
+    this.events = new JobEventLog(this);
+    this.idempotency = new IdempotencyKeys(this, (jobId) => this.addedMonitor(jobId));
+    this.deliveries = new WebhookDeliveries(this);
+    this.pageCursors = pageCursors(() => this.pageCursorKey());
+  }
+
+  /** The queue webhook deliveries go through (made on first use: only the worker and cancel queue them). */
+  get webhooks(): WebhooksQueue {
+    this.webhooksQueue ??= this.watched(createWebhooksQueue(this.redis, this.keys.prefix), "webhooks queue error");
+    return this.webhooksQueue;
+  }
+
+  /** The rate-limit counters (made on first use: only the API counts). */
+  get rateCounters(): RateCounters {
+    this.counters ??= new RateCounters(this);
+    return this.counters;
+  }
+
+  /**
+   * Adds a change job unless its FHIR service has an unfinished one (BullMQ's deduplication: the check and
+   * the add are one script), then writes its list index entries and the request's audit entry in one more
+   * round trip. A failure after the add does not undo the job: the worker indexes it again when it starts
+   * it, and an entry not written here is the caller's to write (`audited` false).
+   */
+  async addChange(data: ChangeJobData, options: AddOptions = {}): Promise<AddOutcome> {
+    const jobId = options.jobId ?? randomUUID();
+    const exclusive = !data.request.dryRun;
+    const job = await this.changes.add(data.request.operation, data, {
+      jobId,
+      ...(exclusive ? { deduplication: { id: exclusivityId(data.request.fhirServiceId) } } : {}),
+    });
+    if (job.id !== jobId) return { accepted: false, activeJobId: job.id! };
+    // The job was just added: its monitor is known without reading it back (addedMonitor reads it again).
+    const monitor = withCallback(newJobMonitor(jobId, data), data.request.callbackUrl, []);
+    const pipeline = this.redis.pipeline();
+    queueIndexJob(this, pipeline, jobId, data);
+    const record = options.audit?.(monitor);
+    if (record) this.audit.queueAppend(pipeline, record);
+    const failed = await execAll(pipeline.exec()).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    if (failed) this.logger?.warn({ jobId, err: failed.message }, "new job not indexed or its audit entry not written");
+    return { accepted: true, jobId, monitor, audited: record !== undefined && !failed };
+  }
+
+  /** The job's status monitor from its own record (one HGETALL, with its webhook deliveries, in one round trip). */
+  async readMonitor(jobId: string): Promise<JobStatusMonitor | undefined> {
+    return (await this.readMonitors([jobId]))[0];
+  }
+
+  /** Several jobs' monitors in one round trip; undefined for a job that does not exist. */
+  async readMonitors(jobIds: readonly string[]): Promise<Array<JobStatusMonitor | undefined>> {
+    return (await this.readJobs(jobIds)).map((job) => job?.monitor);
+  }
+
+  /** Jobs' data and monitors from their hashes and deliveries: two commands per job, one round trip. */
+  private async readJobs(jobIds: readonly string[]): Promise<Array<{ data: ChangeJobData; monitor: JobStatusMonitor } | undefined>> {
+    if (jobIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const jobId of jobIds) pipeline.hgetall(this.changes.toKey(jobId)).lrange(this.keys.callback(jobId), 0, -1);
+    const results = await pipeline.exec();
+    return jobIds.map((jobId, i) => {
+      const [hashError, hash] = results?.[2 * i] ?? [new Error("discarded"), null];
+      const [listError, deliveries] = results?.[2 * i + 1] ?? [new Error("discarded"), null];
+      if (hashError || listError) throw hashError ?? listError;
+      const snapshot = snapshotFromHash(jobId, hash as Record<string, string>);
+      if (!snapshot) return undefined;
+      return { data: snapshot.data, monitor: withCallback(toStatusMonitor(snapshot), snapshot.data.request.callbackUrl, parseDeliveries(deliveries as string[])) };
+    });
+  }
+
+  /** The monitor the job had when it was added (what its 202 answered), or undefined when it is gone. */
+  async addedMonitor(jobId: string): Promise<JobStatusMonitor | undefined> {
+    const raw = await this.redis.hget(this.changes.toKey(jobId), JOB_FIELDS.data);
+    const snapshot = raw === null ? undefined : snapshotFromHash(jobId, { [JOB_FIELDS.data]: raw });
+    return snapshot && withCallback(newJobMonitor(jobId, snapshot.data), snapshot.data.request.callbackUrl, []);
+  }
+
+  /** One page of jobs, newest first (see job-index.ts). */
+  listJobs(filters: JobListFilters, top: number, after: string | undefined, scope: { subscriptions?: readonly string[]; accept?(monitor: JobStatusMonitor): boolean } = {}): Promise<JobListPage> {
+    return listJobs({ store: this, readMonitors: (ids) => this.readMonitors(ids), ...scope }, filters, top, after);
+  }
+
+  /** The API's side of cancel (cancel.ts). */
+  requestCancel(jobId: string, record: CancelRecord): Promise<CancelOutcome> {
+    return requestCancel(this, this.changes, jobId, record);
+  }
+
+  /** The worker's side of cancel for one job (cancel.ts). */
+  control(jobId: string): JobControl {
+    return new JobControl(this, jobId);
+  }
+
+  /** Writes the job's list index entries (idempotent): a worker does when it takes a job. */
+  async indexJob(jobId: string, data: ChangeJobData): Promise<void> {
+    const pipeline = this.redis.pipeline();
+    queueIndexJob(this, pipeline, jobId, data);
+    await execAll(pipeline.exec());
+  }
+
+  /**
+   * What follows the end of a job, wherever it ended (a worker, or the API canceling a waiting job): its
+   * final monitor in the event log, its audit entry and the upkeep of its indexes in one round trip, and
+   * its webhook queued (once per job). Returns the final monitor (undefined: the job is gone).
+   */
+  async recordJobEnd(jobId: string, logger?: Pick<FastifyBaseLogger, "info">): Promise<JobStatusMonitor | undefined> {
+    const [job] = await this.readJobs([jobId]);
+    if (!job) return undefined;
+    const { monitor, data } = job;
+    const pipeline = this.redis.pipeline();
+    this.events.queueAppend(pipeline, monitor);
+    const record = jobOutcomeRecord(monitor, new Date());
+    if (record) this.audit.queueAppend(pipeline, record, logger);
+    queueMaintainIndexes(this, pipeline, jobId, data);
+    const url = data.request.callbackUrl;
+    await Promise.all([execAll(pipeline.exec()), url ? this.enqueueWebhook(monitor, url) : undefined]);
+    return monitor;
+  }
+
+  /** Queues the delivery of a finished job's monitor to its callbackUrl; once per job. */
+  enqueueWebhook(monitor: JobStatusMonitor, url: string): Promise<void> {
+    return enqueueWebhook(this.webhooks, monitor, url, { backoffMs: this.webhookBackoffMs, keepSeconds: this.keepMs / 1000 });
+  }
+
+  recordDelivery(jobId: string, delivery: CallbackDelivery): Promise<void> {
+    return this.deliveries.record(jobId, delivery);
+  }
+
+  /** The AES key of continuation tokens: made once per deployment (SET NX), read once per process. */
+  private async pageCursorKey(): Promise<Buffer> {
+    const name = this.keys.pageCursorKey;
+    const stored = await this.redis
+      .set(name, randomBytes(32).toString("base64"), "NX")
+      .then(() => this.redis.get(name))
+      .catch(() => {
+        throw new QueueUnavailableError();
+      });
+    const bytes = stored ? Buffer.from(stored, "base64") : undefined;
+    if (bytes?.length !== 32) throw new Error(`${name} does not hold a 32-byte key`);
+    return bytes;
+  }
+
+  /** A queue's connection errors go to the outage log (an EventEmitter's unheard 'error' would throw). */
+  private watched<T extends ChangesQueue | WebhooksQueue>(queue: T, what: string): T {
+    (queue as ChangesQueue).on("error", (error) => {
+      if (this.logger) redisOutageLog.error(this.logger, error, what);
+    });
+    return queue;
+  }
+
+  /** Closes the store's queues and timers; the connection is its owner's to close. */
+  async close(): Promise<void> {
+    this.counters?.close();
+    await Promise.all([this.changes.close(), this.webhooksQueue?.close()].map((closing) => closing?.catch(() => undefined)));
+  }
+}
+
+/** A pipeline's results, or its first error. */
+async function execAll(results: Promise<Array<[Error | null, unknown]> | null>): Promise<void> {
+  const settled = await results;
+  const failed = settled?.find(([error]) => error);
+  if (!settled || failed) throw failed?.[0] ?? new Error("pipeline discarded");
+}
+
+export function createJobStore(options: JobStoreOptions): JobStore {
+  return new JobStore(options);
+}

@@ -1,0 +1,50 @@
+import { createHash } from "node:crypto";
+import { canonicalArmId } from "../domain/arm-ids.js";
+
+/** The queue every change request goes through, and the one that delivers webhooks. */
+export const CHANGES_QUEUE = "changes";
+export const WEBHOOKS_QUEUE = "webhooks";
+
+/**
+ * Every Redis key the service uses, under one prefix (CMK_QUEUE_PREFIX), so one prefix holds a whole
+ * deployment. BullMQ's own keys are `{prefix}:changes:*` and `{prefix}:webhooks:*` (its layout: see
+ * bullmq-layout.ts); beside them, per change job, `{prefix}:jobs:*`; and per deployment the audit trail,
+ * idempotency records, rate-limit counters and the page-cursor key. Nothing outside src/job-store builds
+ * a key.
+ */
+export function storeKeys(prefix: string) {
+  const base = `${prefix}:jobs`;
+  return {
+    prefix,
+    /** Sorted set of every job (list index, see job-index.ts). */
+    indexAll: `${base}:idx:all`,
+    indexFhirService: (fhirServiceId: string) => `${base}:idx:fhir:${fhirServiceKey(fhirServiceId)}`,
+    indexTicket: (ticketId: string) => `${base}:idx:ticket:${encodeURIComponent(ticketId)}`,
+    /** Jobs of one subscription (lower-case id): scoped callers page through these. */
+    indexSubscription: (subscriptionId: string) => `${base}:idx:subscription:${subscriptionId.toLowerCase()}`,
+    /** Redis stream of the job's status monitors, one entry per change (the ids are the SSE event ids). */
+    events: (jobId: string) => `${base}:${jobId}:events`,
+    /** Hash: `cancel` (who asked, when) and `committed` (the step that began writing, or how the job ended). */
+    control: (jobId: string) => `${base}:${jobId}:control`,
+    /** List of webhook delivery attempts (JSON), oldest first. */
+    callback: (jobId: string) => `${base}:${jobId}:callback`,
+    /** Pub/sub channel every event-log entry is published on (one subscription per API process). */
+    eventsChannel: `${base}:events`,
+    /** Idempotency-Key record of one principal's key (a hash of both). */
+    idempotency: (digest: string) => `${prefix}:idempotency:${digest}`,
+    /** The audit trail (stream) and the summaries of refusals anyone can send (a stream and cap of their own). */
+    audit: `${prefix}:audit`,
+    auditSummaries: `${prefix}:audit:summaries`,
+    /** Request counter of one rate-limit bucket in its current window. */
+    rateLimit: (bucket: string) => `${prefix}:rate-limit:${bucket}`,
+    /** The AES key continuation tokens are sealed with (security/page-cursor.ts). */
+    pageCursorKey: `${prefix}:page-cursor-key`,
+  };
+}
+
+export type StoreKeys = ReturnType<typeof storeKeys>;
+
+/** FHIR service ids compare case-insensitively (ARM ids do); keys use a hash of the canonical id. */
+export function fhirServiceKey(fhirServiceId: string): string {
+  return createHash("sha256").update(canonicalArmId(fhirServiceId)).digest("hex").slice(0, 40);
+}

@@ -1,0 +1,61 @@
+import { Queue, type JobsOptions } from "bullmq";
+import type { Redis } from "ioredis";
+import type { ChangeJobData } from "../domain/job-record.js";
+import type { JobStatusMonitor } from "../schemas/jobs.js";
+import { webhookAttempts } from "../domain/webhooks.js";
+import { CHANGES_QUEUE, fhirServiceKey, WEBHOOKS_QUEUE } from "./keys.js";
+
+export type ChangesQueue = Queue<ChangeJobData>;
+
+export interface WebhookJobData {
+  jobId: string;
+  url: string;
+  /** The status monitor as sent: the same body on every attempt. */
+  body: string;
+  ticketId?: string;
+}
+
+export type WebhooksQueue = Queue<WebhookJobData>;
+
+/** Retries for transient Azure trouble: 6 attempts, exponential from 2 s with jitter (about 1 minute in all). */
+export const CHANGE_JOB_ATTEMPTS = 6;
+
+export function changeJobOptions(retentionHours: number): JobsOptions {
+  const age = retentionHours * 3600;
+  return {
+    attempts: CHANGE_JOB_ATTEMPTS,
+    backoff: { type: "exponential", delay: 2000, jitter: 0.5 },
+    removeOnComplete: { age },
+    removeOnFail: { age },
+  };
+}
+
+export function createChangesQueue(connection: Redis, prefix: string, retentionHours: number): ChangesQueue {
+  return new Queue<ChangeJobData>(CHANGES_QUEUE, { connection, prefix, defaultJobOptions: changeJobOptions(retentionHours) });
+}
+
+export function createWebhooksQueue(connection: Redis, prefix: string): WebhooksQueue {
+  return new Queue<WebhookJobData>(WEBHOOKS_QUEUE, { connection, prefix });
+}
+
+/**
+ * One deduplication id per FHIR service: BullMQ keeps it until the job completes or fails, so the check
+ * "no unfinished job on this service" and the add are one Lua script inside BullMQ.
+ */
+export const exclusivityId = fhirServiceKey;
+
+/** The delivery job of a finished job's webhook, keyed by the job's id: queued once per job. */
+export async function enqueueWebhook(queue: WebhooksQueue, monitor: JobStatusMonitor, url: string, settings: { backoffMs: number; keepSeconds: number }): Promise<void> {
+  const { callback: _omitted, ...body } = monitor;
+  await queue.add(
+    "deliver",
+    { jobId: monitor.id, url, body: JSON.stringify(body), ...(monitor.ticket ? { ticketId: monitor.ticket.id } : {}) },
+    {
+      jobId: monitor.id,
+      attempts: webhookAttempts(settings.backoffMs),
+      backoff: { type: "webhook", delay: settings.backoffMs },
+      removeOnComplete: { age: settings.keepSeconds },
+      removeOnFail: { age: settings.keepSeconds },
+    },
+  );
+}

@@ -1,0 +1,66 @@
+import { Worker, type Job } from "bullmq";
+import type { FastifyBaseLogger } from "fastify";
+import type { ChangeJobData } from "../domain/job-record.js";
+import type { JobResult } from "../schemas/jobs.js";
+import { CHANGES_QUEUE } from "../job-store/keys.js";
+import type { JobStore } from "../job-store/job-store.js";
+import { redisOutageLog } from "../job-store/outage-log.js";
+import { JobSteps, type JobHooks } from "./job-steps.js";
+import { operationOf } from "./operations/index.js";
+import type { WorkerDependencies } from "./worker-dependencies.js";
+import { guardAzureWrites } from "./write-guard.js";
+import { followJobOutcomes, jobHooks, jobLogger } from "./job-hooks.js";
+
+export interface ChangeWorkerOptions {
+  store: JobStore;
+  concurrency: number;
+  /** Lock duration and stalled-job check interval: how soon a dead worker's job is taken over. */
+  lockMs: number;
+  logger: FastifyBaseLogger;
+}
+
+/** Runs one change job: its operation's steps, in order, with every Azure write guarded against cancel. */
+export async function processChange(job: Job<ChangeJobData>, deps: WorkerDependencies, hooks: JobHooks = {}): Promise<JobResult> {
+  const { request } = job.data;
+  const operation = operationOf(request);
+  const steps = await JobSteps.start(job, operation.steps, hooks);
+  return operation.run(steps, guardAzureWrites(deps, () => steps.beforeWrite()), request);
+}
+
+/** Jobs each worker of this process is running now; shutdown waits for them only when there are any. */
+const running = new WeakMap<Worker, { jobs: number }>();
+
+export function runningJobCount(worker: Worker): number {
+  return running.get(worker)?.jobs ?? 0;
+}
+
+export function createChangeWorker(deps: WorkerDependencies, options: ChangeWorkerOptions): Worker<ChangeJobData, JobResult> {
+  const { store } = options;
+  const count = { jobs: 0 };
+  const run = async (job: Job<ChangeJobData>): Promise<JobResult> => {
+    count.jobs += 1;
+    try {
+      return await processChange(job, deps, jobHooks(job, store, options.logger));
+    } finally {
+      count.jobs -= 1;
+    }
+  };
+  const worker = new Worker<ChangeJobData, JobResult>(CHANGES_QUEUE, run, {
+    connection: store.redis,
+    prefix: store.keys.prefix,
+    concurrency: options.concurrency,
+    lockDuration: options.lockMs,
+    stalledInterval: options.lockMs,
+    // Steps resume from their last saved outcome, so a job may be taken over several times safely.
+    maxStalledCount: 5,
+  });
+  running.set(worker, count);
+  const log = options.logger;
+  // Child loggers: every line about a job carries jobId and ticketId.
+  worker.on("active", (job) => jobLogger(log, job).info({ attempt: job.attemptsStarted }, "job started"));
+  worker.on("completed", (job) => jobLogger(log, job).info("job succeeded"));
+  worker.on("failed", (job, error) => jobLogger(log, job).warn({ reason: error.message }, "job attempt failed"));
+  worker.on("error", (error) => redisOutageLog.error(log, error, "worker error"));
+  followJobOutcomes(worker, store, log);
+  return worker;
+}
