@@ -273,14 +273,17 @@ t.test("fault rules: a 429 is retried by the SDK; an outcome rule fails the oper
   const log = (await sandboxRequest(sandbox, { path: "/_sandbox/requests" })).json as { path: string; status: number }[];
   t.same(log.filter((entry) => entry.path.endsWith("/fhir-sys")).map((entry) => entry.status), [429, 200]);
 
+  // The operation lasts until the emulator's clock moves on, so the rule surely meets it running (with a
+  // short one, a late first poll on a busy machine found it Succeeded already).
   await sandboxRequest(sandbox, {
     method: "PUT",
     path: "/_sandbox/faults",
-    body: { rules: [{ service: "arm", pathContains: "operationresults", status: 200, probability: 1, times: 1, errorCode: "InternalServerError" }] },
+    body: { rules: [{ service: "arm", pathContains: "operationresults", status: 200, probability: 1, times: 1, errorCode: "InternalServerError" }], lroDurationMs: 600_000 },
   });
-  await t.rejects(
-    client.fhirServices.beginCreateOrUpdateAndWait(RG, WS, seed.FHIR_SYS, withKey(sys, seed.keyUrl(seed.KV_SANDBOX, seed.KEY_RSA_2048, seed.VERSION_2)), POLL),
-    /^The long-running operation has failed\. InternalServerError\. /,
-    "the operation's error code reaches the caller",
-  );
+  const update = client.fhirServices.beginCreateOrUpdateAndWait(RG, WS, seed.FHIR_SYS, withKey(sys, seed.keyUrl(seed.KV_SANDBOX, seed.KEY_RSA_2048, seed.VERSION_2)), POLL);
+  update.catch(() => undefined);
+  const fired = async () => ((await sandboxRequest(sandbox, { path: "/_sandbox/faults" })).json as { rules: { fired: number }[] }).rules[0]?.fired ?? 0;
+  for (let i = 0; i < 500 && (await fired()) === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  await advanceClock(sandbox, 600);
+  await t.rejects(update, /^The long-running operation has failed\. InternalServerError\. /, "the operation's error code reaches the caller");
 });
