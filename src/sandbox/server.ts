@@ -13,7 +13,7 @@ import type { SandboxRuntime } from "./runtime.js";
 /**
  * One HTTPS port for every emulated host. Requests are routed by the `Host` header (port ignored):
  * the production names go to their service; any other host — the emulator's own address — serves
- * ARM (`/subscriptions`, `/providers`), the admin API (`/_sandbox`) and Entra ID (everything else),
+ * ARM (`/subscriptions`, `/providers`, `/tenants`), the admin API (`/_sandbox`) and Entra ID (everything else),
  * whose paths do not collide.
  */
 
@@ -32,7 +32,7 @@ export function serviceFor(host: string, path: string): Service {
   if (isOneLabelUnder(host, FHIR_HOST_SUFFIX)) return "fhir";
   const first = path.split("/")[1]?.toLowerCase();
   if (first === "_sandbox") return "admin";
-  if (first === "subscriptions" || first === "providers") return "arm";
+  if (first === "subscriptions" || first === "providers" || first === "tenants") return "arm";
   return "entra";
 }
 

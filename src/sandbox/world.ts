@@ -136,6 +136,8 @@ export interface ResourceGroupRecord {
   subscriptionId: string;
   name: string;
   location: string;
+  /** Absent: none set (ARM then leaves `tags` out). */
+  tags?: Record<string, string>;
 }
 
 export interface World {

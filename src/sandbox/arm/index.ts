@@ -12,7 +12,9 @@ import { registerAuthorization } from "./authorization.js";
 import { registerHealthcareApis } from "./healthcare-apis.js";
 import { registerKeyVaultManagement } from "./key-vault.js";
 import { registerManagedIdentity } from "./managed-identity.js";
+import { registerProviders } from "./providers.js";
 import { armOrigin, type ArmRequest } from "./request.js";
+import { registerResourceManager } from "./resources.js";
 import { checkSubscription } from "./scope.js";
 
 /**
@@ -59,19 +61,48 @@ function authenticationFailure(runtime: SandboxRuntime, check: Exclude<CallerChe
   }
 }
 
+/** Path forms of ARM's own `Microsoft.Resources` operations that have no `/providers/` segment. */
+const RESOURCE_MANAGER_TYPES: readonly [RegExp, string][] = [
+  [/^\/subscriptions\/[^/]+$/i, "Microsoft.Resources/subscriptions"],
+  [/^\/subscriptions\/[^/]+\/resources$/i, "Microsoft.Resources/subscriptions/resources"],
+  [/^\/subscriptions\/[^/]+\/resourcegroups(?:\/[^/]+)?$/i, "Microsoft.Resources/subscriptions/resourceGroups"],
+  [/^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/resources$/i, "Microsoft.Resources/subscriptions/resourceGroups/resources"],
+  [/^\/subscriptions\/[^/]+\/providers(?:\/[^/]+)?$/i, "Microsoft.Resources/subscriptions/providers"],
+];
+
+function verbOf(method: string): string {
+  return method === "GET" || method === "HEAD" ? "read" : method === "DELETE" ? "delete" : "write";
+}
+
 /**
  * The RBAC action a request needs, derived from its path the way ARM names operations:
  * `{namespace}/{type}[/{childType}]/{read|write|delete|<name>/action}`.
  */
 export function requiredAction(method: string, path: string): string | undefined {
+  const trimmed = path.replace(/\/+$/, "");
+  const resourceManagerType = RESOURCE_MANAGER_TYPES.find(([pattern]) => pattern.test(trimmed))?.[1];
+  if (resourceManagerType) return `${resourceManagerType}/${verbOf(method)}`;
   const segments = path.split("/").filter((segment) => segment !== "");
   const providersAt = segments.map((segment) => segment.toLowerCase()).lastIndexOf("providers");
   if (providersAt < 0 || providersAt + 1 >= segments.length) return undefined;
   const namespace = segments[providersAt + 1] as string;
   const types = segments.slice(providersAt + 2).filter((_, index) => index % 2 === 0);
   if (method === "POST") return [namespace, ...types, "action"].join("/");
-  const verb = method === "GET" || method === "HEAD" ? "read" : method === "DELETE" ? "delete" : "write";
-  return [namespace, ...types, verb].join("/");
+  return [namespace, ...types, verbOf(method)].join("/");
+}
+
+/**
+ * Reads ARM answers for any signed-in principal, whatever its roles: the tenant's resource providers
+ * and their operations, the built-in role definitions at the root scope, and the tenant and
+ * subscription lists (which show only what the caller may see).
+ */
+export function isOpenRead(method: string, path: string): boolean {
+  if (method !== "GET") return false;
+  const segments = path.toLowerCase().split("/").filter((segment) => segment !== "");
+  if (segments.length === 1 && (segments[0] === "tenants" || segments[0] === "subscriptions")) return true;
+  if (segments[0] !== "providers") return false;
+  if (segments.length <= 2 || (segments.length === 3 && segments[2] === "operations")) return true;
+  return segments[1] === "microsoft.authorization" && segments[2] === "roledefinitions" && segments.length <= 4;
 }
 
 function routingRequestId(): string {
@@ -85,66 +116,70 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
   registerKeyVaultManagement(router, runtime);
   registerManagedIdentity(router, runtime);
   registerAuthorization(router, runtime);
+  registerResourceManager(router, runtime);
+  registerProviders(router, runtime);
 
-  async function dispatch(request: SandboxRequest): Promise<{ response: SandboxResponse; remaining?: [string, number] }> {
+  /**
+   * What ARM does for an authenticated request once it is counted: fault injection, the gateway's
+   * subscription check, RBAC (except the open reads), then the resource provider.
+   */
+  async function serve(request: ArmRequest): Promise<SandboxResponse> {
+    const fault = runtime.faults.fire("arm", request, "response");
+    if (fault) {
+      const code = fault.errorCode ?? defaultArmErrorCode(fault.status);
+      return armError(fault.status, code, "The request failed because of a fault injected by the sandbox.", faultRetryHeaders(fault));
+    }
+    // ARM's gateway answers for a subscription it does not know before any RBAC or provider sees the request.
+    const pathSubscription = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1];
+    const unknownSubscription = pathSubscription === undefined ? undefined : checkSubscription(runtime.world, pathSubscription);
+    if (unknownSubscription) return unknownSubscription;
+
+    const { caller } = request;
+    const action = isOpenRead(request.method, request.path) ? undefined : requiredAction(request.method, request.path);
+    if (action && !findGrant(runtime.world, caller.objectId, request.path, { action })) {
+      return armError(
+        403,
+        "AuthorizationFailed",
+        `The client '${caller.appId}' with object id '${caller.objectId}' does not have authorization to perform action '${action}' over scope '${request.path}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+      );
+    }
+
+    const match = router.match(request.method, request.path);
+    if (!match) return armError(404, "InvalidResourceType", `The resource type could not be found for path '${request.path}' and api version '${request.apiVersion}'.`);
+    if ("methodNotAllowed" in match) return armError(405, "MethodNotAllowed", `The requested resource does not support http method '${request.method}'.`);
+    return match.handler(request, match.params);
+  }
+
+  async function dispatch(request: SandboxRequest): Promise<{ response: SandboxResponse; rateLimitHeaders?: Record<string, string> }> {
     const check = identifyCaller(runtime, request, ARM_AUDIENCES);
     if (!check.ok) return { response: authenticationFailure(runtime, check) };
     const { caller } = check;
 
-    const fault = runtime.faults.fire("arm", request, "response");
-    if (fault) {
-      const code = fault.errorCode ?? defaultArmErrorCode(fault.status);
-      return { response: armError(fault.status, code, "The request failed because of a fault injected by the sandbox.", faultRetryHeaders(fault)) };
-    }
-
-    const pathSubscription = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1];
-    const subscriptionId = pathSubscription ?? runtime.world.tenantId;
     const kind = operationKind(request.method);
-    const decision = runtime.throttling.take(subscriptionId, caller.objectId, kind);
-    const remaining: [string, number] = [`x-ms-ratelimit-remaining-subscription-${kind}`, decision.remaining];
+    const subscriptionId = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1];
+    const decision = runtime.throttling.take({ ...(subscriptionId ? { subscriptionId } : {}), tenantId: runtime.world.tenantId }, caller.objectId, kind);
+    const rateLimitHeaders = decision.headers;
     if (!decision.allowed) {
+      const scope = subscriptionId ? `subscription '${subscriptionId}'` : `tenant '${runtime.world.tenantId}'`;
       return {
         response: armError(
           429,
-          "SubscriptionRequestsThrottled",
-          `Number of '${kind.slice(0, -1)}' requests for subscription '${subscriptionId}' actor '${caller.objectId}' exceeded. Please try again after '${decision.retryAfterSeconds}' seconds after the first request. The throttled requests are counted.`,
+          subscriptionId ? "SubscriptionRequestsThrottled" : "TenantRequestsThrottled",
+          `Number of '${kind.slice(0, -1)}' requests for ${scope} actor '${caller.objectId}' exceeded. Please try again after '${decision.retryAfterSeconds}' seconds after the first request. The throttled requests are counted.`,
           { "Retry-After": String(decision.retryAfterSeconds) },
         ),
-        remaining,
+        rateLimitHeaders,
       };
     }
 
     const apiVersion = request.query.get("api-version");
-    if (!apiVersion) return { response: missingApiVersion(), remaining };
-
-    // ARM's gateway answers for a subscription it does not know before any RBAC or provider sees the request.
-    const unknownSubscription = pathSubscription === undefined ? undefined : checkSubscription(runtime.world, pathSubscription);
-    if (unknownSubscription) return { response: unknownSubscription, remaining };
-
-    const action = requiredAction(request.method, request.path);
-    if (action && !findGrant(runtime.world, caller.objectId, request.path, { action })) {
-      return {
-        response: armError(
-          403,
-          "AuthorizationFailed",
-          `The client '${caller.appId}' with object id '${caller.objectId}' does not have authorization to perform action '${action}' over scope '${request.path}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
-        ),
-        remaining,
-      };
-    }
-
-    const match = router.match(request.method, request.path);
-    if (!match) return { response: armError(404, "InvalidResourceType", `The resource type could not be found for path '${request.path}' and api version '${apiVersion}'.`), remaining };
-    if ("methodNotAllowed" in match) {
-      return { response: armError(405, "MethodNotAllowed", `The requested resource does not support http method '${request.method}'.`), remaining };
-    }
-    const armRequest: ArmRequest = { ...request, caller, apiVersion, armOrigin: armOrigin(request) };
-    return { response: await match.handler(armRequest, match.params), remaining };
+    if (!apiVersion) return { response: missingApiVersion(), rateLimitHeaders };
+    return { response: await serve({ ...request, caller, apiVersion, armOrigin: armOrigin(request) }), rateLimitHeaders };
   }
 
   return async (request) => {
     // SDKs that take a scope with a leading slash produce `//subscriptions/...`; ARM tolerates it.
-    const { response, remaining } = await dispatch({ ...request, path: request.path.replace(/\/{2,}/g, "/") });
+    const { response, rateLimitHeaders } = await dispatch({ ...request, path: request.path.replace(/\/{2,}/g, "/") });
     const headers: Record<string, string> = {
       "Cache-Control": "no-cache",
       Pragma: "no-cache",
@@ -153,8 +188,8 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
       "X-Content-Type-Options": "nosniff",
       "x-ms-correlation-request-id": newGuid(),
       "x-ms-routing-request-id": routingRequestId(),
+      ...rateLimitHeaders,
     };
-    if (remaining) headers[remaining[0]] = String(remaining[1]);
     return withHeaders(response, headers);
   };
 }

@@ -4,6 +4,7 @@ import type { RouteHandler } from "../http/types.js";
 import type { SandboxRuntime } from "../runtime.js";
 import { lower, type VaultRecord } from "../world.js";
 import { resourceNotFound } from "./errors.js";
+import { pagedList } from "./paging.js";
 import type { ArmRequest } from "./request.js";
 import { checkResourceGroup, checkSubscription, inResourceGroup, inSubscription } from "./scope.js";
 
@@ -13,10 +14,15 @@ import { checkResourceGroup, checkSubscription, inResourceGroup, inSubscription 
  * Sandbox vaults use the RBAC permission model, so `enableRbacAuthorization: true` is reported.
  */
 
-const VAULT_TYPE = "Microsoft.KeyVault/vaults";
+export const VAULT_TYPE = "Microsoft.KeyVault/vaults";
+const PAGING = { pageSize: 100 };
 
 function vaultHeaders(): Record<string, string> {
   return { Server: "Microsoft-IIS/10.0", "x-aspnet-version": "4.0.30319", "x-ms-keyvault-service-version": "1.5.1361.0" };
+}
+
+export function vaultResourceId(vault: Pick<VaultRecord, "subscriptionId" | "resourceGroup" | "name">): string {
+  return `/subscriptions/${vault.subscriptionId}/resourceGroups/${vault.resourceGroup}/providers/${VAULT_TYPE}/${vault.name}`;
 }
 
 export function vaultResource(vault: VaultRecord): Record<string, unknown> {
@@ -35,7 +41,7 @@ export function vaultResource(vault: VaultRecord): Record<string, unknown> {
   if (vault.purgeProtection) properties.enablePurgeProtection = true;
   if (vault.networkAcls) properties.networkAcls = structuredClone(vault.networkAcls);
   return {
-    id: `/subscriptions/${vault.subscriptionId}/resourceGroups/${vault.resourceGroup}/providers/${VAULT_TYPE}/${vault.name}`,
+    id: vaultResourceId(vault),
     name: vault.name,
     type: VAULT_TYPE,
     location: vault.location,
@@ -59,16 +65,16 @@ export function registerKeyVaultManagement(router: Router<ArmRequest>, runtime: 
       withHeaders(await handler(request, params), vaultHeaders());
   const vaults = () => [...runtime.world.vaults.values()];
 
-  router.on("GET", "/subscriptions/{subscriptionId}/providers/Microsoft.KeyVault/vaults", kv((_request, params) => {
+  router.on("GET", "/subscriptions/{subscriptionId}/providers/Microsoft.KeyVault/vaults", kv((request, params) => {
     const error = checkSubscription(runtime.world, params.subscriptionId);
     if (error) return error;
-    return json(200, { value: vaults().filter(inSubscription(params.subscriptionId)).map(vaultResource) });
+    return pagedList(request, vaults().filter(inSubscription(params.subscriptionId)), PAGING, vaultResource);
   }));
 
-  router.on("GET", "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.KeyVault/vaults", kv((_request, params) => {
+  router.on("GET", "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.KeyVault/vaults", kv((request, params) => {
     const error = checkResourceGroup(runtime.world, params);
     if (error) return error;
-    return json(200, { value: vaults().filter(inResourceGroup(params)).map(vaultResource) });
+    return pagedList(request, vaults().filter(inResourceGroup(params)), PAGING, vaultResource);
   }));
 
   router.on("GET", "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.KeyVault/vaults/{vault}", kv((_request, params) => {

@@ -5,6 +5,7 @@ import type { SandboxRuntime } from "../runtime.js";
 import { idKey, type UserAssignedIdentityRecord } from "../world.js";
 import { armError, resourceNotFound } from "./errors.js";
 import type { FhirServiceResource } from "./healthcare-apis-model.js";
+import { pagedList } from "./paging.js";
 import type { ArmRequest } from "./request.js";
 import { checkResourceGroup, checkSubscription, inResourceGroup, inSubscription } from "./scope.js";
 
@@ -15,7 +16,8 @@ import { checkResourceGroup, checkSubscription, inResourceGroup, inSubscription 
  * (azure-contracts.md 7).
  */
 
-const IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities";
+export const IDENTITY_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities";
+const PAGING = { pageSize: 100 };
 
 export function identityResourceId(identity: UserAssignedIdentityRecord): string {
   return `/subscriptions/${identity.subscriptionId}/resourcegroups/${identity.resourceGroup}/providers/${IDENTITY_TYPE}/${identity.name}`;
@@ -56,16 +58,16 @@ function systemAssignedIdentityResource(service: FhirServiceResource, principalI
 export function registerManagedIdentity(router: Router<ArmRequest>, runtime: SandboxRuntime): void {
   const identities = () => [...runtime.world.identities.values()];
 
-  router.on("GET", `/subscriptions/{subscriptionId}/providers/${IDENTITY_TYPE}`, (_request, params) => {
+  router.on("GET", `/subscriptions/{subscriptionId}/providers/${IDENTITY_TYPE}`, (request, params) => {
     const error = checkSubscription(runtime.world, params.subscriptionId);
     if (error) return error;
-    return json(200, { value: identities().filter(inSubscription(params.subscriptionId)).map(identityResource) });
+    return pagedList(request, identities().filter(inSubscription(params.subscriptionId)), PAGING, identityResource);
   });
 
-  router.on("GET", `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/${IDENTITY_TYPE}`, (_request, params) => {
+  router.on("GET", `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/${IDENTITY_TYPE}`, (request, params) => {
     const error = checkResourceGroup(runtime.world, params);
     if (error) return error;
-    return json(200, { value: identities().filter(inResourceGroup(params)).map(identityResource) });
+    return pagedList(request, identities().filter(inResourceGroup(params)), PAGING, identityResource);
   });
 
   router.on("GET", `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/${IDENTITY_TYPE}/{name}`, (_request, params) => {
