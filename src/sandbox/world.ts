@@ -1,13 +1,11 @@
 import {
   composeFhirService,
+  composeWorkspace,
   systemData,
-  workspaceResourceId,
-  WORKSPACE_TYPE,
   type FhirServiceResource,
   type ServiceIdentity,
   type WorkspaceResource,
 } from "./arm/healthcare-apis-model.js";
-import { newEtag } from "./ids.js";
 import { lazyKeyMaterial, type KeyMaterial } from "./key-vault/key-material.js";
 import * as seed from "./seed.js";
 
@@ -252,17 +250,12 @@ function seedFhirService(spec: seed.FhirServiceSeed, identities: Map<string, Use
 }
 
 function seedWorkspace(spec: seed.WorkspaceSeed): WorkspaceResource {
-  const address = { ...spec.place, workspace: spec.name };
-  return {
-    id: workspaceResourceId(address),
-    name: spec.name,
-    type: WORKSPACE_TYPE,
-    etag: newEtag(),
+  return composeWorkspace({
+    address: { ...spec.place, workspace: spec.name },
     location: seed.LOCATION,
     tags: {},
-    properties: { privateEndpointConnections: [], publicNetworkAccess: "Enabled", provisioningState: "Succeeded" },
     systemData: systemData(seed.SERVICE_APP.objectId, undefined, seed.SEED_CREATED * 1000),
-  };
+  });
 }
 
 /**

@@ -3,31 +3,25 @@ import { SubscriptionClient } from "@azure/arm-resources-subscriptions";
 import { AuthorizationManagementClient } from "@azure/arm-authorization";
 import t from "tap";
 import { seed } from "../../src/sandbox/index.js";
-import { armToken, sandboxCredential, sandboxHttpClient, sandboxRequest, startTestSandbox } from "../helpers/sandbox.js";
+import { armToken, listAll, sandboxCredential, sandboxHttpClient, sandboxRequest, startTestSandbox } from "../helpers/sandbox.js";
 
 /** ARM's own Microsoft.Resources (tenants, subscriptions, resource groups, resources, providers) through the SDK clients the Azure tools use. */
 
 const FHIR_TYPE = "Microsoft.HealthcareApis/workspaces/fhirservices";
 
-async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const found: T[] = [];
-  for await (const item of items) found.push(item);
-  return found;
-}
-
 t.test("subscriptions and tenants: what `az login` and `az account show` read", async (t) => {
   const sandbox = await startTestSandbox(t);
   const options = { httpClient: sandboxHttpClient(sandbox) };
   const client = new SubscriptionClient(sandboxCredential(sandbox), options);
-  const subscriptions = await all(client.subscriptions.list());
+  const subscriptions = await listAll(client.subscriptions.list());
   t.same(subscriptions.map((subscription) => subscription.subscriptionId).sort(), [seed.SUBSCRIPTION_ID, seed.OTHER_SUBSCRIPTION_ID], "cmk-service is Contributor on both");
   t.match(subscriptions[0], { state: "Enabled", tenantId: seed.TENANT_ID, displayName: String, authorizationSource: "RoleBased" });
   t.match(await client.subscriptions.get(seed.OTHER_SUBSCRIPTION_ID), { id: `/subscriptions/${seed.OTHER_SUBSCRIPTION_ID}`, displayName: "cmk-sandbox-other" });
   await t.rejects(client.subscriptions.get("99999999-9999-9999-9999-999999999999"), { statusCode: 404, code: "SubscriptionNotFound" });
-  t.same((await all(client.tenants.list())).map((tenant) => tenant.tenantId), [seed.TENANT_ID]);
+  t.same((await listAll(client.tenants.list())).map((tenant) => tenant.tenantId), [seed.TENANT_ID]);
 
   const reader = new SubscriptionClient(sandboxCredential(sandbox, seed.READER_APP), options);
-  t.same(await all(reader.subscriptions.list()), [], "a principal without any role sees no subscription");
+  t.same(await listAll(reader.subscriptions.list()), [], "a principal without any role sees no subscription");
   await t.rejects(reader.subscriptions.get(seed.SUBSCRIPTION_ID), { statusCode: 403, code: "AuthorizationFailed" });
 });
 
@@ -35,27 +29,27 @@ t.test("resource groups: get, list, check existence, create", async (t) => {
   const sandbox = await startTestSandbox(t);
   const client = new ResourceManagementClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, { httpClient: sandboxHttpClient(sandbox) });
   t.match(await client.resourceGroups.get(seed.RESOURCE_GROUP), { id: seed.resourceGroupId(), name: seed.RESOURCE_GROUP, location: "westus3", properties: { provisioningState: "Succeeded" } });
-  t.same((await all(client.resourceGroups.list())).map((group) => group.name), [seed.RESOURCE_GROUP]);
+  t.same((await listAll(client.resourceGroups.list())).map((group) => group.name), [seed.RESOURCE_GROUP]);
   t.same(await client.resourceGroups.checkExistence(seed.RESOURCE_GROUP), { body: true });
   t.same(await client.resourceGroups.checkExistence("rg-missing"), { body: false });
   await t.rejects(client.resourceGroups.get("rg-missing"), { statusCode: 404, code: "ResourceGroupNotFound" });
 
   const created = await client.resourceGroups.createOrUpdate("rg-new", { location: "West US 3", tags: { team: "health" } });
   t.match(created, { name: "rg-new", location: "westus3", tags: { team: "health" } });
-  t.same((await all(client.resourceGroups.list({ filter: "tagName eq 'team' and tagValue eq 'health'" }))).map((group) => group.name), ["rg-new"]);
+  t.same((await listAll(client.resourceGroups.list({ filter: "tagName eq 'team' and tagValue eq 'health'" }))).map((group) => group.name), ["rg-new"]);
   await t.rejects(client.resourceGroups.createOrUpdate("rg-new", { location: "eastus" }), { statusCode: 400, code: "InvalidResourceGroupLocation" });
 
   const other = new ResourceManagementClient(sandboxCredential(sandbox), seed.OTHER_SUBSCRIPTION_ID, { httpClient: sandboxHttpClient(sandbox) });
-  t.same((await all(other.resourceGroups.list())).map((group) => group.name), [seed.OTHER_RESOURCE_GROUP], "each subscription lists its own groups");
+  t.same((await listAll(other.resourceGroups.list())).map((group) => group.name), [seed.OTHER_RESOURCE_GROUP], "each subscription lists its own groups");
 });
 
 t.test("resources: the subscription's and a group's, filtered by type, paged with $top, and one by id with the provider's api-version", async (t) => {
   const sandbox = await startTestSandbox(t);
   const client = new ResourceManagementClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, { httpClient: sandboxHttpClient(sandbox) });
-  const vaults = await all(client.resources.list({ filter: "resourceType eq 'Microsoft.KeyVault/vaults'" }));
+  const vaults = await listAll(client.resources.list({ filter: "resourceType eq 'Microsoft.KeyVault/vaults'" }));
   t.same(vaults.map((vault) => vault.name).sort(), [seed.KV_EAST, seed.KV_FIREWALL, seed.KV_NOPURGE, seed.KV_SANDBOX], "what `az keyvault list` reads");
 
-  const fhirServices = await all(client.resources.listByResourceGroup(seed.RESOURCE_GROUP, { filter: `resourceType eq '${FHIR_TYPE}'`, expand: "provisioningState" }));
+  const fhirServices = await listAll(client.resources.listByResourceGroup(seed.RESOURCE_GROUP, { filter: `resourceType eq '${FHIR_TYPE}'`, expand: "provisioningState" }));
   t.same(fhirServices.map((service) => service.id).sort(), [seed.FHIR_NOROLE, seed.FHIR_SYS, seed.FHIR_UAMI].map((name) => seed.fhirServiceId(name)).sort());
   t.match(fhirServices.find((service) => service.id === seed.fhirServiceId(seed.FHIR_SYS)), {
     name: `${seed.WORKSPACE}/${seed.FHIR_SYS}`,
@@ -64,11 +58,11 @@ t.test("resources: the subscription's and a group's, filtered by type, paged wit
     identity: { type: "SystemAssigned", principalId: seed.FHIR_SYS_PRINCIPAL_ID },
     provisioningState: "Succeeded",
   });
-  t.same((await all(client.resources.list({ filter: `name eq '${seed.UAMI_SANDBOX}'` }))).map((resource) => resource.type), ["Microsoft.ManagedIdentity/userAssignedIdentities"]);
-  t.same((await all(client.resources.list({ filter: "substringof('fhir-', name) and resourceType eq 'Microsoft.HealthcareApis/workspaces/fhirservices'" }))).length, 3);
+  t.same((await listAll(client.resources.list({ filter: `name eq '${seed.UAMI_SANDBOX}'` }))).map((resource) => resource.type), ["Microsoft.ManagedIdentity/userAssignedIdentities"]);
+  t.same((await listAll(client.resources.list({ filter: "substringof('fhir-', name) and resourceType eq 'Microsoft.HealthcareApis/workspaces/fhirservices'" }))).length, 3);
 
   // Pages of two: the SDK follows nextLink until every resource is read, each once.
-  const everything = await all(client.resources.list());
+  const everything = await listAll(client.resources.list());
   const pages = [];
   for await (const page of client.resources.list({ top: 2 }).byPage()) pages.push(page.map((resource) => resource.id));
   t.ok(pages.length > 3, `${pages.length} pages`);
@@ -83,18 +77,18 @@ t.test("resources: the subscription's and a group's, filtered by type, paged wit
   t.match(byId, { id: seed.fhirServiceId(seed.FHIR_SYS), type: FHIR_TYPE, properties: { provisioningState: "Succeeded" } });
 
   const unsupported = client.resources.list({ filter: "plan eq 'x'" });
-  await t.rejects(all(unsupported), { statusCode: 400, code: "InvalidFilterInQueryString" });
+  await t.rejects(listAll(unsupported), { statusCode: 400, code: "InvalidFilterInQueryString" });
 });
 
 t.test("resource providers: per subscription and at the tenant, with the types and api-versions served", async (t) => {
   const sandbox = await startTestSandbox(t);
   const client = new ResourceManagementClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, { httpClient: sandboxHttpClient(sandbox) });
-  const namespaces = (await all(client.providers.list())).map((provider) => provider.namespace);
+  const namespaces = (await listAll(client.providers.list())).map((provider) => provider.namespace);
   t.same(namespaces, ["Microsoft.HealthcareApis", "Microsoft.KeyVault", "Microsoft.ManagedIdentity", "Microsoft.Authorization", "Microsoft.Resources"]);
   t.match(await client.providers.get("microsoft.keyvault"), { namespace: "Microsoft.KeyVault", registrationState: "Registered", resourceTypes: [{ resourceType: "vaults", apiVersions: ["2026-02-01", "2023-07-01", "2023-02-01"] }] });
   t.match(await client.providers.getAtTenantScope("Microsoft.ManagedIdentity"), { id: "/providers/Microsoft.ManagedIdentity", resourceTypes: [{ resourceType: "userAssignedIdentities" }] });
   await t.rejects(client.providers.get("Microsoft.Compute"), { statusCode: 404, code: "InvalidResourceNamespace" });
-  t.ok((await all(client.operations.list())).some((operation) => operation.name === "Microsoft.Resources/deployments/write"));
+  t.ok((await listAll(client.operations.list())).some((operation) => operation.name === "Microsoft.Resources/deployments/write"));
 });
 
 t.test("root-scope reads any signed-in principal may make: role definitions and provider operations", async (t) => {
@@ -105,7 +99,7 @@ t.test("root-scope reads any signed-in principal may make: role definitions and 
   const definition = await authorization.roleDefinitions.getById(`/providers/Microsoft.Authorization/roleDefinitions/${seed.ROLE.keyVaultCryptoServiceEncryptionUser}`);
   t.equal(definition.roleName, "Key Vault Crypto Service Encryption User");
   t.equal(definition.id, `/providers/Microsoft.Authorization/roleDefinitions/${seed.ROLE.keyVaultCryptoServiceEncryptionUser}`);
-  t.ok((await all(authorization.roleDefinitions.list("/"))).length >= 9);
+  t.ok((await listAll(authorization.roleDefinitions.list("/"))).length >= 9);
   const authorizationHeader = `Bearer ${await armToken(sandbox, seed.READER_APP)}`;
   for (const namespace of ["Microsoft.HealthcareApis", "Microsoft.ManagedIdentity", "Microsoft.KeyVault"]) {
     const response = await sandboxRequest(sandbox, { path: `/providers/${namespace}/operations?api-version=2023-11-01`, host: "management.azure.com", headers: { authorization: authorizationHeader } });

@@ -5,7 +5,8 @@ import { Router } from "../http/router.js";
 import type { SandboxRequest, SandboxResponse } from "../http/types.js";
 import type { SandboxRuntime } from "../runtime.js";
 import { APPS } from "../seed.js";
-import { runScenario, ScenarioError } from "./scenarios.js";
+import { ScenarioError } from "./scenario-error.js";
+import { runScenario } from "./scenarios.js";
 import { worldSnapshot } from "./state.js";
 
 /**

@@ -105,6 +105,41 @@ function parseAssignmentFilter(filter: string | null): AssignmentFilter | undefi
   return result;
 }
 
+export interface RoleAssignmentInput {
+  name: string;
+  /** ARM scope; `/` is the root. */
+  scope: string;
+  /** As the caller names it (Azure reports it in the form sent). */
+  roleDefinitionId: string;
+  principalId: string;
+  principalType?: string;
+  description?: string | null;
+  condition?: string | null;
+  conditionVersion?: string | null;
+  createdBy: string | null;
+}
+
+/** Stores a role assignment (no checks: callers decide who may). One place builds the record for ARM, scenarios and fleets. */
+export function addRoleAssignment(world: World, input: RoleAssignmentInput): RoleAssignmentRecord {
+  const now = new Date().toISOString();
+  const assignment: RoleAssignmentRecord = {
+    name: lower(input.name),
+    scope: input.scope.replace(/\/+$/, "") || "/",
+    roleDefinitionId: input.roleDefinitionId,
+    principalId: lower(input.principalId),
+    principalType: input.principalType ?? "ServicePrincipal",
+    description: input.description ?? null,
+    condition: input.condition ?? null,
+    conditionVersion: input.conditionVersion ?? null,
+    createdOn: now,
+    updatedOn: now,
+    createdBy: input.createdBy,
+    updatedBy: input.createdBy,
+  };
+  world.roleAssignments.set(assignment.name, assignment);
+  return assignment;
+}
+
 function createAssignment(runtime: SandboxRuntime, request: ArmRequest, params: RouteParams): SandboxResponse {
   const { world } = runtime;
   const scope = scopeOf(params);
@@ -142,22 +177,17 @@ function createAssignment(runtime: SandboxRuntime, request: ArmRequest, params: 
   if (duplicate) {
     return armError(409, "RoleAssignmentExists", `The role assignment already exists. The ID of the existing role assignment is ${duplicate.name.replace(/-/g, "")}.`);
   }
-  const now = new Date().toISOString();
-  const assignment: RoleAssignmentRecord = {
-    name: lower(name),
+  const assignment = addRoleAssignment(world, {
+    name,
     scope,
     roleDefinitionId,
-    principalId: lower(principalId),
+    principalId,
     principalType: principalType ?? "ServicePrincipal",
     description: typeof properties.description === "string" ? properties.description : null,
     condition: typeof properties.condition === "string" ? properties.condition : null,
     conditionVersion: typeof properties.conditionVersion === "string" ? properties.conditionVersion : null,
-    createdOn: now,
-    updatedOn: now,
     createdBy: request.caller.objectId,
-    updatedBy: request.caller.objectId,
-  };
-  world.roleAssignments.set(assignment.name, assignment);
+  });
   // Real traffic: `createdBy` is null in the PUT answer and filled in on later reads.
   return json(201, assignmentResource(assignment, { createdBy: null }));
 }

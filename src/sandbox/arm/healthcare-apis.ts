@@ -10,12 +10,12 @@ import { armError, invalidRequestContent, parentResourceNotFound, resourceNotFou
 import { resolveIdentity } from "./fhir-identity.js";
 import {
   composeFhirService,
+  composeWorkspace,
   fhirServiceResourceId,
   keyEncryptionKeyUrlOf,
   normalizeLocation,
   systemData,
   workspaceResourceId,
-  WORKSPACE_TYPE,
   type FhirServiceAddress,
   type FhirServiceResource,
   type SystemData,
@@ -124,20 +124,13 @@ export function registerHealthcareApis(router: Router<ArmRequest>, runtime: Sand
     const properties = isRecord(body.properties) ? body.properties : {};
     const accessError = invalidPublicNetworkAccess(properties);
     if (accessError) return accessError;
-    const workspace: WorkspaceResource = {
-      id: workspaceResourceId(address),
-      name,
-      type: WORKSPACE_TYPE,
-      etag: newEtag(),
+    const workspace = composeWorkspace({
+      address,
       location: normalizeLocation(body.location),
       tags,
-      properties: {
-        privateEndpointConnections: [],
-        publicNetworkAccess: properties.publicNetworkAccess ?? "Enabled",
-        provisioningState: "Succeeded",
-      },
+      publicNetworkAccess: properties.publicNetworkAccess,
       systemData: systemData(request.caller.objectId, existing?.systemData),
-    };
+    });
     world().workspaces.set(idKey(workspace.id), workspace);
     return json(existing ? 200 : 201, workspace, { ETag: workspace.etag });
   }));
