@@ -4,6 +4,7 @@ import { BodyParseError, isRecord, json, jsonBody, empty } from "../http/respons
 import { Router } from "../http/router.js";
 import type { SandboxRequest, SandboxResponse } from "../http/types.js";
 import type { SandboxRuntime } from "../runtime.js";
+import { parseThrottleOptions, ThrottleValidationError } from "../throttling.js";
 import { APPS } from "../seed.js";
 import { ScenarioError } from "./scenario-error.js";
 import { runScenario } from "./scenarios.js";
@@ -49,6 +50,16 @@ export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRe
         throw error;
       }
       return json(200, runtime.faults.snapshot());
+    }))
+    .on("GET", "/_sandbox/throttling", () => json(200, runtime.throttling.snapshot()))
+    .on("PUT", "/_sandbox/throttling", withJson((input) => {
+      try {
+        runtime.throttling.configure(parseThrottleOptions(input));
+      } catch (error) {
+        if (error instanceof ThrottleValidationError) return adminError(400, "InvalidThrottling", error.message);
+        throw error;
+      }
+      return json(200, runtime.throttling.snapshot());
     }))
     .on("POST", "/_sandbox/scenarios", withJson((input) => {
       try {
