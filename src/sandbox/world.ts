@@ -6,6 +6,7 @@ import {
   type ServiceIdentity,
   type WorkspaceResource,
 } from "./arm/healthcare-apis-model.js";
+import type { DeploymentRecord } from "./arm/deployments.js";
 import { lazyKeyMaterial, type KeyMaterial } from "./key-vault/key-material.js";
 import * as seed from "./seed.js";
 
@@ -154,6 +155,8 @@ export interface World {
   operations: Map<string, OperationRecord>;
   /** Principals whose identity was disabled (scenario `disableIdentity`): they cannot reach any key. */
   disabledPrincipals: Set<string>;
+  /** Template deployments (`Microsoft.Resources/deployments`), keyed by their lower-cased id. */
+  deployments: Map<string, DeploymentRecord>;
 }
 
 export function lower(id: string): string {
@@ -280,6 +283,7 @@ export function createSeedWorld(keyCacheDir?: string): World {
     roleAssignments: new Map(),
     operations: new Map(),
     disabledPrincipals: new Set(),
+    deployments: new Map(),
   };
   for (const spec of seed.SEED_WORKSPACES) {
     const workspace = seedWorkspace(spec);

@@ -8,7 +8,9 @@ import { findGrant } from "../rbac.js";
 import type { SandboxRuntime } from "../runtime.js";
 import { operationKind } from "../throttling.js";
 import { armError, defaultArmErrorCode, missingApiVersion } from "./errors.js";
+import { isOpenRead, requiredAction } from "./actions.js";
 import { registerAuthorization } from "./authorization.js";
+import { DeploymentEngine, registerDeployments } from "./deployments.js";
 import { registerHealthcareApis } from "./healthcare-apis.js";
 import { registerKeyVaultManagement } from "./key-vault.js";
 import { registerManagedIdentity } from "./managed-identity.js";
@@ -61,50 +63,6 @@ function authenticationFailure(runtime: SandboxRuntime, check: Exclude<CallerChe
   }
 }
 
-/** Path forms of ARM's own `Microsoft.Resources` operations that have no `/providers/` segment. */
-const RESOURCE_MANAGER_TYPES: readonly [RegExp, string][] = [
-  [/^\/subscriptions\/[^/]+$/i, "Microsoft.Resources/subscriptions"],
-  [/^\/subscriptions\/[^/]+\/resources$/i, "Microsoft.Resources/subscriptions/resources"],
-  [/^\/subscriptions\/[^/]+\/resourcegroups(?:\/[^/]+)?$/i, "Microsoft.Resources/subscriptions/resourceGroups"],
-  [/^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/resources$/i, "Microsoft.Resources/subscriptions/resourceGroups/resources"],
-  [/^\/subscriptions\/[^/]+\/providers(?:\/[^/]+)?$/i, "Microsoft.Resources/subscriptions/providers"],
-];
-
-function verbOf(method: string): string {
-  return method === "GET" || method === "HEAD" ? "read" : method === "DELETE" ? "delete" : "write";
-}
-
-/**
- * The RBAC action a request needs, derived from its path the way ARM names operations:
- * `{namespace}/{type}[/{childType}]/{read|write|delete|<name>/action}`.
- */
-export function requiredAction(method: string, path: string): string | undefined {
-  const trimmed = path.replace(/\/+$/, "");
-  const resourceManagerType = RESOURCE_MANAGER_TYPES.find(([pattern]) => pattern.test(trimmed))?.[1];
-  if (resourceManagerType) return `${resourceManagerType}/${verbOf(method)}`;
-  const segments = path.split("/").filter((segment) => segment !== "");
-  const providersAt = segments.map((segment) => segment.toLowerCase()).lastIndexOf("providers");
-  if (providersAt < 0 || providersAt + 1 >= segments.length) return undefined;
-  const namespace = segments[providersAt + 1] as string;
-  const types = segments.slice(providersAt + 2).filter((_, index) => index % 2 === 0);
-  if (method === "POST") return [namespace, ...types, "action"].join("/");
-  return [namespace, ...types, verbOf(method)].join("/");
-}
-
-/**
- * Reads ARM answers for any signed-in principal, whatever its roles: the tenant's resource providers
- * and their operations, the built-in role definitions at the root scope, and the tenant and
- * subscription lists (which show only what the caller may see).
- */
-export function isOpenRead(method: string, path: string): boolean {
-  if (method !== "GET") return false;
-  const segments = path.toLowerCase().split("/").filter((segment) => segment !== "");
-  if (segments.length === 1 && (segments[0] === "tenants" || segments[0] === "subscriptions")) return true;
-  if (segments[0] !== "providers") return false;
-  if (segments.length <= 2 || (segments.length === 3 && segments[2] === "operations")) return true;
-  return segments[1] === "microsoft.authorization" && segments[2] === "roledefinitions" && segments.length <= 4;
-}
-
 function routingRequestId(): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   return `WESTUS3:${stamp}:${newGuid()}`;
@@ -118,6 +76,7 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
   registerAuthorization(router, runtime);
   registerResourceManager(router, runtime);
   registerProviders(router, runtime);
+  registerDeployments(router, runtime);
 
   /**
    * What ARM does for an authenticated request once it is counted: fault injection, the gateway's
@@ -177,7 +136,11 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
     return { response: await serve({ ...request, caller, apiVersion, armOrigin: armOrigin(request) }), rateLimitHeaders };
   }
 
+  const deployments = new DeploymentEngine(runtime, serve);
+
   return async (request) => {
+    // Deployments move on lazily, like async operations: before ARM answers anything.
+    await deployments.advance();
     // SDKs that take a scope with a leading slash produce `//subscriptions/...`; ARM tolerates it.
     const { response, rateLimitHeaders } = await dispatch({ ...request, path: request.path.replace(/\/{2,}/g, "/") });
     const headers: Record<string, string> = {
