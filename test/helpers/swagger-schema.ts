@@ -49,6 +49,10 @@ export const CONFORMANCE_SPECS: readonly SavedSpec[] = [
   },
   { saved: "rest-api-specs-common-types/v5/types.json", original: "specification/common-types/resource-management/v5/types.json" },
   {
+    saved: "rest-api-specs-resources/deployments.json",
+    original: "specification/resources/resource-manager/Microsoft.Resources/deployments/stable/2026-06-01/deployments.json",
+  },
+  {
     saved: "rest-api-specs-authorization/authorization-RoleDefinitionsCalls.json",
     original: "specification/authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/authorization-RoleDefinitionsCalls.json",
   },

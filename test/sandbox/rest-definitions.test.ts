@@ -17,6 +17,7 @@ const KEYS = "rest-api-specs-keyvault/keys.json";
 const RESOURCES = "rest-api-specs-resources/resources.json";
 const SUBSCRIPTIONS = "rest-api-specs-resources/subscriptions.json";
 const ROLE_DEFINITIONS = "rest-api-specs-authorization/authorization-RoleDefinitionsCalls.json";
+const DEPLOYMENTS = "rest-api-specs-resources/deployments.json";
 
 const specs = await SwaggerSchemas.load(CONFORMANCE);
 // One emulator for the file, back to the seed before each test. Operations take 100 ms unless a test
@@ -81,6 +82,9 @@ const ALWAYS_SENT: [file: string, definition: string, fields: string[]][] = [
   [RESOURCES, "/definitions/ProviderResourceType", ["resourceType", "locations", "apiVersions"]],
   [ROLE_DEFINITIONS, "/definitions/RoleDefinition", ["id", "name", "type", "properties"]],
   [ROLE_DEFINITIONS, "/definitions/RoleDefinitionProperties", ["roleName", "type", "permissions", "assignableScopes"]],
+  [DEPLOYMENTS, "/definitions/DeploymentExtended", ["id", "name", "type", "properties"]],
+  [DEPLOYMENTS, "/definitions/DeploymentPropertiesExtended", ["provisioningState", "correlationId", "timestamp", "duration", "mode", "templateHash", "parameters", "providers", "dependencies"]],
+  [DEPLOYMENTS, "/definitions/ErrorResponse", ["code", "message"]],
 ];
 for (const [file, definition, fields] of ALWAYS_SENT) specs.amend(file, `${definition}/required`, fields);
 
@@ -333,4 +337,51 @@ t.test("ARM's own Microsoft.Resources and the role definitions match resources.j
   roleDefinitions("RoleDefinitions_GetById", await arm("GET", seed.roleDefinitionId(role), undefined, "2022-04-01"), 200, "subscription scope");
   roleDefinitions("RoleDefinitions_List", await anyone("GET", "/providers/Microsoft.Authorization/roleDefinitions", undefined, "2022-04-01"), 200, "root scope");
   roleDefinitions("RoleDefinitions_List", await arm("GET", `${subscription}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=${encodeURIComponent("roleName eq 'Reader'")}`), 200, "by name");
+});
+
+t.test("template deployments match deployments.json (2026-06-01)", async (t) => {
+  const arm = armClient(`Bearer ${await armToken(sandbox)}`);
+  const check = (operationId: string, response: RawResponse, status: number, label?: string) => conforms(t, DEPLOYMENTS, operationId, response, status, label);
+  const deployments = `${seed.resourceGroupId()}/providers/Microsoft.Resources/deployments`;
+  const template = {
+    $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+    contentVersion: "1.0.0.0",
+    parameters: { workspaceName: { type: "string" }, secret: { type: "securestring", defaultValue: "hidden" } },
+    resources: [
+      { type: "Microsoft.HealthcareApis/workspaces", apiVersion: "2023-11-01", name: "[parameters('workspaceName')]", location: "westus3", properties: {} },
+      {
+        type: "Microsoft.HealthcareApis/workspaces/fhirservices",
+        apiVersion: "2023-11-01",
+        name: "[concat(parameters('workspaceName'), '/fhir-conform')]",
+        location: "westus3",
+        kind: "fhir-R4",
+        dependsOn: ["[resourceId('Microsoft.HealthcareApis/workspaces', parameters('workspaceName'))]"],
+        identity: { type: "SystemAssigned" },
+        properties: {},
+      },
+    ],
+    outputs: { workspaceId: { type: "string", value: "[resourceId('Microsoft.HealthcareApis/workspaces', parameters('workspaceName'))]" } },
+  };
+  const body = (workspaceName: string, resources = template.resources) => ({ properties: { template: { ...template, resources }, parameters: { workspaceName: { value: workspaceName } }, mode: "Incremental" }, tags: { purpose: "conformance" } });
+  const statusOf = (response: RawResponse) => () => arm("GET", pathOf(response.headers["azure-asyncoperation"]));
+  const settled = (response: RawResponse) => until(statusOf(response), (answer) => (answer.json as { status?: string }).status !== "Running");
+
+  check("Deployments_Validate", await arm("POST", `${deployments}/conform/validate`, body("wsconform"), "2026-06-01"), 200);
+  check("Deployments_Validate", await arm("POST", `${deployments}/conform/validate`, body("wsconform", [{ ...template.resources[0]!, location: "[tenant().location]" }]), "2026-06-01"), 400, "InvalidTemplate");
+  const created = await arm("PUT", `${deployments}/conform`, body("wsconform"), "2026-06-01");
+  check("Deployments_CreateOrUpdate", created, 201, "Accepted");
+  t.match(created.json, { properties: { provisioningState: "Accepted", parameters: { secret: { type: "SecureString" } } } });
+  t.notOk("value" in ((created.json as { properties: { parameters: { secret: object } } }).properties.parameters.secret), "a secure parameter's value is not echoed");
+  t.same((await settled(created)).json, { status: "Succeeded" });
+  check("Deployments_Get", await arm("GET", `${deployments}/conform`, undefined, "2026-06-01"), 200, "Succeeded");
+  check("Deployments_ListByResourceGroup", await arm("GET", deployments, undefined, "2026-06-01"), 200);
+  check("Deployments_Get", await arm("GET", `${deployments}/conform-none`, undefined, "2026-06-01"), 404);
+
+  // A FHIR service name the RP refuses fails the deployment.
+  const failing = await arm("PUT", `${deployments}/conform-failed`, body("ws_bad"), "2026-06-01");
+  check("Deployments_CreateOrUpdate", failing, 201, "the failing one");
+  t.match((await settled(failing)).json, { status: "Failed", error: { code: "DeploymentFailed", details: [{ code: "InvalidResourceName" }] } });
+  check("Deployments_Get", await arm("GET", `${deployments}/conform-failed`, undefined, "2026-06-01"), 200, "Failed");
+  const unserved = { properties: { mode: "Incremental", template: { resources: [{ type: "Microsoft.Storage/storageAccounts", apiVersion: "2023-01-01", name: "x" }] } } };
+  check("Deployments_CreateOrUpdate", await arm("PUT", `${deployments}/conform-bad`, unserved, "2026-06-01"), 400, "InvalidTemplateDeployment");
 });
