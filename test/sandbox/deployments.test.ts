@@ -156,4 +156,10 @@ t.test("a resource that fails fails the deployment: DeploymentFailed with the pr
   const badName = { ...template, parameters: { ...template.parameters, workspaceName: { type: "string", defaultValue: "WS_BAD" } } };
   await t.rejects(client.deployments.createOrUpdate(seed.RESOURCE_GROUP, "deploy-name", body(badName, { identityName: "uami-name" }), { updateIntervalInMs: 20 }), { message: /long-running operation has failed. DeploymentFailed/ });
   t.match((await client.deployments.get(seed.RESOURCE_GROUP, "deploy-name")).properties?.error, { details: [{ code: "InvalidResourceName" }] });
+
+  // Fault rules meet the deployment's own writes, as a failing RP would.
+  await setFaults(sandbox, { rules: [{ service: "arm", method: "PUT", pathContains: "/workspaces/wsfaulty", status: 503, times: 1, errorCode: "ServiceUnavailable" }] });
+  const faulty = { ...template, parameters: { ...template.parameters, workspaceName: { type: "string", defaultValue: "wsfaulty" } } };
+  await t.rejects(client.deployments.createOrUpdate(seed.RESOURCE_GROUP, "deploy-fault", body(faulty, { identityName: "uami-fault" }), { updateIntervalInMs: 20 }), { message: /DeploymentFailed/ });
+  t.match((await client.deployments.get(seed.RESOURCE_GROUP, "deploy-fault")).properties?.error, { details: [{ code: "ServiceUnavailable", target: seed.workspaceId("wsfaulty") }] });
 });

@@ -78,16 +78,16 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
   registerProviders(router, runtime);
   registerDeployments(router, runtime);
 
-  /**
-   * What ARM does for an authenticated request once it is counted: fault injection, the gateway's
-   * subscription check, RBAC (except the open reads), then the resource provider.
-   */
-  async function serve(request: ArmRequest): Promise<SandboxResponse> {
+  /** A fault rule's answer, when one fires for the request. */
+  function injectedFault(request: SandboxRequest): SandboxResponse | undefined {
     const fault = runtime.faults.fire("arm", request, "response");
-    if (fault) {
-      const code = fault.errorCode ?? defaultArmErrorCode(fault.status);
-      return armError(fault.status, code, "The request failed because of a fault injected by the sandbox.", faultRetryHeaders(fault));
-    }
+    if (!fault) return undefined;
+    const code = fault.errorCode ?? defaultArmErrorCode(fault.status);
+    return armError(fault.status, code, "The request failed because of a fault injected by the sandbox.", faultRetryHeaders(fault));
+  }
+
+  /** What ARM does once a request is authenticated and counted: the gateway's subscription check, RBAC (except the open reads), then the resource provider. */
+  async function serve(request: ArmRequest): Promise<SandboxResponse> {
     // ARM's gateway answers for a subscription it does not know before any RBAC or provider sees the request.
     const pathSubscription = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1];
     const unknownSubscription = pathSubscription === undefined ? undefined : checkSubscription(runtime.world, pathSubscription);
@@ -114,6 +114,9 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
     if (!check.ok) return { response: authenticationFailure(runtime, check) };
     const { caller } = check;
 
+    const fault = injectedFault(request);
+    if (fault) return { response: fault };
+
     const kind = operationKind(request.method);
     const subscriptionId = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1];
     const decision = runtime.throttling.take({ ...(subscriptionId ? { subscriptionId } : {}), tenantId: runtime.world.tenantId }, caller.objectId, kind);
@@ -136,7 +139,8 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
     return { response: await serve({ ...request, caller, apiVersion, armOrigin: armOrigin(request) }), rateLimitHeaders };
   }
 
-  const deployments = new DeploymentEngine(runtime, serve);
+  // A deployment's own requests meet the fault rules too, then the same checks; they are not counted.
+  const deployments = new DeploymentEngine(runtime, async (request) => injectedFault(request) ?? serve(request));
 
   return async (request) => {
     // Deployments move on lazily, like async operations: before ARM answers anything.
