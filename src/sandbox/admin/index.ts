@@ -33,6 +33,24 @@ function withJson(handler: (input: unknown, request: SandboxRequest) => SandboxR
   };
 }
 
+/** A PUT that replaces a setting: parsed and checked by `parse` (its error class answers 400 `code`), applied, then shown. */
+function configure<T>(
+  target: { configure(value: T): void; snapshot(): unknown },
+  parse: (input: unknown) => T,
+  invalid: new (message: string) => Error,
+  code: string,
+): (request: SandboxRequest) => SandboxResponse {
+  return withJson((input) => {
+    try {
+      target.configure(parse(input));
+    } catch (error) {
+      if (error instanceof invalid) return adminError(400, code, error.message);
+      throw error;
+    }
+    return json(200, target.snapshot());
+  });
+}
+
 export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRequest) => Promise<SandboxResponse> {
   const router = new Router()
     .on("GET", "/_sandbox/state", () => json(200, worldSnapshot(runtime)))
@@ -42,25 +60,9 @@ export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRe
       return json(200, runtime.requestLog.since(since));
     })
     .on("GET", "/_sandbox/faults", () => json(200, runtime.faults.snapshot()))
-    .on("PUT", "/_sandbox/faults", withJson((input) => {
-      try {
-        runtime.faults.configure(parseFaultConfiguration(input));
-      } catch (error) {
-        if (error instanceof FaultValidationError) return adminError(400, "InvalidFaults", error.message);
-        throw error;
-      }
-      return json(200, runtime.faults.snapshot());
-    }))
+    .on("PUT", "/_sandbox/faults", configure(runtime.faults, parseFaultConfiguration, FaultValidationError, "InvalidFaults"))
     .on("GET", "/_sandbox/throttling", () => json(200, runtime.throttling.snapshot()))
-    .on("PUT", "/_sandbox/throttling", withJson((input) => {
-      try {
-        runtime.throttling.configure(parseThrottleOptions(input));
-      } catch (error) {
-        if (error instanceof ThrottleValidationError) return adminError(400, "InvalidThrottling", error.message);
-        throw error;
-      }
-      return json(200, runtime.throttling.snapshot());
-    }))
+    .on("PUT", "/_sandbox/throttling", configure(runtime.throttling, parseThrottleOptions, ThrottleValidationError, "InvalidThrottling"))
     .on("POST", "/_sandbox/scenarios", withJson((input) => {
       try {
         return json(200, runScenario(runtime.world, input));
