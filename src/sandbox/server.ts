@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createAdminHandler } from "./admin/index.js";
-import { createArmHandler } from "./arm/index.js";
+import { createArmService } from "./arm/index.js";
 import { settleOperations } from "./arm/lro.js";
 import { createEntraHandler } from "./entra/index.js";
 import { createFhirDataPlaneHandler, FHIR_HOST_SUFFIX } from "./fhir-data-plane/index.js";
@@ -13,7 +13,7 @@ import type { SandboxRuntime } from "./runtime.js";
 /**
  * One HTTPS port for every emulated host. Requests are routed by the `Host` header (port ignored):
  * the production names go to their service; any other host — the emulator's own address — serves
- * ARM (`/subscriptions`, `/providers`), the admin API (`/_sandbox`) and Entra ID (everything else),
+ * ARM (`/subscriptions`, `/providers`, `/tenants`), the admin API (`/_sandbox`) and Entra ID (everything else),
  * whose paths do not collide.
  */
 
@@ -32,7 +32,7 @@ export function serviceFor(host: string, path: string): Service {
   if (isOneLabelUnder(host, FHIR_HOST_SUFFIX)) return "fhir";
   const first = path.split("/")[1]?.toLowerCase();
   if (first === "_sandbox") return "admin";
-  if (first === "subscriptions" || first === "providers") return "arm";
+  if (first === "subscriptions" || first === "providers" || first === "tenants") return "arm";
   return "entra";
 }
 
@@ -94,8 +94,9 @@ export interface TlsMaterial {
 }
 
 export function createSandboxServer(runtime: SandboxRuntime, tls: TlsMaterial): Server {
+  const arm = createArmService(runtime);
   const handlers: Record<Service, (request: SandboxRequest) => Promise<SandboxResponse>> = {
-    arm: createArmHandler(runtime),
+    arm: (request) => arm.handle(request),
     entra: createEntraHandler(runtime),
     keyvault: createKeyVaultHandler(runtime),
     fhir: createFhirDataPlaneHandler(runtime),
@@ -110,7 +111,9 @@ export function createSandboxServer(runtime: SandboxRuntime, tls: TlsMaterial): 
       try {
         request = await toSandboxRequest(message);
         service = serviceFor(request.host, request.path);
+        // Time-driven progress is lazy: operations whose time is up end, then deployments move on.
         settleOperations(runtime.world, runtime.clock.now());
+        await arm.advanceDeployments();
         response = await handlers[service](request);
       } catch (error) {
         runtime.logger.warn(`sandbox: ${message.method} ${message.url} failed: ${(error as Error).stack ?? String(error)}`);

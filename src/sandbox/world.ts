@@ -1,13 +1,12 @@
 import {
   composeFhirService,
+  composeWorkspace,
   systemData,
-  workspaceResourceId,
-  WORKSPACE_TYPE,
   type FhirServiceResource,
   type ServiceIdentity,
   type WorkspaceResource,
 } from "./arm/healthcare-apis-model.js";
-import { newEtag } from "./ids.js";
+import type { DeploymentRecord } from "./arm/deployments.js";
 import { lazyKeyMaterial, type KeyMaterial } from "./key-vault/key-material.js";
 import * as seed from "./seed.js";
 
@@ -151,6 +150,8 @@ export interface ResourceGroupRecord {
   subscriptionId: string;
   name: string;
   location: string;
+  /** Absent: none set (ARM then leaves `tags` out). */
+  tags?: Record<string, string>;
 }
 
 export interface World {
@@ -171,6 +172,8 @@ export interface World {
   operations: Map<string, OperationRecord>;
   /** Principals whose identity was disabled (scenario `disableIdentity`): they cannot reach any key. */
   disabledPrincipals: Set<string>;
+  /** Template deployments (`Microsoft.Resources/deployments`), keyed by their lower-cased id. */
+  deployments: Map<string, DeploymentRecord>;
 }
 
 export function lower(id: string): string {
@@ -268,17 +271,13 @@ function seedFhirService(spec: seed.FhirServiceSeed, identities: Map<string, Use
 }
 
 function seedWorkspace(spec: seed.WorkspaceSeed): WorkspaceResource {
-  const address = { ...spec.place, workspace: spec.name };
-  return {
-    id: workspaceResourceId(address),
-    name: spec.name,
-    type: WORKSPACE_TYPE,
-    etag: newEtag(seed.SEED_CREATED * 1000),
+  return composeWorkspace({
+    address: { ...spec.place, workspace: spec.name },
     location: seed.LOCATION,
     tags: {},
-    properties: { privateEndpointConnections: [], publicNetworkAccess: "Enabled", provisioningState: "Succeeded" },
     systemData: systemData(seed.SERVICE_APP.objectId, undefined, seed.SEED_CREATED * 1000),
-  };
+    nowMs: seed.SEED_CREATED * 1000,
+  });
 }
 
 /**
@@ -304,6 +303,7 @@ export function createSeedWorld(keyCacheDir?: string): World {
     roleAssignments: new Map(),
     operations: new Map(),
     disabledPrincipals: new Set(),
+    deployments: new Map(),
   };
   for (const spec of seed.SEED_WORKSPACES) {
     const workspace = seedWorkspace(spec);

@@ -14,7 +14,8 @@ import {
 import { fhirServiceRef } from "../../src/domain/arm-ids.js";
 import { buildCreateBody, buildKeyChangeBody, toArmResource, type FhirServiceResource } from "../../src/domain/fhir-resource.js";
 import { AZURE_PUBLIC_CLOUD } from "../../src/azure/cloud.js";
-import { deploy, deployedOfType, deterministicGuid, type Deployment, type DeploymentContext } from "../helpers/arm-template-evaluator.js";
+import { createHash } from "node:crypto";
+import { deploy, deployedOfType, deterministicGuid, type DeployedResource, type Deployment, type DeploymentContext } from "../../src/sandbox/arm/template-evaluator.js";
 import { sdkPutBody } from "../helpers/sdk-wire.js";
 import { checkTemplateFormat, validateTemplate } from "../helpers/arm-template-format.js";
 
@@ -28,7 +29,20 @@ const KEY_V1 = "https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048/000000000000
 const KEY_V2 = "https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048/00000000000000000000000000000002";
 const VAULT_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.KeyVault/vaults/kvsandbox`;
 const UAMI_PRINCIPAL = "b0000000-0000-4000-8000-000000000001";
-const context: DeploymentContext = { subscriptionId: SUB, resourceGroup: RG, tenantId: TENANT, existing: { [UAMI]: { principalId: UAMI_PRINCIPAL, tenantId: TENANT } } };
+/** What reference() sees of the identities and keys a template makes (the emulator's deployments read the real ones). */
+function stubState(resource: DeployedResource): Record<string, unknown> {
+  const type = resource.type.toLowerCase();
+  if (type === "microsoft.managedidentity/userassignedidentities") {
+    return { principalId: deterministicGuid("principal", resource.id), clientId: deterministicGuid("client", resource.id), tenantId: TENANT };
+  }
+  if (type === "microsoft.keyvault/vaults/keys") {
+    const [vault, key] = resource.name.split("/");
+    const keyUri = `https://${vault}.vault.azure.net/keys/${key}`;
+    return { keyUri, keyUriWithVersion: `${keyUri}/${createHash("md5").update(resource.id).digest("hex")}` };
+  }
+  return (resource.body.properties as Record<string, unknown> | undefined) ?? {};
+}
+const context: DeploymentContext = { subscriptionId: SUB, resourceGroup: RG, tenantId: TENANT, existing: { [UAMI]: { principalId: UAMI_PRINCIPAL, tenantId: TENANT } }, runtimeState: stubState };
 
 /** A FHIR service as ARM answers a GET: read-only members, every kind of writable setting, a tag that looks like an expression. */
 const current: FhirServiceResource = {

@@ -181,3 +181,10 @@ export async function armToken(sandbox: RunningSandbox, app: seedModule.SeedApp 
   const token = await sandboxCredential(sandbox, app).getToken("https://management.azure.com/.default");
   return token.token;
 }
+
+/** Every item of an SDK list, every page followed. */
+export async function listAll<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const found: T[] = [];
+  for await (const item of items) found.push(item);
+  return found;
+}

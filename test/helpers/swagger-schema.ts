@@ -39,6 +39,23 @@ export const CONFORMANCE_SPECS: readonly SavedSpec[] = [
   { saved: "rest-api-specs-common-types/v1/privatelinks.json", original: "specification/common-types/resource-management/v1/privatelinks.json" },
   { saved: "rest-api-specs-keyvault/keys.json", original: "specification/keyvault/data-plane/Microsoft.KeyVault/stable/7.5/keys.json" },
   { saved: "rest-api-specs-keyvault/common.json", original: "specification/keyvault/data-plane/Microsoft.KeyVault/stable/7.5/common.json" },
+  {
+    saved: "rest-api-specs-resources/resources.json",
+    original: "specification/resources/resource-manager/Microsoft.Resources/resources/stable/2025-04-01/resources.json",
+  },
+  {
+    saved: "rest-api-specs-resources/subscriptions.json",
+    original: "specification/resources/resource-manager/Microsoft.Resources/subscriptions/stable/2022-12-01/subscriptions.json",
+  },
+  { saved: "rest-api-specs-common-types/v5/types.json", original: "specification/common-types/resource-management/v5/types.json" },
+  {
+    saved: "rest-api-specs-resources/deployments.json",
+    original: "specification/resources/resource-manager/Microsoft.Resources/deployments/stable/2026-06-01/deployments.json",
+  },
+  {
+    saved: "rest-api-specs-authorization/authorization-RoleDefinitionsCalls.json",
+    original: "specification/authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/authorization-RoleDefinitionsCalls.json",
+  },
 ];
 
 const HTTP_METHODS = ["get", "put", "post", "patch", "delete", "head", "options"];
@@ -50,6 +67,8 @@ const FORMATS: Record<string, { type: "string"; validate: RegExp | ((value: stri
   "date-time": { type: "string", validate: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)$/i },
   uuid: { type: "string", validate: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i },
   uri: { type: "string", validate: (value) => URL.canParse(value) },
+  /** An ARM resource id (common-types v5). */
+  "arm-id": { type: "string", validate: /^\/(?:subscriptions|providers|tenants)\//i },
   /** JWK members and Key Vault operation results: base64url without padding. */
   base64url: { type: "string", validate: /^[A-Za-z0-9_-]*$/ },
   /** Key Vault timestamps: integer seconds since the epoch. */

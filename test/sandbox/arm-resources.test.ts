@@ -140,3 +140,32 @@ t.test("ARM throttling: token buckets per subscription and principal", async (t)
   const otherPrincipal = await sandboxRequest(sandbox, { path: `${seed.vaultId(seed.KV_SANDBOX)}?api-version=2026-02-01`, host: "management.azure.com", headers: { authorization: other } });
   t.not(otherPrincipal.status, 429, "another principal has its own bucket");
 });
+
+t.test("writes templates make: a vault (PUT), a key in it (create if it does not exist) and a user-assigned identity", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const keyVaults = new KeyVaultManagementClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, options(sandbox));
+  const properties = { tenantId: seed.TENANT_ID, sku: { family: "A" as const, name: "standard" as const }, enableSoftDelete: true, enablePurgeProtection: true, enableRbacAuthorization: true };
+  const vault = await keyVaults.vaults.createOrUpdate(seed.RESOURCE_GROUP, "kvmade", { location: "westus3", properties }, { updateIntervalInMs: 1 });
+  t.match(vault, { id: seed.vaultId("kvmade"), location: "westus3", properties: { enablePurgeProtection: true, vaultUri: "https://kvmade.vault.azure.net/" } });
+  const putVault = async (resourceGroup: string, name: string, vaultProperties: typeof properties) => keyVaults.vaults.createOrUpdate(resourceGroup, name, { location: "westus3", properties: vaultProperties });
+  await t.rejects(putVault(seed.RESOURCE_GROUP, "kvmade", { ...properties, enablePurgeProtection: false }), { statusCode: 400, code: "BadRequest" }, "purge protection cannot be turned off");
+  await t.rejects(putVault(seed.OTHER_RESOURCE_GROUP, seed.KV_SANDBOX, properties), { statusCode: 404, code: "ResourceGroupNotFound" }, "rg-other is in the other subscription");
+
+  const key = await keyVaults.keys.createIfNotExist(seed.RESOURCE_GROUP, "kvmade", "cmk-made", { properties: { kty: "RSA", keySize: 2048, keyOps: ["wrapKey", "unwrapKey"] } });
+  t.match(key, { id: `${seed.vaultId("kvmade")}/keys/cmk-made`, name: "cmk-made", kty: "RSA", keySize: 2048, keyOps: ["wrapKey", "unwrapKey"], keyUri: "https://kvmade.vault.azure.net/keys/cmk-made" });
+  t.match(key.keyUriWithVersion, /^https:\/\/kvmade\.vault\.azure\.net\/keys\/cmk-made\/[0-9a-f]{32}$/);
+  const again = await keyVaults.keys.createIfNotExist(seed.RESOURCE_GROUP, "kvmade", "cmk-made", { properties: { kty: "EC" } });
+  t.equal(again.keyUriWithVersion, key.keyUriWithVersion, "an existing key is answered unchanged");
+  t.equal((await keyVaults.keys.get(seed.RESOURCE_GROUP, "kvmade", "cmk-made")).keyUriWithVersion, key.keyUriWithVersion);
+  t.match(
+    (await sandboxRequest(sandbox, { path: "/_sandbox/state" })).json,
+    { vaults: [{}, {}, {}, {}, { name: "kvmade", enablePurgeProtection: true, keys: [{ name: "cmk-made", currentVersion: key.keyUriWithVersion?.split("/").pop() }] }] },
+    "the Key Vault data plane holds the same key",
+  );
+
+  const identities = new ManagedServiceIdentityClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, options(sandbox));
+  const made = await identities.userAssignedIdentities.createOrUpdate(seed.RESOURCE_GROUP, "uami-made", { location: "westus3", tags: { team: "health" } });
+  t.match(made, { id: seed.userAssignedIdentityId("uami-made"), principalId: /^[0-9a-f-]{36}$/, clientId: /^[0-9a-f-]{36}$/, tenantId: seed.TENANT_ID, tags: { team: "health" } });
+  const updated = await identities.userAssignedIdentities.createOrUpdate(seed.RESOURCE_GROUP, "uami-made", { location: "westus3", tags: {} });
+  t.equal(updated.principalId, made.principalId, "the principal is made once");
+});

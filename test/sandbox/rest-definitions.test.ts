@@ -14,6 +14,10 @@ import { checkAgainst, shapeOfExample, SwaggerSchemas } from "../helpers/swagger
 const CONFORMANCE = new URL("../fixtures/azure-rest/", import.meta.url);
 const HEALTHCARE = "rest-api-specs-healthcareapis/healthcare-apis.json";
 const KEYS = "rest-api-specs-keyvault/keys.json";
+const RESOURCES = "rest-api-specs-resources/resources.json";
+const SUBSCRIPTIONS = "rest-api-specs-resources/subscriptions.json";
+const ROLE_DEFINITIONS = "rest-api-specs-authorization/authorization-RoleDefinitionsCalls.json";
+const DEPLOYMENTS = "rest-api-specs-resources/deployments.json";
 
 const specs = await SwaggerSchemas.load(CONFORMANCE);
 // One emulator for the file, back to the seed before each test. Operations take a minute of the
@@ -40,6 +44,9 @@ specs.amend(HEALTHCARE, "/definitions/OperationResultsDescription/properties/err
 for (const list of ["KeyListResult", "DeletedKeyListResult"]) specs.amend(KEYS, `/definitions/${list}/properties/nextLink/x-nullable`, true);
 // keys.json types `key_ops` items as plain strings; its own JsonWebKeyOperation enum lists the values.
 specs.amend(KEYS, "/definitions/JsonWebKey/properties/key_ops/items", { $ref: "#/definitions/JsonWebKeyOperation" });
+
+// Built-in role definitions have no creator: `createdBy` and `updatedBy` are null (as `az role definition list` shows them).
+for (const member of ["createdBy", "updatedBy"]) specs.amend(ROLE_DEFINITIONS, `/definitions/RoleDefinitionProperties/properties/${member}/x-nullable`, true);
 
 // The definitions mark almost nothing required, yet real responses always carry these fields (SUMMARY 1
 // and 2, and every saved recording): the emulator must send them too.
@@ -68,6 +75,17 @@ const ALWAYS_SENT: [file: string, definition: string, fields: string[]][] = [
   [KEYS, "/definitions/KeyVaultError", ["error"]],
   // Error is also the `innererror`, which real traffic sends as `{"code":"ForbiddenByFirewall"}` alone.
   [KEYS, "/definitions/Error", ["code"]],
+  [SUBSCRIPTIONS, "/definitions/Subscription", ["id", "subscriptionId", "tenantId", "displayName", "state", "subscriptionPolicies", "authorizationSource", "managedByTenants"]],
+  [SUBSCRIPTIONS, "/definitions/TenantIdDescription", ["id", "tenantId", "tenantCategory"]],
+  [RESOURCES, "/definitions/ResourceGroup", ["id", "name", "type", "location", "properties"]],
+  [RESOURCES, "/definitions/GenericResourceExpanded", ["id", "name", "type", "location"]],
+  [RESOURCES, "/definitions/Provider", ["id", "namespace", "resourceTypes"]],
+  [RESOURCES, "/definitions/ProviderResourceType", ["resourceType", "locations", "apiVersions"]],
+  [ROLE_DEFINITIONS, "/definitions/RoleDefinition", ["id", "name", "type", "properties"]],
+  [ROLE_DEFINITIONS, "/definitions/RoleDefinitionProperties", ["roleName", "type", "permissions", "assignableScopes"]],
+  [DEPLOYMENTS, "/definitions/DeploymentExtended", ["id", "name", "type", "properties"]],
+  [DEPLOYMENTS, "/definitions/DeploymentPropertiesExtended", ["provisioningState", "correlationId", "timestamp", "duration", "mode", "templateHash", "parameters", "providers", "dependencies"]],
+  [DEPLOYMENTS, "/definitions/ErrorResponse", ["code", "message"]],
 ];
 for (const [file, definition, fields] of ALWAYS_SENT) specs.amend(file, `${definition}/required`, fields);
 
@@ -276,4 +294,112 @@ t.test("role assignments have the fields and types of the saved 2022-04-01 examp
   const listed = await arm("GET", `/subscriptions/${seed.SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleAssignments`, undefined, "2022-04-01");
   t.equal(listed.status, 200);
   t.same(checkAgainst(listSchema, listed.json), [], "RoleAssignments_ListForScope 200");
+});
+
+t.test("ARM's own Microsoft.Resources and the role definitions match resources.json (2025-04-01), subscriptions.json (2022-12-01) and authorization-RoleDefinitionsCalls.json (2022-04-01)", async (t) => {
+  const arm = armClient(`Bearer ${await armToken(sandbox)}`);
+  const anyone = armClient(`Bearer ${await armToken(sandbox, seed.READER_APP)}`);
+  const check = (file: string) => (operationId: string, response: RawResponse, status: number, label?: string) => conforms(t, file, operationId, response, status, label);
+  const resources = check(RESOURCES);
+  const subscriptions = check(SUBSCRIPTIONS);
+  const roleDefinitions = check(ROLE_DEFINITIONS);
+  const subscription = `/subscriptions/${seed.SUBSCRIPTION_ID}`;
+
+  subscriptions("Subscriptions_List", await arm("GET", "/subscriptions", undefined, "2022-12-01"), 200);
+  subscriptions("Subscriptions_List", await anyone("GET", "/subscriptions", undefined, "2022-12-01"), 200, "a principal without roles: none");
+  subscriptions("Subscriptions_Get", await arm("GET", subscription, undefined, "2022-12-01"), 200);
+  subscriptions("Tenants_List", await arm("GET", "/tenants", undefined, "2022-12-01"), 200);
+
+  resources("ResourceGroups_List", await arm("GET", `${subscription}/resourcegroups`, undefined, "2025-04-01"), 200);
+  resources("ResourceGroups_Get", await arm("GET", seed.resourceGroupId(), undefined, "2025-04-01"), 200);
+  resources("ResourceGroups_Get", await arm("GET", seed.resourceGroupId("rg-missing"), undefined, "2025-04-01"), 404);
+  resources("ResourceGroups_CheckExistence", await arm("HEAD", seed.resourceGroupId(), undefined, "2025-04-01"), 204);
+  resources("ResourceGroups_CheckExistence", await arm("HEAD", seed.resourceGroupId("rg-missing"), undefined, "2025-04-01"), 404);
+  resources("ResourceGroups_CreateOrUpdate", await arm("PUT", seed.resourceGroupId("rg-conform"), { location: "westus3", tags: { purpose: "conformance" } }, "2025-04-01"), 201);
+  resources("ResourceGroups_CreateOrUpdate", await arm("PUT", seed.resourceGroupId("rg-conform"), { location: "westus3" }, "2025-04-01"), 200);
+
+  const uami = seed.userAssignedIdentityId(seed.UAMI_SANDBOX);
+  const fhir = (await arm("GET", seed.fhirServiceId(seed.FHIR_UAMI))).json as { identity: { userAssignedIdentities: Record<string, unknown> } };
+  t.ok(fhir.identity.userAssignedIdentities[uami], "fhir-uami has a user-assigned identity, so the list shows one");
+  resources("Resources_List", await arm("GET", `${subscription}/resources?api-version=2025-04-01&$expand=createdTime,changedTime,provisioningState`), 200, "everything, expanded");
+  const paged = await arm("GET", `${subscription}/resources?api-version=2025-04-01&$top=2`);
+  resources("Resources_List", paged, 200, "a page of two");
+  t.match(paged.json, { nextLink: /\$skipToken=2|%24skipToken=2/ });
+  resources("Resources_List", await arm("GET", `${subscription}/resources?api-version=2025-04-01&$filter=${encodeURIComponent("resourceType eq 'Microsoft.HealthcareApis/workspaces/fhirservices'")}`), 200, "FHIR services");
+  resources("Resources_ListByResourceGroup", await arm("GET", `${seed.resourceGroupId()}/resources?api-version=2025-04-01&$filter=${encodeURIComponent("resourceType eq 'Microsoft.KeyVault/vaults'")}`), 200);
+  resources("Resources_List", await arm("GET", `${subscription}/resources?api-version=2025-04-01&$filter=${encodeURIComponent("sku eq 'x'")}`), 400, "an unsupported filter");
+
+  resources("Providers_List", await arm("GET", `${subscription}/providers`, undefined, "2025-04-01"), 200);
+  resources("Providers_Get", await arm("GET", `${subscription}/providers/Microsoft.HealthcareApis`, undefined, "2025-04-01"), 200);
+  resources("Providers_ListAtTenantScope", await anyone("GET", "/providers", undefined, "2025-04-01"), 200);
+  resources("Providers_GetAtTenantScope", await anyone("GET", "/providers/Microsoft.KeyVault", undefined, "2025-04-01"), 200);
+  resources("Operations_List", await anyone("GET", "/providers/Microsoft.Resources/operations", undefined, "2025-04-01"), 200);
+  subscriptions("Operations_List", await anyone("GET", "/providers/Microsoft.Resources/operations", undefined, "2022-12-01"), 200, "Microsoft.Resources");
+  conforms(t, HEALTHCARE, "Operations_List", await anyone("GET", "/providers/Microsoft.HealthcareApis/operations"), 200, "any principal");
+  // Key Vault's and Managed Identity's operation lists are the common OperationListResult (common-types v5), as subscriptions.json's is.
+  for (const namespace of ["Microsoft.KeyVault", "Microsoft.ManagedIdentity", "Microsoft.Authorization"]) {
+    subscriptions("Operations_List", await anyone("GET", `/providers/${namespace}/operations`, undefined, "2023-01-31"), 200, namespace);
+  }
+  conforms(t, HEALTHCARE, "Workspaces_ListBySubscription", await arm("GET", `${subscription}/providers/Microsoft.HealthcareApis/workspaces`), 200);
+
+  const role = seed.ROLE.keyVaultCryptoServiceEncryptionUser;
+  roleDefinitions("RoleDefinitions_Get", await anyone("GET", `/providers/Microsoft.Authorization/roleDefinitions/${role}`, undefined, "2022-04-01"), 200, "root scope, any principal");
+  roleDefinitions("RoleDefinitions_GetById", await arm("GET", seed.roleDefinitionId(role), undefined, "2022-04-01"), 200, "subscription scope");
+  roleDefinitions("RoleDefinitions_List", await anyone("GET", "/providers/Microsoft.Authorization/roleDefinitions", undefined, "2022-04-01"), 200, "root scope");
+  roleDefinitions("RoleDefinitions_List", await arm("GET", `${subscription}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=${encodeURIComponent("roleName eq 'Reader'")}`), 200, "by name");
+});
+
+t.test("template deployments match deployments.json (2026-06-01)", async (t) => {
+  const arm = armClient(`Bearer ${await armToken(sandbox)}`);
+  const check = (operationId: string, response: RawResponse, status: number, label?: string) => conforms(t, DEPLOYMENTS, operationId, response, status, label);
+  const deployments = `${seed.resourceGroupId()}/providers/Microsoft.Resources/deployments`;
+  const template = {
+    $schema: "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+    contentVersion: "1.0.0.0",
+    parameters: { workspaceName: { type: "string" }, secret: { type: "securestring", defaultValue: "hidden" } },
+    resources: [
+      { type: "Microsoft.HealthcareApis/workspaces", apiVersion: "2023-11-01", name: "[parameters('workspaceName')]", location: "westus3", properties: {} },
+      {
+        type: "Microsoft.HealthcareApis/workspaces/fhirservices",
+        apiVersion: "2023-11-01",
+        name: "[concat(parameters('workspaceName'), '/fhir-conform')]",
+        location: "westus3",
+        kind: "fhir-R4",
+        dependsOn: ["[resourceId('Microsoft.HealthcareApis/workspaces', parameters('workspaceName'))]"],
+        identity: { type: "SystemAssigned" },
+        properties: {},
+      },
+    ],
+    outputs: { workspaceId: { type: "string", value: "[resourceId('Microsoft.HealthcareApis/workspaces', parameters('workspaceName'))]" } },
+  };
+  const body = (workspaceName: string, resources = template.resources) => ({ properties: { template: { ...template, resources }, parameters: { workspaceName: { value: workspaceName } }, mode: "Incremental" }, tags: { purpose: "conformance" } });
+  const statusOf = (response: RawResponse) => () => arm("GET", pathOf(response.headers["azure-asyncoperation"]));
+  // The deployment's FHIR service write is an operation of LRO_SECONDS: the clock moves on while the deployment runs.
+  const settled = async (response: RawResponse) => {
+    for (let step = 0; step < 5; step++) {
+      const answer = await statusOf(response)();
+      if ((answer.json as { status?: string }).status !== "Running") return answer;
+      await advanceClock(sandbox, LRO_SECONDS);
+    }
+    throw new Error("the deployment still runs after five operations' time");
+  };
+
+  check("Deployments_Validate", await arm("POST", `${deployments}/conform/validate`, body("wsconform"), "2026-06-01"), 200);
+  check("Deployments_Validate", await arm("POST", `${deployments}/conform/validate`, body("wsconform", [{ ...template.resources[0]!, location: "[tenant().location]" }]), "2026-06-01"), 400, "InvalidTemplate");
+  const created = await arm("PUT", `${deployments}/conform`, body("wsconform"), "2026-06-01");
+  check("Deployments_CreateOrUpdate", created, 201, "Accepted");
+  t.match(created.json, { properties: { provisioningState: "Accepted", parameters: { secret: { type: "SecureString" } } } });
+  t.notOk("value" in ((created.json as { properties: { parameters: { secret: object } } }).properties.parameters.secret), "a secure parameter's value is not echoed");
+  t.same((await settled(created)).json, { status: "Succeeded" });
+  check("Deployments_Get", await arm("GET", `${deployments}/conform`, undefined, "2026-06-01"), 200, "Succeeded");
+  check("Deployments_ListByResourceGroup", await arm("GET", deployments, undefined, "2026-06-01"), 200);
+  check("Deployments_Get", await arm("GET", `${deployments}/conform-none`, undefined, "2026-06-01"), 404);
+
+  // A FHIR service name the RP refuses fails the deployment.
+  const failing = await arm("PUT", `${deployments}/conform-failed`, body("ws_bad"), "2026-06-01");
+  check("Deployments_CreateOrUpdate", failing, 201, "the failing one");
+  t.match((await settled(failing)).json, { status: "Failed", error: { code: "DeploymentFailed", details: [{ code: "InvalidResourceName" }] } });
+  check("Deployments_Get", await arm("GET", `${deployments}/conform-failed`, undefined, "2026-06-01"), 200, "Failed");
+  const unserved = { properties: { mode: "Incremental", template: { resources: [{ type: "Microsoft.Storage/storageAccounts", apiVersion: "2023-01-01", name: "x" }] } } };
+  check("Deployments_CreateOrUpdate", await arm("PUT", `${deployments}/conform-bad`, unserved, "2026-06-01"), 400, "InvalidTemplateDeployment");
 });

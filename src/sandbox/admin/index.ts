@@ -4,8 +4,10 @@ import { BodyParseError, isRecord, json, jsonBody, empty } from "../http/respons
 import { Router } from "../http/router.js";
 import type { SandboxRequest, SandboxResponse } from "../http/types.js";
 import type { SandboxRuntime } from "../runtime.js";
+import { parseThrottleOptions, ThrottleValidationError } from "../throttling.js";
 import { APPS } from "../seed.js";
-import { runScenario, ScenarioError } from "./scenarios.js";
+import { ScenarioError } from "./scenario-error.js";
+import { runScenario } from "./scenarios.js";
 import { worldSnapshot } from "./state.js";
 
 /**
@@ -36,6 +38,24 @@ function clockBody(runtime: SandboxRuntime): Record<string, unknown> {
   return { now: new Date(runtime.clock.now()).toISOString(), advancedSeconds: runtime.clock.advancedMs / 1000 };
 }
 
+/** A PUT that replaces a setting: parsed and checked by `parse` (its error class answers 400 `code`), applied, then shown. */
+function configure<T>(
+  target: { configure(value: T): void; snapshot(): unknown },
+  parse: (input: unknown) => T,
+  invalid: new (message: string) => Error,
+  code: string,
+): (request: SandboxRequest) => SandboxResponse {
+  return withJson((input) => {
+    try {
+      target.configure(parse(input));
+    } catch (error) {
+      if (error instanceof invalid) return adminError(400, code, error.message);
+      throw error;
+    }
+    return json(200, target.snapshot());
+  });
+}
+
 export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRequest) => Promise<SandboxResponse> {
   const router = new Router()
     .on("GET", "/_sandbox/state", () => json(200, worldSnapshot(runtime)))
@@ -45,15 +65,9 @@ export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRe
       return json(200, runtime.requestLog.since(since));
     })
     .on("GET", "/_sandbox/faults", () => json(200, runtime.faults.snapshot()))
-    .on("PUT", "/_sandbox/faults", withJson((input) => {
-      try {
-        runtime.faults.configure(parseFaultConfiguration(input));
-      } catch (error) {
-        if (error instanceof FaultValidationError) return adminError(400, "InvalidFaults", error.message);
-        throw error;
-      }
-      return json(200, runtime.faults.snapshot());
-    }))
+    .on("PUT", "/_sandbox/faults", configure(runtime.faults, parseFaultConfiguration, FaultValidationError, "InvalidFaults"))
+    .on("GET", "/_sandbox/throttling", () => json(200, runtime.throttling.snapshot()))
+    .on("PUT", "/_sandbox/throttling", configure(runtime.throttling, parseThrottleOptions, ThrottleValidationError, "InvalidThrottling"))
     .on("POST", "/_sandbox/scenarios", withJson((input) => {
       try {
         return json(200, runScenario(runtime.world, input, runtime.clock.now()));

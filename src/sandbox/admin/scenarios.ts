@@ -1,3 +1,4 @@
+import { addRoleAssignment } from "../arm/authorization.js";
 import { encryptionPrincipal, keyStoreOf, parseKeyUrl } from "../key-access.js";
 import { recoverDeletedKey, softDeleteKey } from "../key-vault/model.js";
 import { isRecord } from "../http/responses.js";
@@ -5,6 +6,8 @@ import { newGuid } from "../ids.js";
 import { findRoleDefinition, ROLE_DEFINITIONS, scopeCovers } from "../rbac.js";
 import { roleDefinitionId } from "../seed.js";
 import { idKey, lower, subscriptionOfScope, type VaultRecord, type World } from "../world.js";
+import { createFleet } from "./fleet.js";
+import { ScenarioError } from "./scenario-error.js";
 
 /**
  * `POST /_sandbox/scenarios`: out-of-band changes that make a FHIR service lose (or regain) its key,
@@ -18,17 +21,8 @@ import { idKey, lower, subscriptionOfScope, type VaultRecord, type World } from 
  * - `disableIdentity` / `enableIdentity`: `{ principalId | fhirServiceId | userAssignedIdentityId }`.
  * - `addRoleAssignment` (extension): `{ principalId | fhirServiceId | userAssignedIdentityId, role, scope }`
  *   where `role` is a built-in role name or id, e.g. to give a principal back its key access.
+ * - `createFleet` (api-contract v1.1): `{ count, keyUrl, subscriptions?, workspaces? }`, see fleet.ts.
  */
-
-export class ScenarioError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 interface KeyTarget {
   vault: VaultRecord;
@@ -123,23 +117,14 @@ export function runScenario(world: World, body: unknown, nowMs: number): Record<
       const role = typeof body.role === "string" ? findRoleDefinition(body.role) ?? ROLE_DEFINITIONS.find((definition) => lower(definition.roleName) === lower(String(body.role))) : undefined;
       if (!role) throw new ScenarioError(400, "InvalidScenario", "'role' must name a built-in role (name or id).");
       if (typeof body.scope !== "string" || !body.scope.startsWith("/")) throw new ScenarioError(400, "InvalidScenario", "'scope' must be an ARM scope such as a vault id.");
-      const now = new Date(nowMs).toISOString();
-      const name = newGuid();
-      world.roleAssignments.set(name, {
-        name,
-        scope: body.scope.replace(/\/+$/, "") || "/",
+      const { name } = addRoleAssignment(world, {
+        name: newGuid(),
+        scope: body.scope,
         // As Azure reports it: scoped to the subscription the assignment lives in.
         roleDefinitionId: roleDefinitionId(role.id, subscriptionOfScope(body.scope, world.subscriptionId)),
         principalId,
-        principalType: "ServicePrincipal",
-        description: null,
-        condition: null,
-        conditionVersion: null,
-        createdOn: now,
-        updatedOn: now,
         createdBy: null,
-        updatedBy: null,
-      });
+      }, nowMs);
       return { action, principalId, role: role.roleName, scope: body.scope, name };
     }
     case "disableIdentity":
@@ -149,11 +134,13 @@ export function runScenario(world: World, body: unknown, nowMs: number): Record<
       else world.disabledPrincipals.delete(principalId);
       return { action, principalId, disabled: action === "disableIdentity" };
     }
+    case "createFleet":
+      return createFleet(world, body, nowMs);
     default:
       throw new ScenarioError(
         400,
         "UnknownAction",
-        `Unknown action '${action}'. Use disableKey, enableKey, deleteKey, recoverKey, removeRoleAssignments, addRoleAssignment, disableIdentity or enableIdentity.`,
+        `Unknown action '${action}'. Use disableKey, enableKey, deleteKey, recoverKey, removeRoleAssignments, addRoleAssignment, disableIdentity, enableIdentity or createFleet.`,
       );
   }
 }

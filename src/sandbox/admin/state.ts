@@ -79,7 +79,14 @@ export function worldSnapshot(runtime: SandboxRuntime): Record<string, unknown> 
       durationMs: operation.durationMs,
       ...(operation.error ? { error: operation.error } : {}),
     })),
+    deployments: [...world.deployments.values()].map((deployment) => ({
+      id: deployment.id,
+      provisioningState: deployment.provisioningState,
+      resources: deployment.steps.map((step) => ({ id: step.resource.id, status: step.status })),
+      ...(deployment.error ? { error: deployment.error } : {}),
+    })),
     faults: runtime.faults.snapshot(),
+    throttling: runtime.throttling.snapshot(),
     lroMs: runtime.lroMs(),
   };
 }

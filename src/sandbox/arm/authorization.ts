@@ -8,6 +8,7 @@ import { APPS } from "../seed.js";
 import { lower, type RoleAssignmentRecord, type World } from "../world.js";
 import { parseArmBody } from "./body.js";
 import { armError, invalidRequestContent } from "./errors.js";
+import { pagedList } from "./paging.js";
 import type { ArmRequest } from "./request.js";
 
 /**
@@ -17,7 +18,7 @@ import type { ArmRequest } from "./request.js";
 
 const ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments";
 const DEFINITION_TYPE = "Microsoft.Authorization/roleDefinitions";
-/** Role assignments per page of a list; ARM does not document its own page size. */
+/** Role assignments (and definitions) per page of a list; ARM does not document its own page size. */
 export const ROLE_ASSIGNMENTS_PAGE_SIZE = 100;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -104,6 +105,41 @@ function parseAssignmentFilter(filter: string | null): AssignmentFilter | undefi
   return result;
 }
 
+export interface RoleAssignmentInput {
+  name: string;
+  /** ARM scope; `/` is the root. */
+  scope: string;
+  /** As the caller names it (Azure reports it in the form sent). */
+  roleDefinitionId: string;
+  principalId: string;
+  principalType?: string;
+  description?: string | null;
+  condition?: string | null;
+  conditionVersion?: string | null;
+  createdBy: string | null;
+}
+
+/** Stores a role assignment (no checks: callers decide who may), stamped `nowMs` (the emulator clock). One place builds the record for ARM, scenarios and fleets. */
+export function addRoleAssignment(world: World, input: RoleAssignmentInput, nowMs: number): RoleAssignmentRecord {
+  const now = new Date(nowMs).toISOString();
+  const assignment: RoleAssignmentRecord = {
+    name: lower(input.name),
+    scope: input.scope.replace(/\/+$/, "") || "/",
+    roleDefinitionId: input.roleDefinitionId,
+    principalId: lower(input.principalId),
+    principalType: input.principalType ?? "ServicePrincipal",
+    description: input.description ?? null,
+    condition: input.condition ?? null,
+    conditionVersion: input.conditionVersion ?? null,
+    createdOn: now,
+    updatedOn: now,
+    createdBy: input.createdBy,
+    updatedBy: input.createdBy,
+  };
+  world.roleAssignments.set(assignment.name, assignment);
+  return assignment;
+}
+
 function createAssignment(runtime: SandboxRuntime, request: ArmRequest, params: RouteParams): SandboxResponse {
   const { world } = runtime;
   const scope = scopeOf(params);
@@ -141,22 +177,17 @@ function createAssignment(runtime: SandboxRuntime, request: ArmRequest, params: 
   if (duplicate) {
     return armError(409, "RoleAssignmentExists", `The role assignment already exists. The ID of the existing role assignment is ${duplicate.name.replace(/-/g, "")}.`);
   }
-  const now = new Date(runtime.clock.now()).toISOString();
-  const assignment: RoleAssignmentRecord = {
-    name: lower(name),
+  const assignment = addRoleAssignment(world, {
+    name,
     scope,
     roleDefinitionId,
-    principalId: lower(principalId),
+    principalId,
     principalType: principalType ?? "ServicePrincipal",
     description: typeof properties.description === "string" ? properties.description : null,
     condition: typeof properties.condition === "string" ? properties.condition : null,
     conditionVersion: typeof properties.conditionVersion === "string" ? properties.conditionVersion : null,
-    createdOn: now,
-    updatedOn: now,
     createdBy: request.caller.objectId,
-    updatedBy: request.caller.objectId,
-  };
-  world.roleAssignments.set(assignment.name, assignment);
+  }, runtime.clock.now());
   // Real traffic: `createdBy` is null in the PUT answer and filled in on later reads.
   return json(201, assignmentResource(assignment, { createdBy: null }));
 }
@@ -175,15 +206,7 @@ export function registerAuthorization(router: Router<ArmRequest>, runtime: Sandb
     const matching = [...world().roleAssignments.values()]
       .filter((assignment) => (filter.atScope ? scopeCovers(assignment.scope, scope) : scopeCovers(assignment.scope, scope) || scopeCovers(scope, assignment.scope)))
       .filter((assignment) => !filter.principalId || lower(assignment.principalId) === filter.principalId);
-    // Paged like ARM's lists: `nextLink` (the same query with `$skipToken`) while more remain.
-    const skipToken = request.query.get("$skipToken");
-    const offset = skipToken === null ? 0 : Number(skipToken);
-    if (!Number.isInteger(offset) || offset < 0) return armError(400, "InvalidSkipToken", `The skip token '${skipToken}' is not valid.`);
-    const value = matching.slice(offset, offset + ROLE_ASSIGNMENTS_PAGE_SIZE).map((assignment) => assignmentResource(assignment));
-    if (offset + ROLE_ASSIGNMENTS_PAGE_SIZE >= matching.length) return json(200, { value });
-    const next = new URLSearchParams(request.query);
-    next.set("$skipToken", String(offset + ROLE_ASSIGNMENTS_PAGE_SIZE));
-    return json(200, { value, nextLink: `${request.armOrigin}${request.path}?${next.toString()}` });
+    return pagedList(request, matching, { pageSize: ROLE_ASSIGNMENTS_PAGE_SIZE }, (assignment) => assignmentResource(assignment));
   });
 
   router.on("GET", `{*scope}/providers/${ASSIGNMENT_TYPE}/{name}`, (_request, params) => {
@@ -204,10 +227,8 @@ export function registerAuthorization(router: Router<ArmRequest>, runtime: Sandb
   router.on("GET", `{*scope}/providers/${DEFINITION_TYPE}`, (request, params) => {
     const filter = request.query.get("$filter") ?? "";
     const roleName = /roleName\s+eq\s+'([^']+)'/i.exec(filter)?.[1];
-    const value = ROLE_DEFINITIONS.filter((definition) => !roleName || lower(definition.roleName) === lower(roleName)).map((definition) =>
-      definitionResource(definition, scopeOf(params)),
-    );
-    return json(200, { value });
+    const matching = ROLE_DEFINITIONS.filter((definition) => !roleName || lower(definition.roleName) === lower(roleName));
+    return pagedList(request, matching, { pageSize: ROLE_ASSIGNMENTS_PAGE_SIZE }, (definition) => definitionResource(definition, scopeOf(params)));
   });
 
   router.on("GET", `{*scope}/providers/${DEFINITION_TYPE}/{id}`, (_request, params) => {

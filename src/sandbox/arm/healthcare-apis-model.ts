@@ -83,6 +83,30 @@ export function systemData(principal: string, previous: SystemData | undefined, 
   };
 }
 
+export interface WorkspaceInput {
+  address: Omit<FhirServiceAddress, "name">;
+  location: string;
+  tags: Record<string, string>;
+  publicNetworkAccess?: unknown;
+  systemData: SystemData;
+  /** The emulator clock, for the etag. */
+  nowMs: number;
+}
+
+/** A workspace as the RP stores it: provisioned at once (real traffic: PUT answers 201 with Succeeded). */
+export function composeWorkspace(input: WorkspaceInput): WorkspaceResource {
+  return {
+    id: workspaceResourceId(input.address),
+    name: input.address.workspace,
+    type: WORKSPACE_TYPE,
+    etag: newEtag(input.nowMs),
+    location: input.location,
+    tags: input.tags,
+    properties: { privateEndpointConnections: [], publicNetworkAccess: input.publicNetworkAccess ?? "Enabled", provisioningState: "Succeeded" },
+    systemData: input.systemData,
+  };
+}
+
 export interface FhirServiceInput {
   address: FhirServiceAddress;
   tenantId: string;

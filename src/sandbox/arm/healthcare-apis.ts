@@ -10,20 +10,21 @@ import { armError, invalidRequestContent, parentResourceNotFound, resourceNotFou
 import { resolveIdentity } from "./fhir-identity.js";
 import {
   composeFhirService,
+  composeWorkspace,
   fhirServiceResourceId,
   keyEncryptionKeyUrlOf,
   normalizeLocation,
   systemData,
   workspaceResourceId,
-  WORKSPACE_TYPE,
   type FhirServiceAddress,
   type FhirServiceResource,
   type SystemData,
   type WorkspaceResource,
 } from "./healthcare-apis-model.js";
 import { asyncOperationHeaders, injectedFailure, operationStatusBody, runningOperationOn, startOperation } from "./lro.js";
+import { pagedList } from "./paging.js";
 import type { ArmRequest } from "./request.js";
-import { checkResourceGroup } from "./scope.js";
+import { checkResourceGroup, checkSubscription } from "./scope.js";
 
 /**
  * ARM `Microsoft.HealthcareApis`: workspaces and FHIR services, with async operations shaped like the
@@ -33,6 +34,9 @@ import { checkResourceGroup } from "./scope.js";
 const RG = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroup}/providers/Microsoft.HealthcareApis";
 const FHIR_KINDS = ["fhir-R4", "fhir-Stu3"];
 const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{1,21}[a-z0-9]$/;
+/** Workspaces and FHIR services per page of a list (the RP's own page size is undocumented). */
+export const HEALTHCARE_PAGE_SIZE = 100;
+const HEALTHCARE_PAGING = { pageSize: HEALTHCARE_PAGE_SIZE };
 
 /** Headers HealthcareApis adds to ARM's (SUMMARY.md 1, "Headers on HealthcareApis responses"). */
 function healthcareHeaders(): Record<string, string> {
@@ -95,11 +99,17 @@ export function registerHealthcareApis(router: Router<ArmRequest>, runtime: Sand
 
   // --- Workspaces: PUT is synchronous in real traffic (201 with Succeeded, no async headers).
 
-  router.on("GET", `${RG}/workspaces`, hc((_request, params) => {
+  const workspacesUnder = (request: ArmRequest, prefix: string) =>
+    pagedList(request, [...world().workspaces.values()].filter((workspace) => idKey(workspace.id).startsWith(prefix)), HEALTHCARE_PAGING);
+
+  router.on("GET", "/subscriptions/{subscriptionId}/providers/Microsoft.HealthcareApis/workspaces", hc((request, params) => {
+    const scopeError = checkSubscription(world(), params.subscriptionId);
+    return scopeError ?? workspacesUnder(request, idKey(`/subscriptions/${params.subscriptionId}/`));
+  }));
+
+  router.on("GET", `${RG}/workspaces`, hc((request, params) => {
     const scopeError = checkResourceGroup(world(), params);
-    if (scopeError) return scopeError;
-    const prefix = idKey(`/subscriptions/${params.subscriptionId}/resourceGroups/${params.resourceGroup}/`);
-    return json(200, { value: [...world().workspaces.values()].filter((workspace) => idKey(workspace.id).startsWith(prefix)) });
+    return scopeError ?? workspacesUnder(request, idKey(`/subscriptions/${params.subscriptionId}/resourceGroups/${params.resourceGroup}/`));
   }));
 
   router.on("GET", `${RG}/workspaces/{workspace}`, hc((_request, params) => {
@@ -127,20 +137,14 @@ export function registerHealthcareApis(router: Router<ArmRequest>, runtime: Sand
     const properties = isRecord(body.properties) ? body.properties : {};
     const accessError = invalidPublicNetworkAccess(properties);
     if (accessError) return accessError;
-    const workspace: WorkspaceResource = {
-      id: workspaceResourceId(address),
-      name,
-      type: WORKSPACE_TYPE,
-      etag: newEtag(runtime.clock.now()),
+    const workspace = composeWorkspace({
+      address,
       location: normalizeLocation(body.location),
       tags,
-      properties: {
-        privateEndpointConnections: [],
-        publicNetworkAccess: properties.publicNetworkAccess ?? "Enabled",
-        provisioningState: "Succeeded",
-      },
+      publicNetworkAccess: properties.publicNetworkAccess,
       systemData: systemData(request.caller.objectId, existing?.systemData, runtime.clock.now()),
-    };
+      nowMs: runtime.clock.now(),
+    });
     world().workspaces.set(idKey(workspace.id), workspace);
     return json(existing ? 200 : 201, workspace, { ETag: workspace.etag });
   }));
@@ -176,14 +180,14 @@ export function registerHealthcareApis(router: Router<ArmRequest>, runtime: Sand
 
   // --- FHIR services.
 
-  router.on("GET", `${RG}/workspaces/{workspace}/fhirservices`, hc((_request, params) => {
+  router.on("GET", `${RG}/workspaces/{workspace}/fhirservices`, hc((request, params) => {
     const scopeError = checkResourceGroup(world(), params);
     if (scopeError) return scopeError;
     const workspace = getWorkspace(params);
     if (!workspace) return parentResourceNotFound(params.workspace ?? "");
     const prefix = `${idKey(workspace.id)}/fhirservices/`;
-    // Real traffic: `{"value":[...]}` with no nextLink key at all.
-    return json(200, { value: [...world().fhirServices.values()].filter((service) => idKey(service.id).startsWith(prefix)) });
+    // Real traffic: `{"value":[...]}` with no nextLink key at all while one page holds everything.
+    return pagedList(request, [...world().fhirServices.values()].filter((service) => idKey(service.id).startsWith(prefix)), HEALTHCARE_PAGING);
   }));
 
   router.on("GET", `${RG}/workspaces/{workspace}/fhirservices/{name}`, hc((_request, params) => {

@@ -8,11 +8,15 @@ import { findGrant } from "../rbac.js";
 import type { SandboxRuntime } from "../runtime.js";
 import { operationKind } from "../throttling.js";
 import { armError, defaultArmErrorCode, missingApiVersion } from "./errors.js";
+import { isOpenRead, requiredAction } from "./actions.js";
 import { registerAuthorization } from "./authorization.js";
+import { DeploymentEngine, registerDeployments } from "./deployments.js";
 import { registerHealthcareApis } from "./healthcare-apis.js";
 import { registerKeyVaultManagement } from "./key-vault.js";
 import { registerManagedIdentity } from "./managed-identity.js";
+import { registerProviders } from "./providers.js";
 import { armOrigin, type ArmRequest } from "./request.js";
+import { registerResourceManager } from "./resources.js";
 import { checkSubscription } from "./scope.js";
 
 /**
@@ -59,92 +63,97 @@ function authenticationFailure(runtime: SandboxRuntime, check: Exclude<CallerChe
   }
 }
 
-/**
- * The RBAC action a request needs, derived from its path the way ARM names operations:
- * `{namespace}/{type}[/{childType}]/{read|write|delete|<name>/action}`.
- */
-export function requiredAction(method: string, path: string): string | undefined {
-  const segments = path.split("/").filter((segment) => segment !== "");
-  const providersAt = segments.map((segment) => segment.toLowerCase()).lastIndexOf("providers");
-  if (providersAt < 0 || providersAt + 1 >= segments.length) return undefined;
-  const namespace = segments[providersAt + 1] as string;
-  const types = segments.slice(providersAt + 2).filter((_, index) => index % 2 === 0);
-  if (method === "POST") return [namespace, ...types, "action"].join("/");
-  const verb = method === "GET" || method === "HEAD" ? "read" : method === "DELETE" ? "delete" : "write";
-  return [namespace, ...types, verb].join("/");
-}
-
 function routingRequestId(nowMs: number): string {
   const stamp = new Date(nowMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   return `WESTUS3:${stamp}:${newGuid()}`;
 }
 
-export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequest) => Promise<SandboxResponse> {
+export interface ArmService {
+  handle(request: SandboxRequest): Promise<SandboxResponse>;
+  /**
+   * Moves unfinished template deployments on as far as the providers' operations allow. The server runs
+   * it before every request, right after the operations settle, so deployments move with the clock too.
+   */
+  advanceDeployments(): Promise<void>;
+}
+
+export function createArmService(runtime: SandboxRuntime): ArmService {
   const router = new Router<ArmRequest>();
   registerHealthcareApis(router, runtime);
   registerKeyVaultManagement(router, runtime);
   registerManagedIdentity(router, runtime);
   registerAuthorization(router, runtime);
+  registerResourceManager(router, runtime);
+  registerProviders(router, runtime);
+  registerDeployments(router, runtime);
 
-  async function dispatch(request: SandboxRequest): Promise<{ response: SandboxResponse; remaining?: [string, number] }> {
+  /** A fault rule's answer, when one fires for the request. */
+  function injectedFault(request: SandboxRequest): SandboxResponse | undefined {
+    const fault = runtime.faults.fire("arm", request, "response");
+    if (!fault) return undefined;
+    const code = fault.errorCode ?? defaultArmErrorCode(fault.status);
+    return armError(fault.status, code, "The request failed because of a fault injected by the sandbox.", faultRetryHeaders(fault));
+  }
+
+  /** What ARM does once a request is authenticated and counted: the gateway's subscription check, RBAC (except the open reads), then the resource provider. */
+  async function serve(request: ArmRequest): Promise<SandboxResponse> {
+    // ARM's gateway answers for a subscription it does not know before any RBAC or provider sees the request.
+    const pathSubscription = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1];
+    const unknownSubscription = pathSubscription === undefined ? undefined : checkSubscription(runtime.world, pathSubscription);
+    if (unknownSubscription) return unknownSubscription;
+
+    const { caller } = request;
+    const action = isOpenRead(request.method, request.path) ? undefined : requiredAction(request.method, request.path);
+    if (action && !findGrant(runtime.world, caller.objectId, request.path, { action })) {
+      return armError(
+        403,
+        "AuthorizationFailed",
+        `The client '${caller.appId}' with object id '${caller.objectId}' does not have authorization to perform action '${action}' over scope '${request.path}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+      );
+    }
+
+    const match = router.match(request.method, request.path);
+    if (!match) return armError(404, "InvalidResourceType", `The resource type could not be found for path '${request.path}' and api version '${request.apiVersion}'.`);
+    if ("methodNotAllowed" in match) return armError(405, "MethodNotAllowed", `The requested resource does not support http method '${request.method}'.`);
+    return match.handler(request, match.params);
+  }
+
+  async function dispatch(request: SandboxRequest): Promise<{ response: SandboxResponse; rateLimitHeaders?: Record<string, string> }> {
     const check = identifyCaller(runtime, request, ARM_AUDIENCES);
     if (!check.ok) return { response: authenticationFailure(runtime, check) };
     const { caller } = check;
 
-    const fault = runtime.faults.fire("arm", request, "response");
-    if (fault) {
-      const code = fault.errorCode ?? defaultArmErrorCode(fault.status);
-      return { response: armError(fault.status, code, "The request failed because of a fault injected by the sandbox.", faultRetryHeaders(fault)) };
-    }
+    const fault = injectedFault(request);
+    if (fault) return { response: fault };
 
-    const pathSubscription = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1];
-    const subscriptionId = pathSubscription ?? runtime.world.tenantId;
     const kind = operationKind(request.method);
-    const decision = runtime.throttling.take(subscriptionId, caller.objectId, kind);
-    const remaining: [string, number] = [`x-ms-ratelimit-remaining-subscription-${kind}`, decision.remaining];
+    const subscriptionId = /^\/subscriptions\/([^/]+)/i.exec(request.path)?.[1];
+    const decision = runtime.throttling.take({ ...(subscriptionId ? { subscriptionId } : {}), tenantId: runtime.world.tenantId }, caller.objectId, kind);
+    const rateLimitHeaders = decision.headers;
     if (!decision.allowed) {
+      const scope = subscriptionId ? `subscription '${subscriptionId}'` : `tenant '${runtime.world.tenantId}'`;
       return {
         response: armError(
           429,
-          "SubscriptionRequestsThrottled",
-          `Number of '${kind.slice(0, -1)}' requests for subscription '${subscriptionId}' actor '${caller.objectId}' exceeded. Please try again after '${decision.retryAfterSeconds}' seconds after the first request. The throttled requests are counted.`,
+          subscriptionId ? "SubscriptionRequestsThrottled" : "TenantRequestsThrottled",
+          `Number of '${kind.slice(0, -1)}' requests for ${scope} actor '${caller.objectId}' exceeded. Please try again after '${decision.retryAfterSeconds}' seconds after the first request. The throttled requests are counted.`,
           { "Retry-After": String(decision.retryAfterSeconds) },
         ),
-        remaining,
+        rateLimitHeaders,
       };
     }
 
     const apiVersion = request.query.get("api-version");
-    if (!apiVersion) return { response: missingApiVersion(), remaining };
-
-    // ARM's gateway answers for a subscription it does not know before any RBAC or provider sees the request.
-    const unknownSubscription = pathSubscription === undefined ? undefined : checkSubscription(runtime.world, pathSubscription);
-    if (unknownSubscription) return { response: unknownSubscription, remaining };
-
-    const action = requiredAction(request.method, request.path);
-    if (action && !findGrant(runtime.world, caller.objectId, request.path, { action })) {
-      return {
-        response: armError(
-          403,
-          "AuthorizationFailed",
-          `The client '${caller.appId}' with object id '${caller.objectId}' does not have authorization to perform action '${action}' over scope '${request.path}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
-        ),
-        remaining,
-      };
-    }
-
-    const match = router.match(request.method, request.path);
-    if (!match) return { response: armError(404, "InvalidResourceType", `The resource type could not be found for path '${request.path}' and api version '${apiVersion}'.`), remaining };
-    if ("methodNotAllowed" in match) {
-      return { response: armError(405, "MethodNotAllowed", `The requested resource does not support http method '${request.method}'.`), remaining };
-    }
-    const armRequest: ArmRequest = { ...request, caller, apiVersion, armOrigin: armOrigin(request) };
-    return { response: await match.handler(armRequest, match.params), remaining };
+    if (!apiVersion) return { response: missingApiVersion(), rateLimitHeaders };
+    return { response: await serve({ ...request, caller, apiVersion, armOrigin: armOrigin(request) }), rateLimitHeaders };
   }
 
-  return async (request) => {
+  // A deployment's own requests meet the fault rules too, then the same checks; they are not counted.
+  const deployments = new DeploymentEngine(runtime, async (request) => injectedFault(request) ?? serve(request));
+
+  async function handle(request: SandboxRequest): Promise<SandboxResponse> {
     // SDKs that take a scope with a leading slash produce `//subscriptions/...`; ARM tolerates it.
-    const { response, remaining } = await dispatch({ ...request, path: request.path.replace(/\/{2,}/g, "/") });
+    const { response, rateLimitHeaders } = await dispatch({ ...request, path: request.path.replace(/\/{2,}/g, "/") });
     const headers: Record<string, string> = {
       "Cache-Control": "no-cache",
       Pragma: "no-cache",
@@ -153,8 +162,10 @@ export function createArmHandler(runtime: SandboxRuntime): (request: SandboxRequ
       "X-Content-Type-Options": "nosniff",
       "x-ms-correlation-request-id": newGuid(),
       "x-ms-routing-request-id": routingRequestId(runtime.clock.now()),
+      ...rateLimitHeaders,
     };
-    if (remaining) headers[remaining[0]] = String(remaining[1]);
     return withHeaders(response, headers);
-  };
+  }
+
+  return { handle, advanceDeployments: () => deployments.advance() };
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import { KEYS, waitForJob } from "../../helpers/app.js";
 import { startStack } from "../../helpers/stack.js";
 import { fhirId, KEY_V1, KEY_V2, setKey, SUB, uamiId } from "../../helpers/requests.js";
-import { deploy, deployedOfType, type DeploymentContext } from "../../helpers/arm-template-evaluator.js";
+import { deploy, deployedOfType, type DeploymentContext } from "../../../src/sandbox/arm/template-evaluator.js";
 import { checkTemplateFormat } from "../../helpers/arm-template-format.js";
 import { sdkPutBody } from "../../helpers/sdk-wire.js";
 import { RESOURCE_TYPES, undeclaredProperties } from "../../../src/domain/arm-template.js";
