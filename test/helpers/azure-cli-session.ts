@@ -24,15 +24,16 @@ const env = {
   AZURE_CORE_NO_COLOR: "true",
   AZURE_CORE_ONLY_SHOW_ERRORS: "true",
 };
-const results: Array<{ args: string[]; code: number; stdout: string; stderr: string }> = [];
+const results: Array<{ args: string[]; code: number; stdout: string; stderr: string; ms: number }> = [];
 try {
   for (const args of commands) {
+    const started = Date.now();
     const result = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
       execFile("az", args, { env, timeout: 120_000, maxBuffer: 10 * 1024 * 1024 }, (error, stdout, stderr) => {
         resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
       });
     });
-    results.push({ args, ...result });
+    results.push({ args, ...result, ms: Date.now() - started });
     if (result.code !== 0) break;
   }
 } finally {

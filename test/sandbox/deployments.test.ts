@@ -115,6 +115,21 @@ t.test("the operation status answers only its status, as real traffic shows; a s
   t.ok(Number(/^PT([\d.]+)S$/.exec(done.properties.duration)?.[1]) >= 60, `it took the minute the clock moved (${done.properties.duration})`);
 });
 
+t.test("the body az deployment group create sends: the template file's text spliced in after an unquoted template key", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  // As azure-cli's JsonCTemplatePolicy builds it: the rest of the body as JSON, the file's text (JSONC) after `template:`.
+  const templateText = `{\r\n  // made by hand\r\n${JSON.stringify(template, null, 2).slice(1, -1)},\r\n}`;
+  const rest = JSON.stringify({ properties: { parameters: { identityName: { value: "uami-az" } }, mode: "Incremental" } });
+  const azBody = `${rest.slice(0, -2)}, template:${templateText}}}`;
+  t.throws(() => JSON.parse(azBody), SyntaxError, "not JSON");
+  const authorization = `Bearer ${await armToken(sandbox)}`;
+  const raw = (method: string, path: string, body: string) => sandboxRequest(sandbox, { method, path: `${path}?api-version=2022-09-01`, host: "management.azure.com", headers: { authorization }, body });
+  t.match(await raw("POST", `${DEPLOYMENTS}/deploy-az/validate`, azBody), { status: 200, json: { properties: { provisioningState: "Succeeded", parameters: { identityName: { value: "uami-az" } } } } });
+  t.match(await raw("PUT", `${DEPLOYMENTS}/deploy-az`, azBody), { status: 201, json: { properties: { provisioningState: "Accepted" } } });
+  // Only the deployment service reads JSONC; a resource provider refuses it.
+  t.match(await raw("PUT", seed.workspaceId("wsjsonc"), '{location: "westus3"}'), { status: 400, json: { error: { code: "InvalidRequestContent" } } });
+});
+
 t.test("validate and PUT refuse a template they cannot deploy, before anything is written", async (t) => {
   const sandbox = await startTestSandbox(t);
   const client = deploymentsClient(sandbox);

@@ -1,12 +1,16 @@
 import { BodyParseError, isRecord, jsonBody } from "../http/responses.js";
+import { jsoncToJson } from "../http/jsonc.js";
 import type { SandboxRequest, SandboxResponse } from "../http/types.js";
 import { invalidRequestContent } from "./errors.js";
 
-/** The JSON object an ARM write carries; anything else is ARM's 400 `InvalidRequestContent`. */
-export function parseArmBody(request: SandboxRequest): { body: Record<string, unknown> } | { error: SandboxResponse } {
+/**
+ * The JSON object an ARM write carries; anything else is ARM's 400 `InvalidRequestContent`. `jsonc`: read
+ * it as the deployment service does (JSON.NET): comments, unquoted names and trailing commas allowed.
+ */
+export function parseArmBody(request: SandboxRequest, options: { jsonc?: boolean } = {}): { body: Record<string, unknown> } | { error: SandboxResponse } {
   let body: unknown;
   try {
-    body = jsonBody(request);
+    body = options.jsonc ? jsonBody(request, jsoncToJson) : jsonBody(request);
   } catch (error) {
     if (error instanceof BodyParseError) return { error: invalidRequestContent(`The request content was invalid and could not be deserialized: '${error.message}'.`) };
     throw error;

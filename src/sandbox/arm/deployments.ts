@@ -305,7 +305,8 @@ interface ParsedDeployment {
 function preflight(world: World, request: ArmRequest, params: RouteParams): ParsedDeployment | { error: SandboxResponse } {
   const name = params.name ?? "";
   if (!DEPLOYMENT_NAME.test(name)) return { error: armError(400, "InvalidDeploymentName", `The deployment name '${name}' is invalid: 1-64 letters, digits, '-', '_', '.', '(' or ')'.`) };
-  const parsed = parseArmBody(request);
+  // `az deployment group create` splices the template file's text in after an unquoted `template:` key.
+  const parsed = parseArmBody(request, { jsonc: true });
   if ("error" in parsed) return parsed;
   const properties = isRecord(parsed.body.properties) ? parsed.body.properties : undefined;
   if (!properties) return { error: invalidRequestContent("The request content was invalid: 'properties' is required.") };

@@ -16,11 +16,12 @@ export function withHeaders(response: SandboxResponse, headers: Record<string, s
 export class BodyParseError extends Error {}
 
 /** The request body as JSON; an empty body is `undefined`. Throws BodyParseError on malformed JSON. */
-export function jsonBody(request: SandboxRequest): unknown {
+/** The request's JSON body (undefined when empty); `dialect` turns a looser notation into JSON first (e.g. jsoncToJson). */
+export function jsonBody(request: SandboxRequest, dialect: (text: string) => string = (text) => text): unknown {
   const text = request.body.toString("utf8").trim();
   if (text === "") return undefined;
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(dialect(text)) as unknown;
   } catch (error) {
     throw new BodyParseError((error as Error).message);
   }
