@@ -73,11 +73,12 @@ function certificateSkeleton(keyPem: string, years: number): { cert: forge.pki.C
   return { cert, key };
 }
 
-async function createCertificateAuthority(): Promise<CertificateAuthority> {
+/** A new CA (also for tests that need a PKI of their own, e.g. a TLS Redis). */
+export async function createCertificateAuthority(commonName = "cmk-service sandbox CA"): Promise<CertificateAuthority> {
   const keyPem = await generateRsaKeyPem();
   const { cert, key } = certificateSkeleton(keyPem, 10);
   const subject = [
-    { name: "commonName", value: "cmk-service sandbox CA" },
+    { name: "commonName", value: commonName },
     { name: "organizationName", value: "cmk-service sandbox" },
   ];
   cert.setSubject(subject);
@@ -113,8 +114,14 @@ export async function loadOrCreateCertificateAuthority(caFile: string): Promise<
   return ca;
 }
 
-/** A fresh server certificate signed by `ca`, valid for one year (the key is shared in-process, see process-keys.ts). */
-export async function issueServerCertificate(ca: CertificateAuthority): Promise<ServerCertificate> {
+/**
+ * A fresh server certificate signed by `ca`, valid for one year (the key is shared in-process, see
+ * process-keys.ts), for the emulator's names or the ones given.
+ */
+export async function issueServerCertificate(
+  ca: CertificateAuthority,
+  names: { dnsNames: readonly string[]; ipAddresses: readonly string[] } = { dnsNames: SERVER_DNS_NAMES, ipAddresses: SERVER_IP_ADDRESSES },
+): Promise<ServerCertificate> {
   const keyPem = await serverKeyPem();
   const { cert } = certificateSkeleton(keyPem, 1);
   const caCert = forge.pki.certificateFromPem(ca.certPem);
@@ -128,8 +135,8 @@ export async function issueServerCertificate(ca: CertificateAuthority): Promise<
     {
       name: "subjectAltName",
       altNames: [
-        ...SERVER_DNS_NAMES.map((value) => ({ type: 2, value })),
-        ...SERVER_IP_ADDRESSES.map((ip) => ({ type: 7, ip })),
+        ...names.dnsNames.map((value) => ({ type: 2, value })),
+        ...names.ipAddresses.map((ip) => ({ type: 7, ip })),
       ],
     },
   ]);
