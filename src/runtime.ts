@@ -135,8 +135,8 @@ export function startWorker(
 }
 
 /**
- * BullMQ loses jobs when Redis evicts keys or forgets them on restart: say so at start. Managed Redis
- * may refuse CONFIG; then nothing is said.
+ * BullMQ loses jobs when Redis evicts keys or forgets them on restart: say so at start; and a cluster
+ * node taken for a single Redis. Managed Redis may refuse CONFIG; then nothing is said of it.
  */
 export async function warnAboutRedisDurability(to: RedisTarget | string, logger: Pick<FastifyBaseLogger, "warn">): Promise<string[]> {
   const target = asRedisTarget(to);
@@ -155,6 +155,9 @@ export async function warnAboutRedisDurability(to: RedisTarget | string, logger:
     const saves = await redis.config("GET", "save").catch(() => undefined);
     const rdb = Array.isArray(saves) && String(saves[1] ?? "").trim() !== "";
     if (persistence && !aof && !rdb) warnings.push("Redis persistence is off (no AOF, no RDB snapshots): a Redis restart loses every job. Turn on appendonly yes.");
+    // A cluster node answers a plain client only for its own slots: the service would fail on the others' (MOVED).
+    const cluster = await redis.info("cluster").catch(() => "");
+    if (!target.cluster && /cluster_enabled:1/.test(cluster)) warnings.push("Redis at REDIS_URL is a Redis Cluster node: set CMK_REDIS_CLUSTER=true (the prefix then gets a hash tag).");
   } catch (error) {
     // The first line of the outage; the connections that retry add at most one line per 10 s to it.
     redisOutageLog.error({ warn: (obj, msg) => logger.warn(obj, msg), info: () => undefined }, cause ?? (error as Error), "redis error", {
