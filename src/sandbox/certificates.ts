@@ -116,11 +116,12 @@ export async function loadOrCreateCertificateAuthority(caFile: string): Promise<
 
 /**
  * A fresh server certificate signed by `ca`, valid for one year (the key is shared in-process, see
- * process-keys.ts), for the emulator's names or the ones given.
+ * process-keys.ts), for the emulator's names or the ones given; `clientAuth` lets it also be presented as
+ * a client's (servers that connect to each other, such as a Redis Cluster's nodes over TLS).
  */
 export async function issueServerCertificate(
   ca: CertificateAuthority,
-  names: { dnsNames: readonly string[]; ipAddresses: readonly string[] } = { dnsNames: SERVER_DNS_NAMES, ipAddresses: SERVER_IP_ADDRESSES },
+  names: { dnsNames: readonly string[]; ipAddresses: readonly string[]; clientAuth?: boolean } = { dnsNames: SERVER_DNS_NAMES, ipAddresses: SERVER_IP_ADDRESSES },
 ): Promise<ServerCertificate> {
   const keyPem = await serverKeyPem();
   const { cert } = certificateSkeleton(keyPem, 1);
@@ -131,7 +132,7 @@ export async function issueServerCertificate(
   cert.setExtensions([
     { name: "basicConstraints", cA: false },
     { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: "extKeyUsage", serverAuth: true },
+    { name: "extKeyUsage", serverAuth: true, ...(names.clientAuth ? { clientAuth: true } : {}) },
     {
       name: "subjectAltName",
       altNames: [

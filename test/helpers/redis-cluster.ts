@@ -1,8 +1,19 @@
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { findOnPath } from "../../src/redis/local-redis.js";
-import { startOwnRedis, type OwnRedis } from "./redis-server.js";
+import { freePort, startOwnRedis, type OwnRedis, type TlsFiles } from "./redis-server.js";
+
+/**
+ * A free port whose cluster bus port (+10000, what `redis-cli --cluster create` assumes) exists too.
+ */
+async function clusterNodePort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 <= 65_535) return port;
+  }
+}
 
 const run = promisify(execFile);
 
@@ -24,16 +35,20 @@ export interface OwnCluster {
 /**
  * A Redis Cluster of the test's own: `masters` redis-servers with `--cluster-enabled yes` (each its own
  * port, data directory and nodes.conf, so a node restarted with `start()` rejoins), joined by
- * `redis-cli --cluster create` with no replicas; ready once every node says cluster_state:ok.
+ * `redis-cli --cluster create` with no replicas; ready once every node says cluster_state:ok. With `tls`
+ * the nodes speak only TLS, to clients and to each other.
  */
-export async function startRedisCluster(t: { teardown(fn: () => unknown): void }, options: { masters?: number; args?: string[] } = {}): Promise<OwnCluster> {
+export async function startRedisCluster(t: { teardown(fn: () => unknown): void }, options: { masters?: number; args?: string[]; tls?: TlsFiles } = {}): Promise<OwnCluster> {
   const masters = options.masters ?? 3;
-  const nodes = await Promise.all(
-    Array.from({ length: masters }, () => startOwnRedis(t, ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000", ...(options.args ?? [])])),
-  );
-  await run("redis-cli", ["--cluster", "create", ...nodes.map((node) => `127.0.0.1:${node.port}`), "--cluster-replicas", "0", "--cluster-yes"]);
+  const { tls } = options;
+  const clusterArgs = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000", ...(tls ? ["--tls-cluster", "yes"] : []), ...(options.args ?? [])];
+  const nodes = await Promise.all(Array.from({ length: masters }, () => startOwnRedis(t, clusterArgs, { ...(tls ? { tls } : {}), port: clusterNodePort })));
+  const cliTls = tls ? ["--tls", "--cacert", tls.caFile] : [];
+  // It waits for the nodes to meet; a bus that never connects would keep it waiting.
+  await run("redis-cli", [...cliTls, "--cluster", "create", ...nodes.map((node) => `127.0.0.1:${node.port}`), "--cluster-replicas", "0", "--cluster-yes"], { timeout: 30_000 });
+  const ca = tls ? readFileSync(tls.caFile, "utf8") : undefined;
   const admin = (node: OwnRedis) => {
-    const connection = new Redis(node.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    const connection = new Redis(node.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, ...(ca ? { tls: { ca, servername: "localhost" } } : {}) });
     connection.on("error", () => undefined);
     return connection;
   };

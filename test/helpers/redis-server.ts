@@ -26,8 +26,8 @@ export interface TlsFiles {
  * persistence, other settings or a restart (the shared one on 6379 must not be touched). With `tls` it
  * listens only for TLS (`--port 0`), at `rediss://localhost:<port>`.
  */
-export async function startOwnRedis(t: { teardown(fn: () => unknown): void }, args: string[] = [], options: { tls?: TlsFiles } = {}): Promise<OwnRedis> {
-  const port = await freePort();
+export async function startOwnRedis(t: { teardown(fn: () => unknown): void }, args: string[] = [], options: { tls?: TlsFiles; port?: () => Promise<number> } = {}): Promise<OwnRedis> {
+  const port = await (options.port ?? freePort)();
   const dir = await mkdtemp(join(tmpdir(), "cmk-redis-"));
   let child: ChildProcess | undefined;
   const { tls } = options;
