@@ -162,7 +162,7 @@ export async function warnAboutRedisDurability(to: RedisTarget | string, logger:
     // The first line of the outage; the connections that retry add at most one line per 10 s to it.
     redisOutageLog.error({ warn: (obj, msg) => logger.warn(obj, msg), info: () => undefined }, cause ?? (error as Error), "redis error", {
       where: redactRedisUrl(target.url),
-      auth: describeRedisAuth(target),
+      auth: () => describeRedisAuth(target),
     });
     const problem = redisProblemOf(cause ?? (error as Error));
     const what = problem === "tls" ? "fails the TLS handshake" : problem === "credentials" ? "refuses the service's credentials" : "does not answer";

@@ -44,13 +44,13 @@ function target(error: Error): string | undefined {
 /** What a connection's errors are about: its server (when the error does not say) and who it signs in as. */
 export interface RedisErrorContext {
   where?: string;
-  /** How the service authenticates, for the line about refused credentials. */
-  auth?: string;
+  /** How the service authenticates now, for the line about refused credentials (never a secret). */
+  auth?: () => string;
 }
 
 const CONSEQUENCE = "the API answers 503 and no job runs until it does; retrying";
 
-function firstLine(problem: RedisProblem, error: Error, where: string, auth: string | undefined): string {
+function firstLine(problem: RedisProblem, error: Error, where: string, auth: (() => string) | undefined): string {
   const code = (error as NodeJS.ErrnoException).code;
   switch (problem) {
     case "unreachable":
@@ -58,7 +58,7 @@ function firstLine(problem: RedisProblem, error: Error, where: string, auth: str
     case "tls":
       return `Redis at ${where}: the TLS handshake failed (${code}: ${error.message}); its certificate must chain to a trusted CA (the system's, or one in CMK_REDIS_CA_FILE) and name REDIS_URL's host: ${CONSEQUENCE}`;
     case "credentials":
-      return `Redis at ${where} refuses the service's credentials (${error.message.trim()}); the service signs in with ${auth ?? "what REDIS_URL and CMK_REDIS_AUTH say"}: ${CONSEQUENCE}`;
+      return `Redis at ${where} refuses the service's credentials (${error.message.trim()}); the service signs in with ${auth?.() ?? "what REDIS_URL and CMK_REDIS_AUTH say"}: ${CONSEQUENCE}`;
   }
 }
 
@@ -73,6 +73,11 @@ export class RedisOutageLog {
   private lastLineAt = 0;
   private failures = 0;
   private current: RedisProblem | undefined;
+  /**
+   * The process's Redis, as the last connection watched or error reported with it said, for errors that
+   * come without it (BullMQ's own connections report through their queue or worker).
+   */
+  private known: RedisErrorContext = {};
 
   constructor(
     private readonly intervalMs = 10_000,
@@ -102,14 +107,16 @@ export class RedisOutageLog {
     }
     // A failed handshake or refused sign-in also closes the connection: that is not news.
     const problem = found === "unreachable" && this.current ? this.current : found;
-    const where = target(error) ?? context.where ?? "Redis";
+    this.known = { ...this.known, ...context };
+    const { where: named, auth } = this.known;
+    const where = target(error) ?? named ?? "REDIS_URL";
     const now = this.now();
     this.failures += 1;
     if (this.outageSince === undefined || this.current !== problem) {
       this.outageSince ??= now;
       this.current = problem;
       this.lastLineAt = now;
-      logger.warn({ err: error.message }, firstLine(problem, error, where, context.auth));
+      logger.warn({ err: error.message }, firstLine(problem, error, where, auth));
       return;
     }
     if (now - this.lastLineAt < this.intervalMs) return;
@@ -130,6 +137,7 @@ export class RedisOutageLog {
 
   /** Routes an ioredis connection's errors and reconnects through this log. */
   watch(connection: Redis, logger: Logger, what: string, context: RedisErrorContext = {}): void {
+    this.known = { ...this.known, ...context };
     connection.on("error", (error: Error) => this.error(logger, error, what, context));
     connection.on("ready", () => this.ready(logger));
   }

@@ -104,7 +104,7 @@ export interface RedisConnectionOptions {
 export function createRedisConnection(target: RedisTarget | string, role: RedisConnectionRole, options: RedisConnectionOptions = {}): Redis {
   const resolved = asRedisTarget(target);
   const connection = resolved.cluster ? clusterConnection(resolved, role) : standaloneConnection(resolved, role);
-  if (options.log) redisOutageLog.watch(connection, options.log.logger, options.log.what, { where: redactRedisUrl(resolved.url), auth: describeRedisAuth(resolved) });
+  if (options.log) redisOutageLog.watch(connection, options.log.logger, options.log.what, { where: redactRedisUrl(resolved.url), auth: () => describeRedisAuth(resolved) });
   resolved.entra?.track(connection, { subscriber: role === "subscriber" });
   return connection;
 }

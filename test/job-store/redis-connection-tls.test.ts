@@ -1,14 +1,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
-import pino from "pino";
 import t from "tap";
 import { loadConfig } from "../../src/config.js";
 import { redisOutageLog } from "../../src/job-store/outage-log.js";
 import { redisTarget } from "../../src/job-store/redis-connection.js";
 import { warnAboutRedisDurability } from "../../src/runtime.js";
 import { buildTestApp, KEYS, testConfig, waitForJob } from "../helpers/app.js";
+import { capturingLogger } from "../helpers/log-capture.js";
 import { startOwnRedis } from "../helpers/redis-server.js";
 import { setKey } from "../helpers/requests.js";
 import { startStack } from "../helpers/stack.js";
@@ -30,16 +29,6 @@ const untrusted = await writeServerCertificate(dir, "untrusted", stranger, { dns
 /** The CA file the service is given: the trusted CA only. */
 const caFile = good.caFile;
 
-function capturingLogger() {
-  const lines: Array<{ level: number; msg: string; err?: string }> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(line) as { level: number; msg: string });
-      done();
-    },
-  });
-  return { lines, logger: pino({ level: "info" }, stream) };
-}
 
 t.test("over rediss:// with the certificate verified, the API accepts a change and a worker completes it", async (t) => {
   const redis = await startOwnRedis(t, [], { tls: good });
