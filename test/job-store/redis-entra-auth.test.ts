@@ -7,6 +7,7 @@ import { SERVICE_APP } from "../../src/sandbox/seed.js";
 import { EntraRedisStandIn } from "../helpers/entra-redis.js";
 import { capturingLogger } from "../helpers/log-capture.js";
 import { clusterUnavailable, startRedisCluster } from "../helpers/redis-cluster.js";
+import { setFaults } from "../helpers/sandbox-admin.js";
 import { sandboxCredential, startTestSandbox } from "../helpers/sandbox.js";
 import { until } from "../helpers/until.js";
 
@@ -120,4 +121,33 @@ t.test("on a Redis Cluster every node connection, the cluster's subscriber and d
     5000,
   );
   t.equal(await standIn.failedSignIns(), 0, "Redis refused no sign-in");
+});
+
+t.test("no token at start stops start-up with the reason; a failed refresh is a warning, retried while the token lasts", async (t) => {
+  const standIn = await EntraRedisStandIn.start(t, PRINCIPAL);
+  const sandbox = await startTestSandbox(t, { entra: { tokenLifetimeSeconds: { [REDIS_AUDIENCE]: 12 }, onTokenIssued: standIn.onTokenIssued } });
+
+  const wrongSecret = new RedisEntraAuth(sandboxCredential(sandbox, SERVICE_APP, "not-the-secret"), { logger: capturingLogger().logger, startRetryMs: 10 });
+  await t.rejects(wrongSecret.start(), { name: "RedisSignInError", message: /^Redis sign-in \(CMK_REDIS_AUTH=entra\): no token for https:\/\/redis\.azure\.com\/\.default after 5 attempts: .*AADSTS7000215/ });
+
+  const { lines, logger } = capturingLogger();
+  const auth = new RedisEntraAuth(sandboxCredential(sandbox), { logger });
+  t.teardown(() => auth.close());
+  await auth.start();
+  const connection = createRedisConnection(redisTarget(loadConfig({ REDIS_URL: standIn.url, CMK_REDIS_AUTH: "entra" }), auth), "worker");
+  connection.on("error", () => undefined);
+  t.teardown(() => connection.disconnect());
+  t.equal(await connection.ping(), "PONG");
+
+  // Entra ID refuses when the refresh is due (after 75% of 11-12 s), then answers again. (A 5xx or 429 would
+  // be remembered by the credential, MSAL, for up to 60 s: longer than this token lives.)
+  await setFaults(sandbox, { rules: [{ service: "entra", status: 400, probability: 1 }] });
+  await until("the failed refresh is reported", () => lines.some((line) => /not refreshed; the current one still works/.test(line.msg)), 15_000);
+  const warning = lines.find((line) => /not refreshed/.test(line.msg))!;
+  t.match(warning, { level: 40, err: /could not get a token for https:\/\/redis\.azure\.com\/\.default/, expiresInSeconds: Number, retryInSeconds: 2 });
+  await setFaults(sandbox, { rules: [] });
+  await until("refreshed once Entra ID is back", () => lines.some((line) => line.msg === "Redis token (CMK_REDIS_AUTH=entra) refreshed on every connection"), 10_000);
+  await until("the first token's expiry checked", () => standIn.checks.length >= 1, 15_000);
+  t.same(standIn.checks[0]!.violations, [], "the connection had the new token before the old one expired");
+  t.equal(await connection.ping(), "PONG");
 });
