@@ -107,9 +107,10 @@ export class RedisOutageLog {
     }
     // A failed handshake or refused sign-in also closes the connection: that is not news.
     const problem = found === "unreachable" && this.current ? this.current : found;
+    // The server a caller names, else the one the error names (a cluster node), else the process's.
     this.known = { ...this.known, ...context };
-    const { where: named, auth } = this.known;
-    const where = target(error) ?? named ?? "REDIS_URL";
+    const where = context.where ?? target(error) ?? this.known.where ?? "REDIS_URL";
+    const { auth } = this.known;
     const now = this.now();
     this.failures += 1;
     if (this.outageSince === undefined || this.current !== problem) {
@@ -138,7 +139,7 @@ export class RedisOutageLog {
   /** Routes an ioredis connection's errors and reconnects through this log. */
   watch(connection: Redis, logger: Logger, what: string, context: RedisErrorContext = {}): void {
     this.known = { ...this.known, ...context };
-    connection.on("error", (error: Error) => this.error(logger, error, what, context));
+    connection.on("error", (error: Error) => this.error(logger, error, what));
     connection.on("ready", () => this.ready(logger));
   }
 }

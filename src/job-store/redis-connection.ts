@@ -135,8 +135,8 @@ function clusterConnection(target: RedisTarget, role: RedisConnectionRole): Redi
     redisOptions,
     ...(enableOfflineQueue === false ? { enableOfflineQueue: false } : {}),
     ...(lazyConnect ? { lazyConnect: true } : {}),
-    // Reconnecting to the whole cluster follows the role's pace; single nodes are followed by slot refreshes.
-    ...(retryStrategy ? { clusterRetryStrategy: (times: number) => retryStrategy(times) ?? null } : { clusterRetryStrategy: () => null }),
+    // Reconnecting to the whole cluster follows the role's pace (ioredis' own for workers); single nodes are followed by slot refreshes.
+    ...(retryStrategy ? { clusterRetryStrategy: (times: number) => retryStrategy(times) ?? null } : {}),
     // Nodes are reached as the cluster announces them; TLS still checks the certificate against REDIS_URL's host.
     ...(target.tls ? { dnsLookup: (address: string, callback: (error: null, address: string) => void) => callback(null, address) } : {}),
   };
