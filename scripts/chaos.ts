@@ -1,12 +1,14 @@
 /**
- * `npm run chaos [-- --jobs 200]`: SetKey jobs under crashes, restarts and transient Azure faults.
+ * `npm run chaos [-- --jobs 200] [-- --cluster]`: SetKey jobs under crashes, restarts and transient Azure faults.
  *
- * Starts its own Redis (AOF, on a free port), the sandbox, the API and two worker processes; creates
+ * Starts its own Redis (AOF, on a free port; with `--cluster` a Redis Cluster of three masters, and the
+ * service with CMK_REDIS_CLUSTER=true), the sandbox, the API and two worker processes; creates
  * N FHIR services in the sandbox; submits one SetKey for each (retrying 503s with an Idempotency-Key,
- * as a ticketing system would); SIGKILLs and restarts workers at random moments, restarts Redis once,
- * and makes 20% of ARM requests fail transiently. Then it prints what was accepted, what succeeded or
- * failed, what was lost (a 202 whose job no longer exists) and how many ARM writes were duplicated
- * (applied PUTs beyond one per FHIR service, from the sandbox's request log).
+ * as a ticketing system would); SIGKILLs and restarts workers at random moments, restarts Redis once (in
+ * a cluster, the master that holds the prefix's slot), and makes 20% of ARM requests fail transiently.
+ * Then it prints what was accepted, what succeeded or failed, what was lost (a 202 whose job no longer
+ * exists) and how many ARM writes were duplicated (applied PUTs beyond one per FHIR service, from the
+ * sandbox's request log).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -18,6 +20,7 @@ import { HealthcareApisManagementClient } from "@azure/arm-healthcareapis";
 import { createSandboxContext } from "../src/azure/azure-context.js";
 import { sha256Hex } from "../src/plugins/app/authentication.js";
 import { startSandbox, type RunningSandbox } from "../src/sandbox/index.js";
+import { startRedisCluster } from "../test/helpers/redis-cluster.js";
 import { freePort, startOwnRedis } from "../test/helpers/redis-server.js";
 
 const argument = (name: string, fallback: number) => {
@@ -27,6 +30,7 @@ const argument = (name: string, fallback: number) => {
 const JOBS = argument("--jobs", 200);
 const FAULT_RATE = argument("--fault-rate", 0.2);
 const SEED = argument("--seed", Date.now() % 100_000);
+const CLUSTER = process.argv.includes("--cluster");
 const SERVER = fileURLToPath(new URL("../src/server.ts", import.meta.url));
 const SUBSCRIPTION = "22222222-2222-2222-2222-222222222222";
 const RESOURCE_GROUP = "rg-sandbox";
@@ -73,7 +77,12 @@ async function main() {
   const dir = await mkdtemp(join(tmpdir(), "cmk-chaos-"));
   const cleanups: Array<() => unknown> = [];
   // AOF with fsync on every write, so the restart below loses nothing BullMQ was told was stored.
-  const redis = await startOwnRedis({ teardown: (cleanup) => cleanups.push(cleanup) }, ["--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction"]);
+  const durable = ["--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction"];
+  const teardown = { teardown: (cleanup: () => unknown) => cleanups.push(cleanup) };
+  const cluster = CLUSTER ? await startRedisCluster(teardown, { args: durable }) : undefined;
+  // In a cluster every key of the deployment is in the slot of the prefix's hash tag: that master is the one to restart.
+  const redis = cluster ? await cluster.nodeOf("{chaos}") : await startOwnRedis(teardown, durable);
+  const redisUrl = cluster?.url ?? redis.url;
   // ARM's real limits would make setup take minutes; the faults, not throttling, are the point here.
   const sandbox = await startSandbox({
     port: 0,
@@ -81,7 +90,7 @@ async function main() {
     lroMs: 1000,
     throttle: { reads: { capacity: 5000, refillPerSecond: 2000 }, writes: { capacity: 2000, refillPerSecond: 500 } },
   });
-  log(`redis ${redis.url} (AOF), sandbox ${sandbox.url}, ${JOBS} jobs, ${FAULT_RATE * 100}% transient ARM faults, seed ${SEED}`);
+  log(`redis ${cluster ? `cluster of ${cluster.nodes.length} masters at ${redisUrl}, {chaos} on ${redis.url}` : redis.url} (AOF), sandbox ${sandbox.url}, ${JOBS} jobs, ${FAULT_RATE * 100}% transient ARM faults, seed ${SEED}`);
 
   // 1. N FHIR services with the seed's user-assigned identity (which holds the key role).
   await sandboxAdmin(sandbox, "PUT", "/_sandbox/faults", { rules: [], lroDurationMs: 20 });
@@ -106,8 +115,9 @@ async function main() {
   // 2. API and two workers, against our Redis and the sandbox.
   const apiPort = await freePort();
   const env = {
-    REDIS_URL: redis.url,
+    REDIS_URL: redisUrl,
     CMK_QUEUE_PREFIX: "chaos",
+    ...(cluster ? { CMK_REDIS_CLUSTER: "true" } : {}),
     CMK_SANDBOX_URL: sandbox.url,
     CMK_SANDBOX_CA_FILE: join(dir, "ca.pem"),
     CMK_API_KEYS: JSON.stringify([{ name: "chaos", sha256: sha256Hex(API_KEY), roles: ["operator"] }]),
@@ -225,7 +235,8 @@ async function main() {
   const unfinished = accepted.size - outcomes.size;
 
   console.log("");
-  console.log(`chaos run: ${JOBS} SetKey jobs, 2 workers killed ${kills} times in all, Redis restarted once, ${FAULT_RATE * 100}% transient ARM faults`);
+  const restarted = cluster ? `Redis Cluster of ${cluster.nodes.length} masters, the master holding {chaos} restarted once` : "Redis restarted once";
+  console.log(`chaos run: ${JOBS} SetKey jobs, 2 workers killed ${kills} times in all, ${restarted}, ${FAULT_RATE * 100}% transient ARM faults`);
   console.log(`  accepted:                 ${accepted.size}`);
   console.log(`  succeeded:                ${count("Succeeded")}`);
   console.log(`  failed:                   ${count("Failed")}`);

@@ -30,6 +30,7 @@ import { callerTokenVerifier, type TokenVerifier } from "./security/token-verifi
 import { callbackUrlPolicy } from "./security/callback-url.js";
 import { clientRequestIdOf } from "./security/client-request-id.js";
 import healthRoutes from "./routes/health/index.js";
+import { redisTarget, type RedisTarget } from "./job-store/redis-connection.js";
 import v1Routes from "./routes/v1/index.js";
 
 declare module "fastify" {
@@ -53,6 +54,8 @@ export interface AppOptions {
   httpClient?: HttpClient;
   /** Checks callers' bearer tokens; default: from CMK_AUTH_ISSUER/AUDIENCE through `httpClient`. */
   tokenVerifier?: TokenVerifier;
+  /** How to reach Redis (server.ts makes it once, with Entra ID tokens when configured); default: from config. */
+  redis?: RedisTarget;
 }
 
 /** Log redaction: credentials, secrets and tokens never reach a log line, however they are nested. */
@@ -174,8 +177,9 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
   await app.register(helmet);
   await app.register(swagger);
   await app.register(errorHandler);
+  const target = options.redis ?? redisTarget(config);
   await app.register(redis, {
-    url: config.REDIS_URL,
+    target,
     prefix: config.CMK_QUEUE_PREFIX,
     retentionHours: config.CMK_JOB_RETENTION_HOURS,
     webhookBackoffMs: config.CMK_WEBHOOK_BACKOFF_MS,
@@ -186,7 +190,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
   await app.register(audit);
   await app.register(changes);
   await app.register(jobs, {
-    redisUrl: config.REDIS_URL,
+    redis: target,
     heartbeatMs: config.CMK_SSE_HEARTBEAT_MS,
     maxStreamsPerCredential: config.CMK_SSE_MAX_STREAMS_PER_CREDENTIAL,
     maxStreams: config.CMK_SSE_MAX_STREAMS,

@@ -19,8 +19,26 @@ export const EnvSchema = Type.Object({
   }),
   CMK_QUEUE_PREFIX: Type.String({
     default: "cmk",
-    pattern: "^[A-Za-z0-9_.-]+$",
-    description: "BullMQ prefix; lets several deployments or test runs share one Redis",
+    // At most one {hash tag}, not empty: Redis Cluster hashes only the tag, so every key of the prefix lands in one slot.
+    pattern: "^[A-Za-z0-9_.-]*(\\{[A-Za-z0-9_.-]+\\})?[A-Za-z0-9_.-]*$",
+    minLength: 1,
+    description:
+      "BullMQ prefix; lets several deployments or test runs share one Redis. A {hash tag} (e.g. {cmk}) keeps every key in one cluster slot; with CMK_REDIS_CLUSTER=true a prefix without one is used as {prefix}",
+  }),
+  CMK_REDIS_AUTH: Type.Union([Type.Literal("password"), Type.Literal("entra")], {
+    default: "password",
+    description:
+      "password: the user and password in REDIS_URL, if any; entra: a Microsoft Entra ID token of the service's credential (scope https://redis.azure.com/.default) as the password, refreshed before it expires on every connection",
+  }),
+  CMK_REDIS_USERNAME: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 256, description: "with CMK_REDIS_AUTH=entra, the Redis user; unset: the object id (oid) of the service's principal, from its token" }),
+  ),
+  CMK_REDIS_CA_FILE: Type.Optional(
+    Type.String({ minLength: 1, description: "PEM file of CA certificates trusted for rediss:// besides the system's (a private CA); the server's certificate is always verified against REDIS_URL's host" }),
+  ),
+  CMK_REDIS_CLUSTER: Type.Boolean({
+    default: false,
+    description: "true: REDIS_URL is one node of a Redis Cluster (OSS cluster API); every connection is a cluster client and the prefix carries a hash tag",
   }),
   CMK_ROLE: Type.Union([Type.Literal("api"), Type.Literal("worker"), Type.Literal("all")], {
     default: "all",
@@ -182,14 +200,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (parsed.CMK_AUTH_ISSUER && !parsed.CMK_AUTH_AUDIENCE && parsed.CMK_MODE === "azure") {
     throw new ConfigError("CMK_AUTH_AUDIENCE", "is required when CMK_AUTH_ISSUER is set");
   }
+  if (parsed.CMK_REDIS_AUTH === "entra") {
+    const url = new URL(parsed.REDIS_URL);
+    if (url.username || url.password) throw new ConfigError("REDIS_URL", "must carry no user or password with CMK_REDIS_AUTH=entra (the token is the password; CMK_REDIS_USERNAME sets the user)");
+  }
+  if (parsed.CMK_REDIS_USERNAME !== undefined && parsed.CMK_REDIS_AUTH !== "entra") {
+    throw new ConfigError("CMK_REDIS_USERNAME", "is only used with CMK_REDIS_AUTH=entra; with passwords the user goes in REDIS_URL (rediss://user:password@host:port)");
+  }
   return {
     ...parsed,
+    CMK_QUEUE_PREFIX: parsed.CMK_REDIS_CLUSTER ? withHashTag(parsed.CMK_QUEUE_PREFIX) : parsed.CMK_QUEUE_PREFIX,
     production,
     redisUrlSet,
     apiKeys: parseJsonVariable("CMK_API_KEYS", parsed.CMK_API_KEYS, Type.Array(ApiKeyEntrySchema), '[{"name","sha256","roles"}]'),
     tokenSubscriptions: parseJsonVariable("CMK_TOKEN_SUBSCRIPTIONS", parsed.CMK_TOKEN_SUBSCRIPTIONS, TokenSubscriptionsSchema, '{"<appid>": ["<subscription id>"]}'),
     armPollIntervalMs: parsed.CMK_ARM_POLL_INTERVAL_MS ?? (parsed.CMK_MODE === "sandbox" ? 250 : 5000),
   };
+}
+
+/**
+ * The prefix with a Redis Cluster hash tag: BullMQ's scripts and the store's take keys of one queue (and
+ * the store's beside them) together, which a cluster allows only within one slot. A prefix that has a tag
+ * is kept; one without becomes `{prefix}`.
+ */
+export function withHashTag(prefix: string): string {
+  return /\{[^}]+\}/.test(prefix) ? prefix : `{${prefix}}`;
 }
 
 /** A listener that cannot bind, as a configuration error naming the variable to change (other errors pass through). */

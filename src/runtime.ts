@@ -9,8 +9,9 @@ import { createChangeWorker, runningJobCount } from "./worker/worker.js";
 import { generateWebhookSecret, startWebhookWorker } from "./worker/webhook-delivery.js";
 import { sha256Hex } from "./plugins/app/authentication.js";
 import { createJobStore } from "./job-store/job-store.js";
-import { redisOutageLog } from "./job-store/outage-log.js";
-import { createRedisConnection } from "./job-store/redis-connection.js";
+import { redisOutageLog, redisProblemOf } from "./job-store/outage-log.js";
+import { asRedisTarget, createRedisConnection, describeRedisAuth, redactRedisUrl, redisTarget, type RedisTarget } from "./job-store/redis-connection.js";
+import { RedisEntraAuth } from "./job-store/redis-entra-auth.js";
 
 /**
  * The parts of a running process that are not the HTTP API: the Azure connection (through an embedded
@@ -64,8 +65,29 @@ export function createAdapters(config: Config, context: AzureContext): AzureAdap
   return createAzureAdapters(context, { pollIntervalMs: config.armPollIntervalMs, readCacheMs: config.CMK_READ_CACHE_MS });
 }
 
-export function startWorker(config: Config, adapters: AzureAdapters, logger: FastifyBaseLogger, options: { webhookSecret?: string | undefined } = {}): RunningWorker {
-  const connection = createRedisConnection(config.REDIS_URL, "worker", { log: { logger, what: "worker redis connection error" } });
+/**
+ * How this process reaches Redis, made once: TLS settings and, with CMK_REDIS_AUTH=entra, the first token
+ * of the service's credential (kept fresh until `close`). Throws RedisSignInError when no token can be had.
+ */
+export async function connectRedis(config: Config, context: AzureContext, logger: FastifyBaseLogger): Promise<{ target: RedisTarget; close(): void }> {
+  if (config.CMK_REDIS_AUTH !== "entra") return { target: redisTarget(config), close: () => undefined };
+  if (!config.REDIS_URL.startsWith("rediss://")) {
+    logger.warn("CMK_REDIS_AUTH=entra over redis:// sends tokens unencrypted; Azure Managed Redis and Azure Cache for Redis take Entra ID tokens over TLS only (rediss://)");
+  }
+  const entra = new RedisEntraAuth(context.credential, { username: config.CMK_REDIS_USERNAME, logger });
+  await entra.start();
+  logger.info({ user: entra.credentials().username }, "Redis sign-in: Microsoft Entra ID token of the service's credential (CMK_REDIS_AUTH=entra)");
+  return { target: redisTarget(config, entra), close: () => entra.close() };
+}
+
+export function startWorker(
+  config: Config,
+  adapters: AzureAdapters,
+  logger: FastifyBaseLogger,
+  options: { webhookSecret?: string | undefined; redis?: RedisTarget } = {},
+): RunningWorker {
+  const target = options.redis ?? redisTarget(config);
+  const connection = createRedisConnection(target, "worker", { log: { logger, what: "worker redis connection error" } });
   const store = createJobStore({
     redis: connection,
     prefix: config.CMK_QUEUE_PREFIX,
@@ -81,7 +103,7 @@ export function startWorker(config: Config, adapters: AzureAdapters, logger: Fas
   const webhookSecret = options.webhookSecret ?? config.CMK_WEBHOOK_SECRET;
   if (!webhookSecret) logger.warn("CMK_WEBHOOK_SECRET is not set: jobs with a callbackUrl record their webhook as failed.");
   const webhooks = startWebhookWorker({
-    redisUrl: config.REDIS_URL,
+    redis: target,
     prefix: config.CMK_QUEUE_PREFIX,
     secret: webhookSecret,
     backoffMs: config.CMK_WEBHOOK_BACKOFF_MS,
@@ -113,11 +135,12 @@ export function startWorker(config: Config, adapters: AzureAdapters, logger: Fas
 }
 
 /**
- * BullMQ loses jobs when Redis evicts keys or forgets them on restart: say so at start. Managed Redis
- * may refuse CONFIG; then nothing is said.
+ * BullMQ loses jobs when Redis evicts keys or forgets them on restart: say so at start; and a cluster
+ * node taken for a single Redis. Managed Redis may refuse CONFIG; then nothing is said of it.
  */
-export async function warnAboutRedisDurability(redisUrl: string, logger: Pick<FastifyBaseLogger, "warn">): Promise<string[]> {
-  const redis = createRedisConnection(redisUrl, "probe");
+export async function warnAboutRedisDurability(to: RedisTarget | string, logger: Pick<FastifyBaseLogger, "warn">): Promise<string[]> {
+  const target = asRedisTarget(to);
+  const redis = createRedisConnection(target, "probe");
   // connect() rejects with a bare "Connection is closed"; the event carries the cause.
   let cause: Error | undefined;
   redis.on("error", (error: Error) => (cause ??= error));
@@ -132,20 +155,24 @@ export async function warnAboutRedisDurability(redisUrl: string, logger: Pick<Fa
     const saves = await redis.config("GET", "save").catch(() => undefined);
     const rdb = Array.isArray(saves) && String(saves[1] ?? "").trim() !== "";
     if (persistence && !aof && !rdb) warnings.push("Redis persistence is off (no AOF, no RDB snapshots): a Redis restart loses every job. Turn on appendonly yes.");
+    // A cluster node answers a plain client only for its own slots: the service would fail on the others' (MOVED).
+    const cluster = await redis.info("cluster").catch(() => "");
+    if (!target.cluster && /cluster_enabled:1/.test(cluster)) warnings.push("Redis at REDIS_URL is a Redis Cluster node: set CMK_REDIS_CLUSTER=true (the prefix then gets a hash tag).");
   } catch (error) {
     // The first line of the outage; the connections that retry add at most one line per 10 s to it.
-    redisOutageLog.error({ warn: (obj, msg) => logger.warn(obj, msg), info: () => undefined }, cause ?? (error as Error), "redis error", redactUrl(redisUrl));
-    warnings.push(`Redis at ${redactUrl(redisUrl)} does not answer yet.`);
+    redisOutageLog.error({ warn: (obj, msg) => logger.warn(obj, msg), info: () => undefined }, cause ?? (error as Error), "redis error", {
+      where: redactRedisUrl(target.url),
+      auth: () => describeRedisAuth(target),
+    });
+    const problem = redisProblemOf(cause ?? (error as Error));
+    const what = problem === "tls" ? "fails the TLS handshake" : problem === "credentials" ? "refuses the service's credentials" : "does not answer";
+    warnings.push(`Redis at ${redactRedisUrl(target.url)} ${what} yet.`);
     return warnings;
   } finally {
     redis.disconnect();
   }
   for (const warning of warnings) logger.warn(warning);
   return warnings;
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, "//***@");
 }
 
 /** The API keys to accept; in sandbox mode with none configured, one admin key is made up and returned. */

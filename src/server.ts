@@ -5,7 +5,9 @@ import pino from "pino";
 import { buildApp, REDACTED_PATHS } from "./app.js";
 import { ConfigError, listenError, loadConfig, type Config } from "./config.js";
 import { RedisNotInstalledError, resolveRedis, type RedisEndpoint } from "./redis/local-redis.js";
+import { RedisSignInError } from "./job-store/redis-entra-auth.js";
 import {
+  connectRedis,
   connectSandbox,
   createAdapters,
   createContext,
@@ -23,12 +25,14 @@ async function main() {
   const logger = pino({ level: config.LOG_LEVEL, redact: REDACTED_PATHS });
   // Everything started so far, stopped in reverse order on shutdown or when a later step fails.
   let redis: RedisEndpoint | undefined;
+  let redisSignIn: { close(): void } | undefined;
   let sandbox: SandboxHandle | undefined;
   let worker: RunningWorker | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   const stop = async () => {
     await app?.close();
     await worker?.close(25_000);
+    redisSignIn?.close();
     await sandbox?.close();
     await redis?.close();
   };
@@ -42,21 +46,24 @@ async function main() {
     });
     if (redis.started) console.log(redis.started);
     const running: Config = { ...config, REDIS_URL: redis.url };
-    await warnAboutRedisDurability(running.REDIS_URL, logger);
 
     if (running.CMK_MODE === "sandbox") sandbox = await connectSandbox(running, logger);
     const context = createContext(running, sandbox);
+    // With CMK_REDIS_AUTH=entra the credential signs in to Redis too: after the sandbox, before the first connection.
+    const redisConnection = await connectRedis(running, context, logger);
+    redisSignIn = redisConnection;
+    await warnAboutRedisDurability(redisConnection.target, logger);
     const azure = createAdapters(running, context);
     const runApi = running.CMK_ROLE !== "worker";
     const runWorker = running.CMK_ROLE !== "api";
 
     // The secret matters where webhooks are signed (the worker); a generated one is printed below.
     const { webhookSecret, generatedWebhookSecret } = runWorker ? resolveWebhookSecret(running) : {};
-    if (runWorker) worker = startWorker(running, azure, logger, { webhookSecret });
+    if (runWorker) worker = startWorker(running, azure, logger, { webhookSecret, redis: redisConnection.target });
 
     if (runApi) {
       const { apiKeys, generatedKey } = resolveApiKeys(running);
-      app = await buildApp(running, { apiKeys, azure, logger, httpClient: context.clientOptions.httpClient });
+      app = await buildApp(running, { apiKeys, azure, logger, httpClient: context.clientOptions.httpClient, redis: redisConnection.target });
       await app.listen({ port: running.PORT, host: running.HOST }).catch((error: Error) => {
         throw listenError(error, { port: running.PORT, portVariable: "PORT", host: running.HOST, hostVariable: "HOST" });
       });
@@ -92,7 +99,7 @@ try {
 } catch (error) {
   // Start-up problems the operator can fix get one clear message and exit code 2; anything else is a bug.
   if (error instanceof ConfigError) console.error(`Configuration error: ${error.message}`);
-  else if (error instanceof RedisNotInstalledError) console.error(error.message);
+  else if (error instanceof RedisNotInstalledError || error instanceof RedisSignInError) console.error(error.message);
   else throw error;
   process.exit(2);
 }

@@ -67,3 +67,17 @@ t.test("the emulator listens on loopback unless told otherwise", async (t) => {
   t.equal(loadConfig({}).CMK_SANDBOX_HOST, "127.0.0.1");
   t.equal(loadConfig({ CMK_SANDBOX_HOST: "0.0.0.0" }).CMK_SANDBOX_HOST, "0.0.0.0");
 });
+
+t.test("Redis as production runs it: auth, user, cluster and the prefix's hash tag", async (t) => {
+  t.equal(loadConfig({}).CMK_REDIS_AUTH, "password", "passwords (from REDIS_URL) unless told otherwise");
+  t.equal(loadConfig({}).CMK_REDIS_CLUSTER, false);
+  t.equal(loadConfig({ CMK_REDIS_CLUSTER: "true" }).CMK_QUEUE_PREFIX, "{cmk}", "a cluster gets a hash tag around a prefix without one");
+  t.equal(loadConfig({ CMK_REDIS_CLUSTER: "true", CMK_QUEUE_PREFIX: "prod-{cmk}" }).CMK_QUEUE_PREFIX, "prod-{cmk}", "one it has is kept");
+  t.equal(loadConfig({ CMK_QUEUE_PREFIX: "{cmk}" }).CMK_QUEUE_PREFIX, "{cmk}", "a tag without a cluster (Azure Managed Redis' Enterprise policy wants one too)");
+  for (const prefix of ["{}", "{a}{b}", "a{b", "a}b", "a b", "{a:b}"]) t.throws(() => loadConfig({ CMK_QUEUE_PREFIX: prefix }), { name: "ConfigError", variable: "CMK_QUEUE_PREFIX" }, prefix);
+  t.throws(() => loadConfig({ CMK_REDIS_CLUSTER: "yes" }), { name: "ConfigError", variable: "CMK_REDIS_CLUSTER" });
+  t.throws(() => loadConfig({ CMK_REDIS_AUTH: "token" }), { message: 'CMK_REDIS_AUTH: must be one of password, entra (got "token")' });
+  t.throws(() => loadConfig({ CMK_REDIS_AUTH: "entra", REDIS_URL: "rediss://user:secret@cache.example:10000" }), { variable: "REDIS_URL", message: /no user or password with CMK_REDIS_AUTH=entra/ });
+  t.throws(() => loadConfig({ CMK_REDIS_USERNAME: "someone" }), { variable: "CMK_REDIS_USERNAME", message: /only used with CMK_REDIS_AUTH=entra/ });
+  t.equal(loadConfig({ CMK_REDIS_AUTH: "entra", CMK_REDIS_USERNAME: "c0ffee00-0000-4000-8000-000000000001" }).CMK_REDIS_USERNAME, "c0ffee00-0000-4000-8000-000000000001");
+});

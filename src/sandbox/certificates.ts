@@ -74,11 +74,12 @@ function certificateSkeleton(keyPem: string, years: number): { cert: forge.pki.C
   return { cert, key };
 }
 
-async function createCertificateAuthority(): Promise<CertificateAuthority> {
+/** A new CA (also for tests that need a PKI of their own, e.g. a TLS Redis). */
+export async function createCertificateAuthority(commonName = "cmk-service sandbox CA"): Promise<CertificateAuthority> {
   const keyPem = await generateRsaKeyPem();
   const { cert, key } = certificateSkeleton(keyPem, 10);
   const subject = [
-    { name: "commonName", value: "cmk-service sandbox CA" },
+    { name: "commonName", value: commonName },
     { name: "organizationName", value: "cmk-service sandbox" },
   ];
   cert.setSubject(subject);
@@ -114,8 +115,15 @@ export async function loadOrCreateCertificateAuthority(caFile: string): Promise<
   return ca;
 }
 
-/** A fresh server certificate signed by `ca`, valid for one year (the key is shared in-process, see process-keys.ts). */
-export async function issueServerCertificate(ca: CertificateAuthority): Promise<ServerCertificate> {
+/**
+ * A fresh server certificate signed by `ca`, valid for one year (the key is shared in-process, see
+ * process-keys.ts), for the emulator's names or the ones given; `clientAuth` lets it also be presented as
+ * a client's (servers that connect to each other, such as a Redis Cluster's nodes over TLS).
+ */
+export async function issueServerCertificate(
+  ca: CertificateAuthority,
+  names: { dnsNames: readonly string[]; ipAddresses: readonly string[]; clientAuth?: boolean } = { dnsNames: SERVER_DNS_NAMES, ipAddresses: SERVER_IP_ADDRESSES },
+): Promise<ServerCertificate> {
   const keyPem = await serverKeyPem();
   const { cert } = certificateSkeleton(keyPem, 1);
   const caCert = forge.pki.certificateFromPem(ca.certPem);
@@ -125,12 +133,12 @@ export async function issueServerCertificate(ca: CertificateAuthority): Promise<
   cert.setExtensions([
     { name: "basicConstraints", cA: false },
     { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: "extKeyUsage", serverAuth: true },
+    { name: "extKeyUsage", serverAuth: true, ...(names.clientAuth ? { clientAuth: true } : {}) },
     {
       name: "subjectAltName",
       altNames: [
-        ...SERVER_DNS_NAMES.map((value) => ({ type: 2, value })),
-        ...SERVER_IP_ADDRESSES.map((ip) => ({ type: 7, ip })),
+        ...names.dnsNames.map((value) => ({ type: 2, value })),
+        ...names.ipAddresses.map((ip) => ({ type: 7, ip })),
       ],
     },
   ]);

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { issueServerCertificate, loadOrCreateCertificateAuthority } from "./certificates.js";
 import { TokenService } from "./entra/tokens.js";
 import { processRsaKey } from "./process-keys.js";
-import { createRuntime, type SandboxLogger } from "./runtime.js";
+import { createRuntime, type EntraOptions, type SandboxLogger } from "./runtime.js";
 import { createSandboxServer } from "./server.js";
 import type { ThrottleOptions } from "./throttling.js";
 
@@ -30,6 +30,8 @@ export interface SandboxOptions {
    */
   keyCacheDir?: string | false;
   logger?: SandboxLogger;
+  /** Token lifetimes per audience and a listener for issued tokens (tests). */
+  entra?: EntraOptions;
 }
 
 export interface RunningSandbox {
@@ -55,6 +57,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     logger,
     ...(options.throttle ? { throttle: options.throttle } : {}),
     ...(keyCacheDir ? { keyCacheDir } : {}),
+    ...(options.entra ? { entra: options.entra } : {}),
   });
   const server = createSandboxServer(runtime, { key: certificate.keyPem, cert: certificate.certPem });
 
@@ -87,5 +90,5 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
 }
 
 export * as seed from "./seed.js";
-export type { SandboxLogger } from "./runtime.js";
+export type { EntraOptions, IssuedToken, SandboxLogger } from "./runtime.js";
 export type { ThrottleOptions } from "./throttling.js";

@@ -5,6 +5,23 @@ import { RequestLog } from "./request-log.js";
 import { Throttling, type ThrottleOptions } from "./throttling.js";
 import { createSeedWorld, type World } from "./world.js";
 
+/** A token the Entra ID endpoint issued: the JWT and its claims. */
+export interface IssuedToken {
+  token: string;
+  claims: Record<string, unknown>;
+}
+
+/**
+ * The token endpoint's settings beyond the seed: shorter lifetimes for some audiences, and a listener told
+ * of every token issued before the client gets it (a test standing in for a resource such as Azure's
+ * Redis learns the tokens it must accept).
+ */
+export interface EntraOptions {
+  /** Lifetime (seconds) of tokens issued for an audience, e.g. `{ "https://redis.azure.com": 40 }`; default 3599. */
+  tokenLifetimeSeconds?: Record<string, number>;
+  onTokenIssued?(issued: IssuedToken): void | Promise<void>;
+}
+
 export interface SandboxLogger {
   info(message: string): void;
   warn(message: string): void;
@@ -20,6 +37,7 @@ export interface SandboxRuntime {
   readonly logger: SandboxLogger;
   /** The emulator's time: what every module reads instead of `Date.now()` (`POST /_sandbox/clock` moves it). */
   readonly clock: SandboxClock;
+  readonly entra: EntraOptions;
   /** Duration of an emulated ARM write: the fault configuration's override, else the configured value. */
   lroMs(): number;
   /** Back to the seed: world, operations, faults, throttling buckets and request log (the clock keeps its time). */
@@ -33,6 +51,7 @@ export interface RuntimeOptions {
   /** Where seed key material is kept between runs; absent: memory only. */
   keyCacheDir?: string;
   logger: SandboxLogger;
+  entra?: EntraOptions;
 }
 
 export function createRuntime(options: RuntimeOptions): SandboxRuntime {
@@ -45,6 +64,7 @@ export function createRuntime(options: RuntimeOptions): SandboxRuntime {
     requestLog: new RequestLog(),
     logger: options.logger,
     clock,
+    entra: options.entra ?? {},
     lroMs: () => runtime.faults.lroDurationMs ?? options.lroMs,
     reset() {
       runtime.world = createSeedWorld(options.keyCacheDir);

@@ -6,6 +6,7 @@ import type { JobStatusMonitor } from "../schemas/jobs.js";
 import type { Principal } from "../security/principal.js";
 import { fingerprint } from "../job-store/idempotency.js";
 import type { JobStore } from "../job-store/job-store.js";
+import { redisOutageLog, type RedisProblem } from "../job-store/outage-log.js";
 
 /** Where a change request came from, as its audit entry records it. */
 export interface RequestOrigin {
@@ -28,8 +29,8 @@ export interface SubmitAnswer {
 export interface ChangesService {
   /** Enqueues a change; throws ChangeInProgress, IdempotencyKeyReused, RequestInProgress or QueueUnavailable. */
   submit(request: ChangeRequest, principal: Principal, idempotencyKey?: string, origin?: RequestOrigin): Promise<SubmitAnswer>;
-  /** True when Redis answers within the deadline. */
-  ping(): Promise<boolean>;
+  /** "ok" when Redis answers within the deadline; otherwise why it does not. */
+  ping(): Promise<"ok" | RedisProblem>;
 }
 
 export interface ChangesServiceOptions {
@@ -82,9 +83,10 @@ export function createChangesService({ store, withRedis }: ChangesServiceOptions
     ping: async () => {
       try {
         await withRedis(() => store.redis.ping());
-        return true;
+        return "ok";
       } catch {
-        return false;
+        // What the process's connections last met: an unreachable server, a failed TLS handshake, refused credentials.
+        return redisOutageLog.problem ?? "unreachable";
       }
     },
   };

@@ -7,7 +7,7 @@ import { createJobStore } from "../job-store/job-store.js";
 import { WEBHOOKS_QUEUE } from "../job-store/keys.js";
 import { redisOutageLog } from "../job-store/outage-log.js";
 import type { WebhookJobData } from "../job-store/queue.js";
-import { createRedisConnection } from "../job-store/redis-connection.js";
+import { createRedisConnection, type RedisTarget } from "../job-store/redis-connection.js";
 
 /**
  * Signed webhooks (Standard Webhooks, https://www.standardwebhooks.com): when a job with a
@@ -65,7 +65,7 @@ export async function postWebhook(url: string, body: string, headers: Record<str
 }
 
 export interface WebhookWorkerOptions {
-  redisUrl: string;
+  redis: RedisTarget;
   prefix: string;
   /** How long delivery records are kept (CMK_JOB_RETENTION_HOURS, at least 24). */
   retentionHours: number;
@@ -85,7 +85,7 @@ export interface RunningWebhookWorker {
 
 /** The delivery worker; runs wherever the change worker runs. */
 export function startWebhookWorker(options: WebhookWorkerOptions): RunningWebhookWorker {
-  const connection = createRedisConnection(options.redisUrl, "worker", { log: { logger: options.logger, what: "webhook worker redis connection error" } });
+  const connection = createRedisConnection(options.redis, "worker", { log: { logger: options.logger, what: "webhook worker redis connection error" } });
   const store = createJobStore({ redis: connection, prefix: options.prefix, retentionHours: options.retentionHours, logger: options.logger });
 
   const deliver = async (job: Job<WebhookJobData>): Promise<void> => {

@@ -22,7 +22,7 @@ interface TeardownTarget {
  */
 export async function startTestSandbox(
   t: TeardownTarget,
-  opts: { lroMs?: number; throttle?: SandboxOptions["throttle"] } = {},
+  opts: { lroMs?: number; throttle?: SandboxOptions["throttle"]; entra?: SandboxOptions["entra"] } = {},
 ): Promise<RunningSandbox & { caFile: string }> {
   const dir = await mkdtemp(join(tmpdir(), "cmk-sandbox-"));
   const caFile = join(dir, "ca.pem");
@@ -32,6 +32,7 @@ export async function startTestSandbox(
     lroMs: opts.lroMs ?? 300,
     keyCacheDir: join(tmpdir(), "cmk-sandbox-seed-keys"),
     ...(opts.throttle ? { throttle: opts.throttle } : {}),
+    ...(opts.entra ? { entra: opts.entra } : {}),
   });
   t.teardown(async () => {
     await sandbox.close();

@@ -7,7 +7,7 @@ import { startStack } from "../helpers/stack.js";
 import { setKey } from "../helpers/requests.js";
 import { generateWebhookSecret, signWebhook, startWebhookWorker } from "../../src/worker/webhook-delivery.js";
 import { createJobStore } from "../../src/job-store/job-store.js";
-import { createRedisConnection } from "../../src/job-store/redis-connection.js";
+import { createRedisConnection, redisTarget } from "../../src/job-store/redis-connection.js";
 import { catchUpWebhooks } from "../../src/worker/job-hooks.js";
 import { resolveWebhookSecret } from "../../src/runtime.js";
 import { loadConfig } from "../../src/config.js";
@@ -145,7 +145,7 @@ t.test("a waiting job canceled through the API sends its webhook too", async (t)
   const secret = generateWebhookSecret();
   const receiver = await startReceiver(t);
   const { app, config } = await startStack(t, { worker: false, env: { CMK_WEBHOOK_SECRET: secret, CMK_WEBHOOK_BACKOFF_MS: "200", ...allowing(receiver) } });
-  const webhooks = startWebhookWorker({ redisUrl: config.REDIS_URL, prefix: config.CMK_QUEUE_PREFIX, secret, backoffMs: 200, timeoutMs: 2000, retentionHours: 168, logger: app.log });
+  const webhooks = startWebhookWorker({ redis: redisTarget(config), prefix: config.CMK_QUEUE_PREFIX, secret, backoffMs: 200, timeoutMs: 2000, retentionHours: 168, logger: app.log });
   t.teardown(() => webhooks.close(true));
   const accepted = await app.inject({ method: "POST", url: "/v1/change-requests", payload: setKey("fhir-sys", undefined, undefined, { callbackUrl: receiver.url }), headers: { "x-api-key": KEYS.operator } });
   const jobId = accepted.json().id;

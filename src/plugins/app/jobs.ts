@@ -1,6 +1,6 @@
 import fp from "fastify-plugin";
 import type { FastifyInstance } from "fastify";
-import { createRedisConnection } from "../../job-store/redis-connection.js";
+import { createRedisConnection, type RedisTarget } from "../../job-store/redis-connection.js";
 import { createJobsService, type JobsService } from "../../services/jobs.js";
 
 declare module "fastify" {
@@ -10,7 +10,7 @@ declare module "fastify" {
 }
 
 export interface JobsOptions {
-  redisUrl: string;
+  redis: RedisTarget;
   heartbeatMs: number;
   maxStreamsPerCredential: number;
   maxStreams: number;
@@ -22,7 +22,7 @@ export default fp<JobsOptions>(
     const service = createJobsService({
       store: fastify.jobStore,
       withRedis: fastify.withRedis,
-      subscriber: () => createRedisConnection(options.redisUrl, "subscriber", { log: { logger: fastify.log, what: "job events subscription error" } }),
+      subscriber: () => createRedisConnection(options.redis, "subscriber", { log: { logger: fastify.log, what: "job events subscription error" } }),
       heartbeatMs: options.heartbeatMs,
       maxStreamsPerCredential: options.maxStreamsPerCredential,
       maxStreams: options.maxStreams,

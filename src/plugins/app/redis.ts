@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type { FastifyInstance } from "fastify";
 import { ApiError, QueueUnavailableError } from "../../errors.js";
 import { createJobStore, type JobStore } from "../../job-store/job-store.js";
-import { createRedisConnection } from "../../job-store/redis-connection.js";
+import { createRedisConnection, type RedisTarget } from "../../job-store/redis-connection.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -76,7 +76,7 @@ export function redisGuard(connection: Redis, timeoutMs: number, log: { warn(obj
 }
 
 export interface RedisPluginOptions {
-  url: string;
+  target: RedisTarget;
   prefix: string;
   retentionHours: number;
   webhookBackoffMs: number;
@@ -90,7 +90,7 @@ export interface RedisPluginOptions {
  */
 export default fp<RedisPluginOptions>(
   async function redis(fastify: FastifyInstance, options) {
-    const connection = createRedisConnection(options.url, "api", { log: { logger: fastify.log, what: "redis connection error" } });
+    const connection = createRedisConnection(options.target, "api", { log: { logger: fastify.log, what: "redis connection error" } });
     const store = createJobStore({ redis: connection, prefix: options.prefix, retentionHours: options.retentionHours, webhookBackoffMs: options.webhookBackoffMs, logger: fastify.log });
     fastify.decorate("redis", connection);
     fastify.decorate("jobStore", store);

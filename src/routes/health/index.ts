@@ -2,6 +2,9 @@ import type { FastifyInstance } from "fastify";
 import { Type } from "@sinclair/typebox";
 
 const HealthStatus = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
+/** Readiness words for Redis: reached, or why not (the log says more). */
+const REDIS_CHECK = { ok: "ok", unreachable: "unreachable", tls: "tls handshake failed", credentials: "credentials refused" } as const;
+
 /** Probes need no credential (`security: []`) and are never rate limited, so they answer no 4xx. */
 const PROBE = { tags: ["Health"], security: [] };
 
@@ -31,9 +34,9 @@ export default async function healthRoutes(fastify: FastifyInstance) {
     async (_request, reply) => {
       const azureMode = fastify.config.CMK_MODE === "azure";
       const [redis, signIn] = await Promise.all([fastify.changes.ping(), azureMode ? fastify.azure.canSignIn(3000) : Promise.resolve(true)]);
-      const checks: Record<string, string> = { redis: redis ? "ok" : "unreachable" };
+      const checks: Record<string, string> = { redis: REDIS_CHECK[redis] };
       if (azureMode) checks.azureToken = signIn ? "ok" : "unavailable";
-      const ready = redis && signIn;
+      const ready = redis === "ok" && signIn;
       return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "unavailable", checks });
     },
   );

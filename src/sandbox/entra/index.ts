@@ -96,7 +96,7 @@ function unknownTenant(runtime: SandboxRuntime, tenant: string): SandboxResponse
   );
 }
 
-function tokenEndpoint(runtime: SandboxRuntime, request: SandboxRequest): SandboxResponse {
+async function tokenEndpoint(runtime: SandboxRuntime, request: SandboxRequest): Promise<SandboxResponse> {
   const form = new URLSearchParams(request.body.toString("utf8"));
   const grantType = form.get("grant_type") ?? "";
   if (grantType !== "client_credentials") {
@@ -136,8 +136,10 @@ function tokenEndpoint(runtime: SandboxRuntime, request: SandboxRequest): Sandbo
   }
   const audience = scope.slice(0, -"/.default".length);
   const issuer = issuerFor(authorityOrigin(request), runtime.world.tenantId);
-  const { token } = issueAccessToken(runtime, { app, audience, issuer });
-  return json(200, { token_type: "Bearer", expires_in: TOKEN_LIFETIME_SECONDS, ext_expires_in: TOKEN_LIFETIME_SECONDS, access_token: token });
+  const lifetimeSeconds = runtime.entra.tokenLifetimeSeconds?.[audience] ?? TOKEN_LIFETIME_SECONDS;
+  const { token, claims } = issueAccessToken(runtime, { app, audience, issuer, lifetimeSeconds });
+  await runtime.entra.onTokenIssued?.({ token, claims });
+  return json(200, { token_type: "Bearer", expires_in: lifetimeSeconds, ext_expires_in: lifetimeSeconds, access_token: token });
 }
 
 function openIdConfiguration(runtime: SandboxRuntime, request: SandboxRequest): SandboxResponse {
@@ -182,8 +184,8 @@ function instanceDiscovery(runtime: SandboxRuntime, request: SandboxRequest): Sa
 
 export function createEntraHandler(runtime: SandboxRuntime): (request: SandboxRequest) => Promise<SandboxResponse> {
   const withTenant =
-    (handler: (runtime: SandboxRuntime, request: SandboxRequest) => SandboxResponse) =>
-    (request: SandboxRequest, params: Record<string, string>): SandboxResponse =>
+    (handler: (runtime: SandboxRuntime, request: SandboxRequest) => SandboxResponse | Promise<SandboxResponse>) =>
+    (request: SandboxRequest, params: Record<string, string>): SandboxResponse | Promise<SandboxResponse> =>
       params.tenant?.toLowerCase() === runtime.world.tenantId ? handler(runtime, request) : unknownTenant(runtime, params.tenant ?? "");
 
   const router = new Router()
