@@ -1,5 +1,8 @@
 /**
  * `npm run bench [-- --seconds 10 --warmup 3 --connections 32 --rounds 30 --rtt 40 --jobs 1000 --worker-concurrency 100 --log-level info]`
+ * `npm run bench -- --only p1,p2 --seconds 5 [--cpu-prof .tmp/prof]`: some phases only (p1, p2, p4, p5), printed but not
+ * written to bench/results.json; `--cpu-prof <dir>` runs the measured API under `node --cpu-prof` (the profile is
+ * written to <dir> when the benchmark stops it).
  *
  * The cost of the service next to bare baselines, measured in one run on this machine (not a test:
  * timings belong here, never in `npm test`). It builds `dist/` and starts, each in its own process:
@@ -51,6 +54,11 @@ const RTT_MS = argument("--rtt", 40);
 const JOBS = argument("--jobs", 1000);
 const WORKER_CONCURRENCY = argument("--worker-concurrency", 100);
 const LOG_LEVEL = stringArgument("--log-level", "info");
+const PHASES = ["p1", "p2", "p4", "p5"] as const;
+const ONLY = new Set(stringArgument("--only", PHASES.join(",")).split(",").map((phase) => phase.trim().toLowerCase()));
+for (const phase of ONLY) if (!(PHASES as readonly string[]).includes(phase)) throw new Error(`--only: unknown phase ${phase} (phases: ${PHASES.join(", ")})`);
+const ALL_PHASES = PHASES.every((phase) => ONLY.has(phase));
+const CPU_PROFILE_DIR = stringArgument("--cpu-prof", "");
 /** Requests made one at a time to count round trips and commands exactly. */
 const SEQUENTIAL = 20;
 
@@ -187,7 +195,8 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
     HOST: "127.0.0.1",
   };
   const [apiPort, probePort, baselinePort] = await Promise.all([freePort(), freePort(), freePort()]);
-  const api = processes.start("api", [SERVER], {
+  const profileArgs = CPU_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROFILE_DIR}`] : [];
+  const api = processes.start("api", [...profileArgs, SERVER], {
     ...serviceEnv,
     CMK_ROLE: "api",
     REDIS_URL: redis.url,
@@ -234,27 +243,6 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
     CMK_ARM_POLL_INTERVAL_MS: String(pollMs),
   });
 
-  // 3. A finished SetKey to read (one worker, then stopped: P1 and P2 run with no worker).
-  const setupWorker = processes.start("worker-setup", [SERVER], workerEnv(5, 250), { cwd: REPOSITORY });
-  await setupWorker.waitForLog(/worker \(sandbox mode\) started/);
-  const submitted = await post(apiUrl, "/v1/change-requests", { ...SET_KEY_FHIR_SYS, ticket: { system: "bench", id: "P1" } });
-  if (submitted.status !== 202) throw new Error(`SetKey for P1: ${submitted.status} ${await submitted.text()}`);
-  const jobId = ((await submitted.json()) as { id: string }).id;
-  let monitor = "";
-  await waitFor("the SetKey job of P1 to succeed", async () => {
-    const response = await fetch(`${apiUrl}/v1/jobs/${jobId}`, { headers: auth });
-    monitor = await response.text();
-    const status = (JSON.parse(monitor) as { status: string }).status;
-    if (status === "Failed" || status === "Canceled") throw new Error(`the SetKey job of P1 ended ${status}: ${monitor}`);
-    return status === "Succeeded";
-  }).catch((error: Error) => {
-    throw new Error(`${error.message}\nworker log:\n${setupWorker.logTail()}`);
-  });
-  await setupWorker.stop();
-  const monitorBytes = Buffer.byteLength(monitor);
-  await admin.hset(`${B1_PREFIX}:${jobId}`, { monitor });
-  log(`finished SetKey ${jobId}: status monitor ${monitorBytes} B; worker stopped`);
-
   // 4. The background: Redis commands while nothing is asked of anyone.
   const idleBefore = await snapshot(admin);
   await sleep(2000);
@@ -291,91 +279,122 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
   };
 
   // 5. P1: status read vs B1; API RSS under load.
-  const statusLoad = (url: string, headers: Record<string, string> = {}) => () => runLoad({ url, connections: CONNECTIONS, seconds: SECONDS, headers });
-  await runLoad({ url: `${baselineUrl}/jobs/${jobId}`, connections: CONNECTIONS, seconds: WARMUP });
-  const baselineUnderB1 = sampleRss(baseline.pid);
-  const b1 = await measured("B1 bare HGETALL route", statusLoad(`${baselineUrl}/jobs/${jobId}`), baseline);
-  const baselineUnderB1Mb = baselineUnderB1.stop().maxMb;
-  await runLoad({ url: `${apiUrl}/v1/jobs/${jobId}`, connections: CONNECTIONS, seconds: WARMUP, headers: auth });
-  const apiUnderP1 = sampleRss(api.pid);
-  const p1 = await measured("P1 GET /v1/jobs/{id}", statusLoad(`${apiUrl}/v1/jobs/${jobId}`, auth), api);
-  const apiUnderP1Mb = apiUnderP1.stop().maxMb;
-  const apiHeapAfterP1 = await nodeMemory(apiUrl);
-  log(`api RSS under P1 ${apiUnderP1Mb?.toFixed(0)} MB at most; just after it ${JSON.stringify(apiHeapAfterP1)}`);
-  const statusProbe = await sequential("P1 status read", () => fetch(`${probeUrl}/v1/jobs/${jobId}`, { headers: auth }), 200);
+  const p1Phase = !ONLY.has("p1") ? undefined : await (async () => {
+    // A finished SetKey to read (one worker, then stopped: P1 and P2 run with no worker).
+    const setupWorker = processes.start("worker-setup", [SERVER], workerEnv(5, 250), { cwd: REPOSITORY });
+    await setupWorker.waitForLog(/worker \(sandbox mode\) started/);
+    const submitted = await post(apiUrl, "/v1/change-requests", { ...SET_KEY_FHIR_SYS, ticket: { system: "bench", id: "P1" } });
+    if (submitted.status !== 202) throw new Error(`SetKey for P1: ${submitted.status} ${await submitted.text()}`);
+    const jobId = ((await submitted.json()) as { id: string }).id;
+    let monitor = "";
+    await waitFor("the SetKey job of P1 to succeed", async () => {
+      const response = await fetch(`${apiUrl}/v1/jobs/${jobId}`, { headers: auth });
+      monitor = await response.text();
+      const status = (JSON.parse(monitor) as { status: string }).status;
+      if (status === "Failed" || status === "Canceled") throw new Error(`the SetKey job of P1 ended ${status}: ${monitor}`);
+      return status === "Succeeded";
+    }).catch((error: Error) => {
+      throw new Error(`${error.message}\nworker log:\n${setupWorker.logTail()}`);
+    });
+    await setupWorker.stop();
+    const monitorBytes = Buffer.byteLength(monitor);
+    await admin.hset(`${B1_PREFIX}:${jobId}`, { monitor });
+    log(`finished SetKey ${jobId}: status monitor ${monitorBytes} B; worker stopped`);
+
+    const statusLoad = (url: string, headers: Record<string, string> = {}) => () => runLoad({ url, connections: CONNECTIONS, seconds: SECONDS, headers });
+    await runLoad({ url: `${baselineUrl}/jobs/${jobId}`, connections: CONNECTIONS, seconds: WARMUP });
+    const baselineUnderB1 = sampleRss(baseline.pid);
+    const b1 = await measured("B1 bare HGETALL route", statusLoad(`${baselineUrl}/jobs/${jobId}`), baseline);
+    const baselineUnderB1Mb = baselineUnderB1.stop().maxMb;
+    await runLoad({ url: `${apiUrl}/v1/jobs/${jobId}`, connections: CONNECTIONS, seconds: WARMUP, headers: auth });
+    const apiUnderP1 = sampleRss(api.pid);
+    const p1 = await measured("P1 GET /v1/jobs/{id}", statusLoad(`${apiUrl}/v1/jobs/${jobId}`, auth), api);
+    const apiUnderP1Mb = apiUnderP1.stop().maxMb;
+    const apiHeapAfterP1 = await nodeMemory(apiUrl);
+    log(`api RSS under P1 ${apiUnderP1Mb?.toFixed(0)} MB at most; just after it ${JSON.stringify(apiHeapAfterP1)}`);
+    const statusProbe = await sequential("P1 status read", () => fetch(`${probeUrl}/v1/jobs/${jobId}`, { headers: auth }), 200);
+    return { b1, p1, monitorBytes, baselineUnderB1Mb, apiUnderP1Mb, apiHeapAfterP1, statusProbe };
+  })();
 
   // 6. P2: accepted changes vs B2 (each on an empty Redis).
-  await admin.flushall();
-  log("B2 raw queue.add: running");
-  const b2Process = processes.start("baseline-adds", ["--import", "tsx", join(REPOSITORY, "scripts", "bench", "baseline-adds.ts")], {
-    REDIS_URL: redis.url,
-    CONNECTIONS: String(CONNECTIONS),
-    SECONDS: String(SECONDS),
-    WARMUP_SECONDS: String(WARMUP),
-  }, { cwd: REPOSITORY });
-  await b2Process.exited;
-  const b2Line = b2Process.logTail(1);
-  let b2: AddsResult & { commands: CommandDelta };
-  try {
-    b2 = JSON.parse(b2Line) as AddsResult & { commands: CommandDelta };
-  } catch {
-    throw new Error(`baseline B2 failed:\n${b2Process.logTail()}`);
-  }
-  const b2Commands = perRequest(b2.commands, b2.adds, idle);
-  log(`B2 raw queue.add: ${b2.perSecond.toFixed(0)}/s, p99 ${b2.p99Ms.toFixed(1)} ms, ${b2Commands.total.toFixed(1)} Redis commands each`);
-  await admin.flushall();
-
   let accepted = 0;
   const runTag = randomUUID().slice(0, 4);
-  const changeRequest = (tag: string) => {
-    accepted += 1;
-    const name = serviceName(`${tag}${runTag}`, accepted);
-    return {
+  const p2Phase = !ONLY.has("p2") ? undefined : await (async () => {
+    await admin.flushall();
+    log("B2 raw queue.add: running");
+    const b2Process = processes.start("baseline-adds", ["--import", "tsx", join(REPOSITORY, "scripts", "bench", "baseline-adds.ts")], {
+      REDIS_URL: redis.url,
+      CONNECTIONS: String(CONNECTIONS),
+      SECONDS: String(SECONDS),
+      WARMUP_SECONDS: String(WARMUP),
+    }, { cwd: REPOSITORY });
+    await b2Process.exited;
+    const b2Line = b2Process.logTail(1);
+    let b2: AddsResult & { commands: CommandDelta };
+    try {
+      b2 = JSON.parse(b2Line) as AddsResult & { commands: CommandDelta };
+    } catch {
+      throw new Error(`baseline B2 failed:\n${b2Process.logTail()}`);
+    }
+    const b2Commands = perRequest(b2.commands, b2.adds, idle);
+    log(`B2 raw queue.add: ${b2.perSecond.toFixed(0)}/s, p99 ${b2.p99Ms.toFixed(1)} ms, ${b2Commands.total.toFixed(1)} Redis commands each`);
+    await admin.flushall();
+
+    const changeRequest = (tag: string) => {
+      accepted += 1;
+      const name = serviceName(`${tag}${runTag}`, accepted);
+      return {
       body: JSON.stringify({ ...SET_KEY_FHIR_SYS, fhirServiceId: `${FHIR_BASE}/${name}`, ticket: { system: "bench", id: name } }),
       headers: { "idempotency-key": `bench-${name}` },
+      };
     };
-  };
-  const acceptLoad = (seconds: number) => () =>
-    runLoad({ url: `${apiUrl}/v1/change-requests`, connections: CONNECTIONS, seconds, method: "POST", headers: { "content-type": "application/json", ...auth }, next: () => changeRequest("a") });
-  await acceptLoad(WARMUP)();
-  const apiUnderP2 = sampleRss(api.pid);
-  const p2 = await measured("P2 POST /v1/change-requests", acceptLoad(SECONDS), api);
-  const apiUnderP2Mb = apiUnderP2.stop().maxMb;
-  const acceptProbe = await sequential("P2 accepted change", () => {
-    const { body, headers } = changeRequest("s");
-    return post(probeUrl, "/v1/change-requests", JSON.parse(body), headers);
-  }, 202);
-  const acceptProbeWithoutKey = await sequential("P2 accepted change without Idempotency-Key", () => {
-    const { body } = changeRequest("n");
-    return post(probeUrl, "/v1/change-requests", JSON.parse(body));
-  }, 202);
-  await admin.flushall();
+    const acceptLoad = (seconds: number) => () =>
+      runLoad({ url: `${apiUrl}/v1/change-requests`, connections: CONNECTIONS, seconds, method: "POST", headers: { "content-type": "application/json", ...auth }, next: () => changeRequest("a") });
+    await acceptLoad(WARMUP)();
+    const apiUnderP2 = sampleRss(api.pid);
+    const p2 = await measured("P2 POST /v1/change-requests", acceptLoad(SECONDS), api);
+    const apiUnderP2Mb = apiUnderP2.stop().maxMb;
+    const acceptProbe = await sequential("P2 accepted change", () => {
+      const { body, headers } = changeRequest("s");
+      return post(probeUrl, "/v1/change-requests", JSON.parse(body), headers);
+    }, 202);
+    const acceptProbeWithoutKey = await sequential("P2 accepted change without Idempotency-Key", () => {
+      const { body } = changeRequest("n");
+      return post(probeUrl, "/v1/change-requests", JSON.parse(body));
+    }, 202);
+    await admin.flushall();
+    return { b2, b2Commands, p2, apiUnderP2Mb, acceptProbe, acceptProbeWithoutKey };
+  })();
 
   // 7. P4: validations against the slowest single lookup, without and with simulated latency.
-  const validationBody = { ...SET_KEY_FHIR_SYS };
-  const sandboxViaProxy = { url: `https://127.0.0.1:${azureProxy.port}`, caPem: sandbox.caPem };
-  const validationsAt = async (roundTripMs: number) => {
-    azureProxy.roundTripMs = roundTripMs;
-    const timings = await measureValidations({ apiUrl, apiKey, sandbox: sandboxViaProxy, body: validationBody, rounds: ROUNDS, roundTripMs });
-    log(`P4 validations at ${roundTripMs} ms round trip: median ${timings.validation.medianMs.toFixed(1)} ms, slowest single lookup ${timings.slowestLookupMs.toFixed(1)} ms`);
-    return timings;
-  };
-  const p4Local = await validationsAt(0);
-  const p4 = await validationsAt(RTT_MS);
-  azureProxy.roundTripMs = 0;
+  const p4Phase = !ONLY.has("p4") ? undefined : await (async () => {
+    const validationBody = { ...SET_KEY_FHIR_SYS };
+    const sandboxViaProxy = { url: `https://127.0.0.1:${azureProxy.port}`, caPem: sandbox.caPem };
+    const validationsAt = async (roundTripMs: number) => {
+      azureProxy.roundTripMs = roundTripMs;
+      const timings = await measureValidations({ apiUrl, apiKey, sandbox: sandboxViaProxy, body: validationBody, rounds: ROUNDS, roundTripMs });
+      log(`P4 validations at ${roundTripMs} ms round trip: median ${timings.validation.medianMs.toFixed(1)} ms, slowest single lookup ${timings.slowestLookupMs.toFixed(1)} ms`);
+      return timings;
+    };
+    const p4Local = await validationsAt(0);
+    const p4 = await validationsAt(RTT_MS);
+    azureProxy.roundTripMs = 0;
+    return { p4Local, p4 };
+  })();
 
-  // 8. P5: a worker with JOBS unfinished jobs. CreateService jobs of new services need nothing made first;
-  // a long emulated ARM operation keeps the running ones in FollowOperation (polled every 5 s, ARM's default).
-  await setFaults(sandbox, { rules: [], lroDurationMs: 600_000 });
-  const since = (await sandboxRequests(sandbox)).at(-1)?.seq ?? 0;
-  const worker = processes.start("worker", [SERVER], workerEnv(WORKER_CONCURRENCY, 5000), { cwd: REPOSITORY });
-  await worker.waitForLog(/worker \(sandbox mode\) started/);
-  await sleep(1000);
-  const workerIdleMb = rssMb(worker.pid);
-  const workerInFlight = sampleRss(worker.pid);
-  let created = 0;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
+  const p5Phase = !ONLY.has("p5") ? undefined : await (async () => {
+    // 8. P5: a worker with JOBS unfinished jobs. CreateService jobs of new services need nothing made first;
+    // a long emulated ARM operation keeps the running ones in FollowOperation (polled every 5 s, ARM's default).
+    await setFaults(sandbox, { rules: [], lroDurationMs: 600_000 });
+    const since = (await sandboxRequests(sandbox)).at(-1)?.seq ?? 0;
+    const worker = processes.start("worker", [SERVER], workerEnv(WORKER_CONCURRENCY, 5000), { cwd: REPOSITORY });
+    await worker.waitForLog(/worker \(sandbox mode\) started/);
+    await sleep(1000);
+    const workerIdleMb = rssMb(worker.pid);
+    const workerInFlight = sampleRss(worker.pid);
+    let created = 0;
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async () => {
       while (created < JOBS) {
         created += 1;
         const name = serviceName(`p5${runTag}`, created);
@@ -390,24 +409,39 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
         if (response.status !== 202) throw new Error(`CreateService ${name}: ${response.status} ${await response.text()}`);
         await response.arrayBuffer();
       }
-    }),
-  );
-  log(`P5: ${JOBS} CreateService jobs accepted; waiting for the worker to hold ${Math.min(JOBS, WORKER_CONCURRENCY)} in FollowOperation`);
-  const armWritesStarted = async () =>
-    (await sandboxRequests(sandbox, since)).filter((request) => request.method === "PUT" && /\/fhirservices\/p5/i.test(request.path) && request.status < 300).length;
-  await waitFor(
-    "the worker's jobs to reach FollowOperation",
-    async () => (await armWritesStarted()) >= Math.min(JOBS, WORKER_CONCURRENCY),
-    120_000,
-  ).catch((error: Error) => {
-    throw new Error(`${error.message}\nworker log:\n${worker.logTail()}`);
-  });
-  await sleep(10_000);
-  const counts = await jobStatuses(apiUrl, auth);
-  const workerInFlightMb = workerInFlight.stop().maxMb;
-  const writes = await armWritesStarted();
-  await worker.stop("SIGKILL");
-  log(`P5 worker: idle ${workerIdleMb?.toFixed(0)} MB, ${JOBS} in flight ${workerInFlightMb?.toFixed(0)} MB (${JSON.stringify(counts)})`);
+      }),
+    );
+    log(`P5: ${JOBS} CreateService jobs accepted; waiting for the worker to hold ${Math.min(JOBS, WORKER_CONCURRENCY)} in FollowOperation`);
+    const armWritesStarted = async () =>
+      (await sandboxRequests(sandbox, since)).filter((request) => request.method === "PUT" && /\/fhirservices\/p5/i.test(request.path) && request.status < 300).length;
+    await waitFor(
+      "the worker's jobs to reach FollowOperation",
+      async () => (await armWritesStarted()) >= Math.min(JOBS, WORKER_CONCURRENCY),
+      120_000,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\nworker log:\n${worker.logTail()}`);
+    });
+    await sleep(10_000);
+    const counts = await jobStatuses(apiUrl, auth);
+    const workerInFlightMb = workerInFlight.stop().maxMb;
+    const writes = await armWritesStarted();
+    await worker.stop("SIGKILL");
+    log(`P5 worker: idle ${workerIdleMb?.toFixed(0)} MB, ${JOBS} in flight ${workerInFlightMb?.toFixed(0)} MB (${JSON.stringify(counts)})`);
+    return { workerIdleMb, workerInFlightMb, counts, writes };
+  })();
+  if (CPU_PROFILE_DIR) {
+    await api.stop("SIGTERM", 40_000);
+    log(`api CPU profile written to ${CPU_PROFILE_DIR}`);
+  }
+
+  if (!ALL_PHASES || !p1Phase || !p2Phase || !p4Phase || !p5Phase) {
+    log(`--only ${[...ONLY].join(",")}: not written to bench/results.json`);
+    return;
+  }
+  const { b1, p1, monitorBytes, baselineUnderB1Mb, apiUnderP1Mb, apiHeapAfterP1, statusProbe } = p1Phase;
+  const { b2, b2Commands, p2, apiUnderP2Mb, acceptProbe, acceptProbeWithoutKey } = p2Phase;
+  const { p4Local, p4 } = p4Phase;
+  const { workerIdleMb, workerInFlightMb, counts, writes } = p5Phase;
 
   // 9. The report.
   const cpu = cpus();
