@@ -2,7 +2,8 @@ import closeWithGrace from "close-with-grace";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import pino from "pino";
-import { buildApp, REDACTED_PATHS } from "./app.js";
+import { buildApp } from "./app.js";
+import { loggerOptions } from "./logging.js";
 import { ConfigError, listenError, loadConfig, type Config } from "./config.js";
 import { RedisNotInstalledError, resolveRedis, type RedisEndpoint } from "./redis/local-redis.js";
 import { RedisSignInError } from "./job-store/redis-entra-auth.js";
@@ -22,7 +23,7 @@ import {
 /** Entry point: configuration, Redis, then the API and/or the worker (CMK_ROLE), then graceful shutdown. */
 async function main() {
   const config = loadConfig();
-  const logger = pino({ level: config.LOG_LEVEL, redact: REDACTED_PATHS });
+  const logger = pino(loggerOptions(config.LOG_LEVEL));
   // Everything started so far, stopped in reverse order on shutdown or when a later step fails.
   let redis: RedisEndpoint | undefined;
   let redisSignIn: { close(): void } | undefined;

@@ -3,7 +3,8 @@ import { Writable } from "node:stream";
 import pino from "pino";
 import t, { type Test } from "tap";
 import type { FastifyInstance } from "fastify";
-import { buildApp, REDACTED_PATHS } from "../src/app.js";
+import { buildApp } from "../src/app.js";
+import { loggerOptions } from "../src/logging.js";
 import { createAzureAdapters } from "../src/azure/adapters.js";
 import { createSandboxContext } from "../src/azure/azure-context.js";
 import type { AuditEntry } from "../src/schemas/audit.js";
@@ -17,7 +18,7 @@ async function loggedApp(t: Test): Promise<{ app: FastifyInstance; lines: string
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) });
   const config = testConfig(t);
-  const app = await buildApp(config, { apiKeys: config.apiKeys ?? [], azure: nowhere(), logger: pino({ level: "trace", redact: REDACTED_PATHS }, sink) });
+  const app = await buildApp(config, { apiKeys: config.apiKeys ?? [], azure: nowhere(), logger: pino(loggerOptions("trace"), sink) });
   t.teardown(() => app.close());
   await app.ready();
   return { app, lines };

@@ -1,7 +1,8 @@
 import { Writable } from "node:stream";
 import pino from "pino";
 import t from "tap";
-import { buildApp, REDACTED_PATHS } from "../../src/app.js";
+import { buildApp } from "../../src/app.js";
+import { loggerOptions } from "../../src/logging.js";
 import { createAzureAdapters } from "../../src/azure/adapters.js";
 import { createSandboxContext } from "../../src/azure/azure-context.js";
 import { READER_APP } from "../../src/sandbox/seed.js";
@@ -48,7 +49,7 @@ t.test("credentials and tokens never reach a log line", async (t) => {
   const sandbox = await startTestSandbox(t);
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) });
-  const logger = pino({ level: "trace", redact: REDACTED_PATHS }, sink);
+  const logger = pino(loggerOptions("trace"), sink);
   const config = testConfig(t);
   const app = await buildApp(config, { apiKeys: config.apiKeys ?? [], azure: nowhere(), logger, httpClient: sandboxHttpClient(sandbox) });
   t.teardown(() => app.close());
