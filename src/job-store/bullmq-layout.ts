@@ -49,6 +49,20 @@ export function snapshotFromHash(id: string, hash: Record<string, string>): JobS
   return { id, data, progress: parseProgress(hash[JOB_FIELDS.progress]), state, attemptsStarted, finishedOn };
 }
 
+/**
+ * The hash fields `snapshotFromHash` reads, as they are: equal sources make equal snapshots (the store
+ * parses a job again only when its source changed, parsed-jobs.ts).
+ */
+export function snapshotSource(hash: Record<string, string>): string[] {
+  return [
+    hash[JOB_FIELDS.data] ?? "",
+    hash[JOB_FIELDS.progress] ?? "",
+    hash[JOB_FIELDS.finishedOn] ?? "",
+    hash[JOB_FIELDS.attemptsStarted] ?? "",
+    JOB_FIELDS.returnValue in hash ? "returned" : "",
+  ];
+}
+
 /** The execution record, when the progress field holds one (a bare number does not). */
 export function parseProgress(raw: string | undefined): JobProgress | undefined {
   if (!raw) return undefined;

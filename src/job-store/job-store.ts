@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import type { JobsOptions } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
 import { newJobMonitor, toStatusMonitor, type ChangeJobData, type CancelRecord } from "../domain/job-record.js";
 import { withCallback } from "../domain/webhooks.js";
@@ -9,7 +10,8 @@ import { jobOutcomeRecord } from "../audit/audit-entry.js";
 import { QueueUnavailableError } from "../errors.js";
 import { pageCursors, type PageCursors } from "../security/page-cursor.js";
 import { AuditTrail } from "./audit-trail.js";
-import { JOB_FIELDS, snapshotFromHash } from "./bullmq-layout.js";
+import { JOB_FIELDS, snapshotFromHash, snapshotSource } from "./bullmq-layout.js";
+import { ParsedJobs, type ParsedJob } from "./parsed-jobs.js";
 import { JobControl, requestCancel, type CancelOutcome } from "./cancel.js";
 import { IdempotencyKeys } from "./idempotency.js";
 import { JobEventLog } from "./job-events.js";
@@ -66,6 +68,13 @@ export class JobStore implements StoreContext {
   private readonly logger: Pick<FastifyBaseLogger, "info" | "warn"> | undefined;
   private webhooksQueue: WebhooksQueue | undefined;
   private counters: RateCounters | undefined;
+  private readonly parsedJobs = new ParsedJobs();
+  /**
+   * BullMQ's queues run on a duplicate of the store's connection. BullMQ defines its ~90 scripts on the
+   * connection it is given, and ioredis copies every script defined on a connection onto each pipeline
+   * made from it: on the store's connection (its own five scripts) a status read's pipeline stays cheap.
+   */
+  readonly queueConnection: Redis;
 
   constructor(options: JobStoreOptions) {
     this.redis = withStoreScripts(options.redis);
@@ -74,7 +83,8 @@ export class JobStore implements StoreContext {
     this.keepMs = Math.max(24, options.retentionHours) * 3_600_000;
     this.webhookBackoffMs = options.webhookBackoffMs ?? 10_000;
     this.logger = options.logger;
-    this.changes = this.watched(createChangesQueue(this.redis, options.prefix, options.retentionHours), "changes queue error");
+    this.queueConnection = options.redis.duplicate();
+    this.changes = this.watched(createChangesQueue(this.queueConnection, options.prefix, options.retentionHours), "changes queue error");
     this.audit = new AuditTrail(this, options.logger);
     this.events = new JobEventLog(this);
     this.idempotency = new IdempotencyKeys(this, (jobId) => this.addedMonitor(jobId));
@@ -84,7 +94,7 @@ export class JobStore implements StoreContext {
 
   /** The queue webhook deliveries go through (made on first use: only the worker and cancel queue them). */
   get webhooks(): WebhooksQueue {
-    this.webhooksQueue ??= this.watched(createWebhooksQueue(this.redis, this.keys.prefix), "webhooks queue error");
+    this.webhooksQueue ??= this.watched(createWebhooksQueue(this.queueConnection, this.keys.prefix), "webhooks queue error");
     return this.webhooksQueue;
   }
 
@@ -103,11 +113,12 @@ export class JobStore implements StoreContext {
   async addChange(data: ChangeJobData, options: AddOptions = {}): Promise<AddOutcome> {
     const jobId = options.jobId ?? randomUUID();
     const exclusive = !data.request.dryRun;
-    const job = await this.changes.add(data.request.operation, data, {
+    const jobOptions: JobsOptions = {
       jobId,
       ...(exclusive ? { deduplication: { id: exclusivityId(data.request.fhirServiceId) } } : {}),
-    });
-    if (job.id !== jobId) return { accepted: false, activeJobId: job.id! };
+    };
+    const added = (await this.changes.add(data.request.operation, data, jobOptions)).id!;
+    if (added !== jobId) return { accepted: false, activeJobId: added };
     // The job was just added: its monitor is known without reading it back (addedMonitor reads it again).
     const monitor = withCallback(newJobMonitor(jobId, data), data.request.callbackUrl, []);
     const pipeline = this.redis.pipeline();
@@ -132,8 +143,11 @@ export class JobStore implements StoreContext {
     return (await this.readJobs(jobIds)).map((job) => job?.monitor);
   }
 
-  /** Jobs' data and monitors from their hashes and deliveries: two commands per job, one round trip. */
-  private async readJobs(jobIds: readonly string[]): Promise<Array<{ data: ChangeJobData; monitor: JobStatusMonitor } | undefined>> {
+  /**
+   * Jobs' data and monitors from their hashes and deliveries: two commands per job, one round trip. What
+   * was read is parsed again only when it changed (parsed-jobs.ts); the results are frozen.
+   */
+  private async readJobs(jobIds: readonly string[]): Promise<Array<ParsedJob | undefined>> {
     if (jobIds.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const jobId of jobIds) pipeline.hgetall(this.changes.toKey(jobId)).lrange(this.keys.callback(jobId), 0, -1);
@@ -142,9 +156,13 @@ export class JobStore implements StoreContext {
       const [hashError, hash] = results?.[2 * i] ?? [new Error("discarded"), null];
       const [listError, deliveries] = results?.[2 * i + 1] ?? [new Error("discarded"), null];
       if (hashError || listError) throw hashError ?? listError;
-      const snapshot = snapshotFromHash(jobId, hash as Record<string, string>);
-      if (!snapshot) return undefined;
-      return { data: snapshot.data, monitor: withCallback(toStatusMonitor(snapshot), snapshot.data.request.callbackUrl, parseDeliveries(deliveries as string[])) };
+      const fields = hash as Record<string, string>;
+      const texts = deliveries as string[];
+      return this.parsedJobs.get(jobId, [...snapshotSource(fields), ...texts], () => {
+        const snapshot = snapshotFromHash(jobId, fields);
+        if (!snapshot) return undefined;
+        return { data: snapshot.data, monitor: withCallback(toStatusMonitor(snapshot), snapshot.data.request.callbackUrl, parseDeliveries(texts)) };
+      });
     });
   }
 
@@ -227,10 +245,11 @@ export class JobStore implements StoreContext {
     return queue;
   }
 
-  /** Closes the store's queues and timers; the connection is its owner's to close. */
+  /** Closes the store's queues, their connection and timers; the store's connection is its owner's to close. */
   async close(): Promise<void> {
     this.counters?.close();
     await Promise.all([this.changes.close(), this.webhooksQueue?.close()].map((closing) => closing?.catch(() => undefined)));
+    this.queueConnection.disconnect();
   }
 }
 

@@ -56,26 +56,34 @@ export interface RoundTripCounter {
   stop(): void;
 }
 
-/** Counts the round trips `redis` makes from now on (a pipeline or MULTI is one). */
-export function countRoundTrips(redis: Redis): RoundTripCounter {
-  const client = redis as unknown as Sendable;
-  const original = client.sendCommand;
+/**
+ * Counts the round trips `connections` make from now on (a pipeline or MULTI is one), in one list: a
+ * job store's own connection and the one its BullMQ queues run on.
+ */
+export function countRoundTrips(...connections: Redis[]): RoundTripCounter {
   let trips: string[][] = [];
   const pipelines = new WeakMap<object, string[]>();
-  client.sendCommand = function (this: unknown, command: { name: string }, stream?: unknown) {
-    if (stream && typeof stream === "object" && (stream as { isPipeline?: boolean }).isPipeline) {
-      let trip = pipelines.get(stream);
-      if (!trip) {
-        trip = [];
-        pipelines.set(stream, trip);
-        trips.push(trip);
+  const count = (client: Sendable): (() => void) => {
+    const original = client.sendCommand;
+    client.sendCommand = function (this: unknown, command: { name: string }, stream?: unknown) {
+      if (stream && typeof stream === "object" && (stream as { isPipeline?: boolean }).isPipeline) {
+        let trip = pipelines.get(stream);
+        if (!trip) {
+          trip = [];
+          pipelines.set(stream, trip);
+          trips.push(trip);
+        }
+        trip.push(command.name);
+      } else {
+        trips.push([command.name]);
       }
-      trip.push(command.name);
-    } else {
-      trips.push([command.name]);
-    }
-    return original.call(this, command, stream);
+      return original.call(this, command, stream);
+    };
+    return () => {
+      client.sendCommand = original;
+    };
   };
+  const restore = connections.map((redis) => count(redis as unknown as Sendable));
   return {
     get count() {
       return trips.length;
@@ -87,7 +95,7 @@ export function countRoundTrips(redis: Redis): RoundTripCounter {
       trips = [];
     },
     stop() {
-      client.sendCommand = original;
+      for (const undo of restore) undo();
     },
   };
 }

@@ -21,7 +21,7 @@ t.test("accepting a change and reading a status", async (t) => {
   // The rate counters are flushed by a timer, off every request's path: stopped here so that a flush
   // does not land inside a measurement; its own cost is measured below.
   app.jobStore.rateCounters.close();
-  const trips = countRoundTrips(app.redis);
+  const trips = countRoundTrips(app.redis, app.jobStore.queueConnection);
   t.teardown(() => trips.stop());
   let n = 0;
   const submit = (extra: object = {}, headers: Record<string, string> = {}) =>
@@ -96,7 +96,7 @@ t.test("a page of jobs reads its jobs in one round trip", async (t) => {
     t.equal(response.statusCode, 202);
   }
   await app.inject({ method: "GET", url: "/v1/jobs?top=5", headers: { "x-api-key": KEYS.reader } });
-  const trips = countRoundTrips(app.redis);
+  const trips = countRoundTrips(app.redis, app.jobStore.queueConnection);
   t.teardown(() => trips.stop());
   const { result, commands } = await countCommands(redis.url, () => app.inject({ method: "GET", url: "/v1/jobs?top=5", headers: { "x-api-key": KEYS.reader } }));
   t.equal(result.json().value.length, 5);
