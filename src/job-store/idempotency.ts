@@ -6,9 +6,10 @@ import type { StoreContext } from "./store-context.js";
  * Idempotency-Key for change requests: the first accepted answer is returned to every retry with the same
  * key and body (for at least 24 hours); the same key with another body is refused.
  *
- * The record is written once, before the job is added, and names the job the request is about to add:
- * `SET NX GET` claims the key and reads what an earlier request left in one command, and no second write
- * follows. A retry finds the job and answers what the first request answered (the new job's monitor, a
+ * The record is written once, with the job's add and in the same script (job-store.ts, scripts/accept-
+ * with-key-10.lua), and names the job: `SET NX GET` claims the key and reads what an earlier request left
+ * in one command, BullMQ's add follows only when the key was free, and no second write follows. An add
+ * refused (the FHIR service has an unfinished job) gives the claim back in the same script. A retry finds the job and answers what the first request answered (the new job's monitor, a
  * pure function of the job's data). A record whose job does not exist is a request still adding it, or
  * one that died before it could: after PENDING_MS it is taken over (a compare-and-set, so of two retries
  * one wins). A request that was refused releases the key, so a retry is judged afresh.
@@ -27,6 +28,14 @@ export type Reservation =
  * release it).
  */
 export const PENDING_MS = 5000;
+
+/** A request's claim on its Idempotency-Key: the record to write (naming its job) and where. */
+export interface IdempotencyClaim {
+  key: string;
+  record: string;
+  keepSeconds: number;
+  fingerprint: string;
+}
 
 interface IdempotencyRecord {
   fingerprint: string;
@@ -73,26 +82,45 @@ export class IdempotencyKeys {
     return Math.ceil(this.store.keepMs / 1000);
   }
 
+  /** What claims the key for a request about to add job `jobId`: with the add, in one script (job-store.ts). */
+  claim(principal: string, idempotencyKey: string, bodyFingerprint: string, jobId: string): IdempotencyClaim {
+    return {
+      key: this.key(principal, idempotencyKey),
+      record: JSON.stringify({ fingerprint: bodyFingerprint, jobId, at: this.now() } satisfies IdempotencyRecord),
+      keepSeconds: this.keepSeconds,
+      fingerprint: bodyFingerprint,
+    };
+  }
+
   /** Claims the key for a request about to add job `jobId`, or says what an earlier request with it left. */
   async reserve(principal: string, idempotencyKey: string, bodyFingerprint: string, jobId: string): Promise<Reservation> {
-    const key = this.key(principal, idempotencyKey);
-    const record = JSON.stringify({ fingerprint: bodyFingerprint, jobId, at: this.now() } satisfies IdempotencyRecord);
-    const existing = await this.store.redis.set(key, record, "EX", this.keepSeconds, "NX", "GET");
-    if (existing === null) return { kind: "reserved" };
+    const claim = this.claim(principal, idempotencyKey, bodyFingerprint, jobId);
+    const existing = await this.store.redis.set(claim.key, claim.record, "EX", claim.keepSeconds, "NX", "GET");
+    return existing === null ? { kind: "reserved" } : this.judge(claim, existing);
+  }
+
+  /**
+   * What the record `existing` an earlier request left means for `claim`: the same body again (replay, or
+   * still in progress), another body (mismatch), or a record whose job never came (taken over after
+   * PENDING_MS: then the key is the claim's, "reserved").
+   */
+  async judge(claim: IdempotencyClaim, existing: string): Promise<Reservation> {
     let earlier: Partial<IdempotencyRecord> & EarlierRecord;
     try {
       earlier = JSON.parse(existing) as Partial<IdempotencyRecord> & EarlierRecord;
     } catch {
       earlier = {};
     }
-    if (earlier.fingerprint !== bodyFingerprint) return { kind: "mismatch" };
+    if (earlier.fingerprint !== claim.fingerprint) return { kind: "mismatch" };
     if (earlier.body) return { kind: "replay", monitor: earlier.body };
     if (earlier.pending) return { kind: "inProgress" };
     const monitor = typeof earlier.jobId === "string" ? await this.addedMonitor(earlier.jobId) : undefined;
     if (monitor) return { kind: "replay", monitor };
     if (this.now() - Number(earlier.at ?? 0) < PENDING_MS) return { kind: "inProgress" };
-    const taken = await this.store.redis.cmkTakeOverIdempotencyKey(key, existing, record, this.keepSeconds);
-    return taken === 1 ? { kind: "reserved" } : this.reserve(principal, idempotencyKey, bodyFingerprint, jobId);
+    const taken = await this.store.redis.cmkTakeOverIdempotencyKey(claim.key, existing, claim.record, claim.keepSeconds);
+    if (taken === 1) return { kind: "reserved" };
+    const current = await this.store.redis.set(claim.key, claim.record, "EX", claim.keepSeconds, "NX", "GET");
+    return current === null ? { kind: "reserved" } : this.judge(claim, current);
   }
 
   /** The request was not accepted: a retry with the key is judged afresh. */

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { JobsOptions } from "bullmq";
+import { Job, type JobsOptions } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
 import { newJobMonitor, toStatusMonitor, type ChangeJobData, type CancelRecord } from "../domain/job-record.js";
 import { withCallback } from "../domain/webhooks.js";
@@ -13,7 +13,7 @@ import { AuditTrail } from "./audit-trail.js";
 import { JOB_FIELDS, snapshotFromHash, snapshotSource } from "./bullmq-layout.js";
 import { ParsedJobs, type ParsedJob } from "./parsed-jobs.js";
 import { JobControl, requestCancel, type CancelOutcome } from "./cancel.js";
-import { IdempotencyKeys } from "./idempotency.js";
+import { IdempotencyKeys, type IdempotencyClaim } from "./idempotency.js";
 import { JobEventLog } from "./job-events.js";
 import { listJobs, queueIndexJob, queueMaintainIndexes, type JobListFilters, type JobListPage } from "./job-index.js";
 import { storeKeys, type StoreKeys } from "./keys.js";
@@ -38,13 +38,17 @@ export interface JobStoreOptions {
 export type AddOutcome =
   | { accepted: true; jobId: string; monitor: JobStatusMonitor; audited: boolean }
   /** The FHIR service has an unfinished job. */
-  | { accepted: false; activeJobId: string };
+  | { accepted: false; activeJobId: string }
+  /** An earlier request holds the Idempotency-Key (`AddOptions.idempotency`): its record; nothing was added. */
+  | { accepted: false; earlierRecord: string };
 
 export interface AddOptions {
   /** The job id to use (an Idempotency-Key record names it before the add); default a new UUID. */
   jobId?: string;
   /** The audit entry of the accepted request, written in the round trip after the add. */
   audit?: (monitor: JobStatusMonitor) => AuditRecord | undefined;
+  /** The request's Idempotency-Key claim (its record names `jobId`): claimed in the add's own script, which adds only when the key is free. */
+  idempotency?: IdempotencyClaim;
 }
 
 /**
@@ -108,7 +112,8 @@ export class JobStore implements StoreContext {
    * Adds a change job unless its FHIR service has an unfinished one (BullMQ's deduplication: the check and
    * the add are one script), then writes its list index entries and the request's audit entry in one more
    * round trip. A failure after the add does not undo the job: the worker indexes it again when it starts
-   * it, and an entry not written here is the caller's to write (`audited` false).
+   * it, and an entry not written here is the caller's to write (`audited` false). With an Idempotency-Key
+   * claim, the claim and the add are one script (still one round trip).
    */
   async addChange(data: ChangeJobData, options: AddOptions = {}): Promise<AddOutcome> {
     const jobId = options.jobId ?? randomUUID();
@@ -117,7 +122,10 @@ export class JobStore implements StoreContext {
       jobId,
       ...(exclusive ? { deduplication: { id: exclusivityId(data.request.fhirServiceId) } } : {}),
     };
-    const added = (await this.changes.add(data.request.operation, data, jobOptions)).id!;
+    const added = options.idempotency
+      ? await this.addClaimed(data, jobOptions, jobId, options.idempotency)
+      : (await this.changes.add(data.request.operation, data, jobOptions)).id!;
+    if (Array.isArray(added)) return { accepted: false, earlierRecord: added[0] };
     if (added !== jobId) return { accepted: false, activeJobId: added };
     // The job was just added: its monitor is known without reading it back (addedMonitor reads it again).
     const monitor = withCallback(newJobMonitor(jobId, data), data.request.callbackUrl, []);
@@ -131,6 +139,25 @@ export class JobStore implements StoreContext {
     );
     if (failed) this.logger?.warn({ jobId, err: failed.message }, "new job not indexed or its audit entry not written");
     return { accepted: true, jobId, monitor, audited: record !== undefined && !failed };
+  }
+
+  /**
+   * BullMQ's own add of the job, run inside the store's accept-with-key script (behind the claim): BullMQ
+   * builds the job and its script's keys and arguments as `queue.add` does (its `addJobToTransaction`, kept
+   * public for batching adds on a caller's transaction), and they are handed to the store's script.
+   * Returns the job id BullMQ answers, or [the earlier record] when the key was held.
+   */
+  private async addClaimed(data: ChangeJobData, options: JobsOptions, jobId: string, claim: IdempotencyClaim): Promise<string | [string]> {
+    const queue = this.changes;
+    const job = new Job(queue, data.request.operation, data, { ...queue.jobsOpts, ...options, jobId }, jobId);
+    const client = {
+      runCommand: (command: string, args: Array<string | Buffer>) => {
+        if (!command.startsWith("addStandardJob:")) throw new Error(`BullMQ chose ${command} to add a change job; the accept script wraps addStandardJob only`);
+        return this.redis.cmkAcceptWithKey(...args.slice(0, 9), claim.key, ...args.slice(9), claim.record, claim.keepSeconds, jobId);
+      },
+    };
+    const added = (await queue.backend.addJobToTransaction(client as never, job.asJSON(), jobId, { parentDependenciesKey: "" })) as unknown;
+    return Array.isArray(added) ? [String(added[0])] : String(added);
   }
 
   /** The job's status monitor from its own record (one HGETALL, with its webhook deliveries, in one round trip). */

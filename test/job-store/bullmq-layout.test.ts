@@ -144,3 +144,48 @@ t.test("BullMQ's layout as the store relies on it, job state by job state", asyn
   await agrees(activeId, "completed");
   t.equal((await redis.xlen(queue.keys.events!)) > 0, true, "BullMQ's events stream, where cancel adds its failed event");
 });
+
+t.test("the accept-with-key script runs BullMQ's own add behind the Idempotency-Key claim", async (t) => {
+  const config = testConfig(t);
+  const redis = createRedisConnection(config.REDIS_URL, "worker");
+  t.teardown(() => redis.disconnect());
+  const store = createJobStore({ redis, prefix: config.CMK_QUEUE_PREFIX, retentionHours: 24 });
+  t.teardown(() => store.close());
+  const queue = store.changes;
+  const plainHash = async (id: string) => {
+    const { timestamp: _timestamp, ...fields } = await redis.hgetall(queue.toKey(id));
+    return fields;
+  };
+
+  // The same job added by queue.add (the path without a key) and through the script: the same hash, the same queue entries.
+  const plain = await store.addChange(data("layout-add-plain", "hold"));
+  const claim = store.idempotency.claim("layout-test", "key-1", "fingerprint-1", "00000000-0000-4000-8000-0000000000a1");
+  const claimed = await store.addChange(data("layout-add-claimed", "hold"), { jobId: "00000000-0000-4000-8000-0000000000a1", idempotency: claim });
+  t.ok(plain.accepted && claimed.accepted);
+  if (!plain.accepted || !claimed.accepted) return;
+  const [plainFields, claimedFields] = [await plainHash(plain.jobId), await plainHash(claimed.jobId)];
+  t.same(Object.keys(claimedFields).sort(), Object.keys(plainFields).sort(), "the same fields as BullMQ's queue.add writes");
+  // Options as BullMQ stores them, with this job's own ids (job id, deduplication id) taken out.
+  const opts = (fields: Record<string, string>, id: string) => fields.opts!.replace(id, "<id>").replace(fields.deid!, "<deid>");
+  t.same(
+    { ...claimedFields, data: "", deid: "", opts: opts(claimedFields, claimed.jobId) },
+    { ...plainFields, data: "", deid: "", opts: opts(plainFields, plain.jobId) },
+    "the same options, name and counters",
+  );
+  t.equal(claimedFields.deid, exclusivityId(fhirId("layout-add-claimed")), "the FHIR service's deduplication id");
+  t.equal((await queue.getJob(claimed.jobId))?.data.request.fhirServiceId, fhirId("layout-add-claimed"), "BullMQ reads it as its own");
+  t.equal(await queue.getJobState(claimed.jobId), "waiting");
+  t.equal(await redis.get(claim.key), claim.record, "the claim was written with it");
+
+  // The key held: nothing added, the earlier record answered.
+  const again = store.idempotency.claim("layout-test", "key-1", "fingerprint-1", "00000000-0000-4000-8000-0000000000a2");
+  const held = await store.addChange(data("layout-add-held", "hold"), { jobId: "00000000-0000-4000-8000-0000000000a2", idempotency: again });
+  t.same(held, { accepted: false, earlierRecord: claim.record });
+  t.equal(await redis.exists(queue.toKey("00000000-0000-4000-8000-0000000000a2")), 0, "no job");
+
+  // Refused by the FHIR service's unfinished job: the claim is given back in the same script.
+  const other = store.idempotency.claim("layout-test", "key-2", "fingerprint-2", "00000000-0000-4000-8000-0000000000a3");
+  const refused = await store.addChange(data("layout-add-claimed", "hold"), { jobId: "00000000-0000-4000-8000-0000000000a3", idempotency: other });
+  t.same(refused, { accepted: false, activeJobId: claimed.jobId });
+  t.equal(await redis.exists(other.key), 0, "the key is free again");
+});
