@@ -59,6 +59,8 @@ const ONLY = new Set(stringArgument("--only", PHASES.join(",")).split(",").map((
 for (const phase of ONLY) if (!(PHASES as readonly string[]).includes(phase)) throw new Error(`--only: unknown phase ${phase} (phases: ${PHASES.join(", ")})`);
 const ALL_PHASES = PHASES.every((phase) => ONLY.has(phase));
 const CPU_PROFILE_DIR = stringArgument("--cpu-prof", "");
+/** The rate-limit counters' flush (job-store/rate-counters.ts): periodic, not any request's. */
+const RATE_COUNTER_COMMANDS = ["incrby", "pexpire", "pttl"];
 /** Requests made one at a time to count round trips and commands exactly. */
 const SEQUENTIAL = 20;
 
@@ -260,7 +262,12 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
     log(`${what}: ${result.perSecond.toFixed(0)}/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ${commands.total.toFixed(1)} Redis commands each`);
     return { result, commands };
   };
-  /** `count` requests one at a time through the API behind the counting proxy: commands and round trips each. */
+  /**
+   * `count` requests one at a time through the API behind the counting proxy: commands and round trips
+   * each, as test/services/redis-cost.test.ts counts them. The rate-limit counters' flushes (a timer,
+   * every 250 ms while a caller has requests: INCRBY, PEXPIRE, PTTL per caller in one round trip) are not
+   * any request's: counted apart (one PTTL per flush, one caller here) and reported beside.
+   */
   const sequential = async (what: string, request: (index: number) => Promise<Response>, expected: number) => {
     const before = await snapshot(admin);
     const turnsBefore = redisProxy.turns();
@@ -272,10 +279,15 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
       await sleep(50);
     }
     await sleep(300);
-    const turns = (redisProxy.turns() - turnsBefore) / SEQUENTIAL;
-    const commands = perRequest(commandDelta(before, await snapshot(admin)), SEQUENTIAL, idle);
-    log(`${what}, one at a time: ${commands.total.toFixed(1)} Redis commands, ${turns.toFixed(1)} round trips each`);
-    return { commands: { total: commands.total, byCommand: commands.byCommand } satisfies PerRequestCommands, roundTrips: turns };
+    const delta = commandDelta(before, await snapshot(admin));
+    const flushes = delta.byCommand.pttl ?? 0;
+    const flushCommands = RATE_COUNTER_COMMANDS.reduce((sum, name) => sum + (delta.byCommand[name] ?? 0), 0);
+    for (const name of RATE_COUNTER_COMMANDS) delete delta.byCommand[name];
+    delta.total -= flushCommands;
+    const turns = (redisProxy.turns() - turnsBefore - flushes) / SEQUENTIAL;
+    const commands = perRequest(delta, SEQUENTIAL, idle);
+    log(`${what}, one at a time: ${commands.total.toFixed(1)} Redis commands, ${turns.toFixed(1)} round trips each; besides, ${flushes} rate-limit flushes (${flushCommands} commands, ${flushes} round trips) in the run`);
+    return { commands: { total: commands.total, byCommand: commands.byCommand } satisfies PerRequestCommands, roundTrips: turns, rateLimitFlushes: { flushes, commands: flushCommands } };
   };
 
   // 5. P1: status read vs B1; API RSS under load.
@@ -490,12 +502,13 @@ async function run(dir: string, processes: ProcessGroup, cleanups: Array<() => u
       },
     },
     redis: {
-      statusRead: { baseline: b1.commands, service: p1.commands, sequential: statusProbe.commands, roundTrips: statusProbe.roundTrips },
+      statusRead: { baseline: b1.commands, service: p1.commands, sequential: statusProbe.commands, roundTrips: statusProbe.roundTrips, rateLimitFlushes: statusProbe.rateLimitFlushes },
       accept: {
         baseline: b2Commands,
         service: p2.commands,
         sequential: acceptProbe.commands,
         roundTrips: acceptProbe.roundTrips,
+        rateLimitFlushes: acceptProbe.rateLimitFlushes,
         withoutIdempotencyKey: { sequential: acceptProbeWithoutKey.commands, roundTrips: acceptProbeWithoutKey.roundTrips },
       },
     },

