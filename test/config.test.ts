@@ -95,8 +95,8 @@ t.test("compliance settings: defaults, the scan schedule's cron syntax checked a
   t.throws(() => loadConfig({ CMK_COMPLIANCE_SCAN_CRON: "daily" }), { variable: "CMK_COMPLIANCE_SCAN_CRON", message: /must be "off" or a cron expression of 5 fields .* got 1 field \(got "daily"\)/ });
   t.throws(() => loadConfig({ CMK_COMPLIANCE_SCAN_CRON: "0 3 * *" }), { variable: "CMK_COMPLIANCE_SCAN_CRON", message: /got 4 fields/ });
   t.throws(() => loadConfig({ CMK_COMPLIANCE_SCAN_CRON: "0 0 31 2 *" }), { variable: "CMK_COMPLIANCE_SCAN_CRON", message: /not a valid cron expression/ }, "a day that never comes");
-  t.throws(() => loadConfig({ CMK_KEY_MAX_AGE_DAYS: "0" }), { variable: "CMK_KEY_MAX_AGE_DAYS" });
-  t.throws(() => loadConfig({ CMK_KEY_MAX_AGE_DAYS: "a year" }), { variable: "CMK_KEY_MAX_AGE_DAYS" });
-  t.throws(() => loadConfig({ CMK_REQUIRE_CUSTOMER_MANAGED_KEY: "yes" }), { variable: "CMK_REQUIRE_CUSTOMER_MANAGED_KEY" });
-  t.throws(() => loadConfig({ CMK_FOLLOW_LATEST_KEY_VERSION: "1x" }), { variable: "CMK_FOLLOW_LATEST_KEY_VERSION" });
+  t.throws(() => loadConfig({ CMK_KEY_MAX_AGE_DAYS: "0" }), { name: "ConfigError", variable: "CMK_KEY_MAX_AGE_DAYS" });
+  t.throws(() => loadConfig({ CMK_KEY_MAX_AGE_DAYS: "a year" }), { name: "ConfigError", variable: "CMK_KEY_MAX_AGE_DAYS" });
+  t.throws(() => loadConfig({ CMK_REQUIRE_CUSTOMER_MANAGED_KEY: "yes" }), { name: "ConfigError", variable: "CMK_REQUIRE_CUSTOMER_MANAGED_KEY" });
+  t.throws(() => loadConfig({ CMK_FOLLOW_LATEST_KEY_VERSION: "1x" }), { name: "ConfigError", variable: "CMK_FOLLOW_LATEST_KEY_VERSION" });
 });

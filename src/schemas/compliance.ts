@@ -117,7 +117,7 @@ export const KeyVaultEventData = Type.Object(
     NBF: Type.Optional(Type.Union([Type.Number(), Type.String({ pattern: "^\\s*-?\\d+\\s*$" }), Type.Null()])),
     EXP: Type.Optional(Type.Union([Type.Number(), Type.String({ pattern: "^\\s*-?\\d+\\s*$" }), Type.Null()])),
   },
-  { $id: "KeyVaultEventData", additionalProperties: true, description: "data of Microsoft.KeyVault.Key* events." },
+  { additionalProperties: true, description: "data of Microsoft.KeyVault.Key* events." },
 );
 export type KeyVaultEventData = Static<typeof KeyVaultEventData>;
 
@@ -181,5 +181,7 @@ export const KeyVaultEventsAccepted = Type.Object(
 );
 export type KeyVaultEventsAccepted = Static<typeof KeyVaultEventsAccepted>;
 
-/** Registered once with Fastify. */
-export const complianceSchemas = [ComplianceFinding, ServiceCompliance, ComplianceReport, KeyVaultEventData, EventGridEvent, CloudEvent, SubscriptionValidationResponse, KeyVaultEventsAccepted];
+/** Registered once with Fastify: the Event Grid webhook's. */
+export const complianceSchemas = [EventGridEvent, CloudEvent, SubscriptionValidationResponse, KeyVaultEventsAccepted];
+/** The report's, to register with the route that answers it (GET /v1/compliance, with the scan). */
+export const complianceReportSchemas = [ComplianceFinding, ServiceCompliance, ComplianceReport];

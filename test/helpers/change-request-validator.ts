@@ -2,7 +2,7 @@ import { Ajv } from "ajv";
 import addFormats from "ajv-formats";
 import { changeRequestSchemas } from "../../src/schemas/change-requests.js";
 import { sharedSchemas } from "../../src/schemas/common.js";
-import { complianceSchemas, RecommendedChange } from "../../src/schemas/compliance.js";
+import { complianceReportSchemas, complianceSchemas, RecommendedChange } from "../../src/schemas/compliance.js";
 
 /**
  * Validates a body against the change-request schemas the way the API's validator does (Ajv with
@@ -11,7 +11,7 @@ import { complianceSchemas, RecommendedChange } from "../../src/schemas/complian
  */
 const ajv = new Ajv({ allErrors: true, discriminator: true, strict: false, keywords: ["example", "x-examples"] });
 addFormats.default(ajv);
-for (const schema of [...sharedSchemas, ...changeRequestSchemas, ...complianceSchemas]) ajv.addSchema(schema);
+for (const schema of [...sharedSchemas, ...changeRequestSchemas, ...complianceSchemas, ...complianceReportSchemas]) ajv.addSchema(schema);
 const validate = ajv.compile(RecommendedChange);
 
 /** The validator's errors for `body` as a recommended change (SetKey, RotateKey or RecoverKeyAccess); empty when valid. */
