@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { CronExpressionParser } from "cron-parser";
 
 /** An integer read from an environment string. */
 const Integer = (options: { minimum: number; maximum: number; default: number; description: string }) =>
@@ -131,6 +132,18 @@ export const EnvSchema = Type.Object({
     description: "how long a new role assignment may take to reach Key Vault; a job waits for a younger granting assignment before it sets the key",
   }),
   CMK_JOB_RETENTION_HOURS: Integer({ minimum: 24, maximum: 24 * 365, default: 168, description: "how long finished jobs' status monitors are kept" }),
+  CMK_COMPLIANCE_SCAN_CRON: Type.String({
+    default: "0 3 * * *",
+    minLength: 1,
+    maxLength: 200,
+    description: "when scheduled compliance scans run (cron, the service's time zone UTC; one scan per schedule tick across all workers); off disables them",
+  }),
+  CMK_KEY_MAX_AGE_DAYS: Integer({ minimum: 1, maximum: 36_500, default: 365, description: "KeyVersionTooOld: a key version older than this many days" }),
+  CMK_REQUIRE_CUSTOMER_MANAGED_KEY: Type.Boolean({ default: false, description: "true: MicrosoftManagedKey findings are High (Low otherwise)" }),
+  CMK_FOLLOW_LATEST_KEY_VERSION: Type.Boolean({
+    default: false,
+    description: "true: a service a scan or a KeyNewVersionCreated event finds behind its key's newest enabled version gets a RotateKey to it",
+  }),
   LOG_LEVEL: Type.Union(
     ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((level) => Type.Literal(level)),
     { default: "info", description: "pino log level" },
@@ -204,6 +217,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const url = new URL(parsed.REDIS_URL);
     if (url.username || url.password) throw new ConfigError("REDIS_URL", "must carry no user or password with CMK_REDIS_AUTH=entra (the token is the password; CMK_REDIS_USERNAME sets the user)");
   }
+  const cronProblem = complianceCronProblem(parsed.CMK_COMPLIANCE_SCAN_CRON);
+  if (cronProblem) throw new ConfigError("CMK_COMPLIANCE_SCAN_CRON", `${cronProblem} (got ${JSON.stringify(parsed.CMK_COMPLIANCE_SCAN_CRON)})`);
   if (parsed.CMK_REDIS_USERNAME !== undefined && parsed.CMK_REDIS_AUTH !== "entra") {
     throw new ConfigError("CMK_REDIS_USERNAME", "is only used with CMK_REDIS_AUTH=entra; with passwords the user goes in REDIS_URL (rediss://user:password@host:port)");
   }
@@ -216,6 +231,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenSubscriptions: parseJsonVariable("CMK_TOKEN_SUBSCRIPTIONS", parsed.CMK_TOKEN_SUBSCRIPTIONS, TokenSubscriptionsSchema, '{"<appid>": ["<subscription id>"]}'),
     armPollIntervalMs: parsed.CMK_ARM_POLL_INTERVAL_MS ?? (parsed.CMK_MODE === "sandbox" ? 250 : 5000),
   };
+}
+
+/**
+ * Why a CMK_COMPLIANCE_SCAN_CRON value cannot be used, or undefined when it can: `off`, or a cron
+ * expression of 5 fields (6 with seconds first) or a macro such as `@daily`, as BullMQ's job scheduler parses it (cron-parser, the version
+ * BullMQ pins). Checked at start, so a typo stops the process instead of silently never scanning.
+ */
+export function complianceCronProblem(value: string): string | undefined {
+  if (value === "off") return undefined;
+  const fields = value.trim().split(/\s+/);
+  if (!value.startsWith("@") && (fields.length < 5 || fields.length > 6)) return `must be "off" or a cron expression of 5 fields (minute hour day-of-month month day-of-week), e.g. "0 3 * * *"; got ${fields.length} field${fields.length === 1 ? "" : "s"}`;
+  try {
+    CronExpressionParser.parse(value, { tz: "UTC" });
+    return undefined;
+  } catch (error) {
+    return `is not a valid cron expression: ${(error as Error).message}`;
+  }
 }
 
 /**

@@ -81,3 +81,22 @@ t.test("Redis as production runs it: auth, user, cluster and the prefix's hash t
   t.throws(() => loadConfig({ CMK_REDIS_USERNAME: "someone" }), { variable: "CMK_REDIS_USERNAME", message: /only used with CMK_REDIS_AUTH=entra/ });
   t.equal(loadConfig({ CMK_REDIS_AUTH: "entra", CMK_REDIS_USERNAME: "c0ffee00-0000-4000-8000-000000000001" }).CMK_REDIS_USERNAME, "c0ffee00-0000-4000-8000-000000000001");
 });
+
+t.test("compliance settings: defaults, the scan schedule's cron syntax checked at load, off disables", async (t) => {
+  const defaults = loadConfig({});
+  t.equal(defaults.CMK_COMPLIANCE_SCAN_CRON, "0 3 * * *");
+  t.equal(defaults.CMK_KEY_MAX_AGE_DAYS, 365);
+  t.equal(defaults.CMK_REQUIRE_CUSTOMER_MANAGED_KEY, false);
+  t.equal(defaults.CMK_FOLLOW_LATEST_KEY_VERSION, false);
+  const set = loadConfig({ CMK_COMPLIANCE_SCAN_CRON: "*/15 * * * *", CMK_KEY_MAX_AGE_DAYS: "90", CMK_REQUIRE_CUSTOMER_MANAGED_KEY: "true", CMK_FOLLOW_LATEST_KEY_VERSION: "true" });
+  t.match(set, { CMK_COMPLIANCE_SCAN_CRON: "*/15 * * * *", CMK_KEY_MAX_AGE_DAYS: 90, CMK_REQUIRE_CUSTOMER_MANAGED_KEY: true, CMK_FOLLOW_LATEST_KEY_VERSION: true });
+  for (const cron of ["off", "0 3 * * MON-FRI", "@daily", "30 0 3 * * *"]) t.equal(loadConfig({ CMK_COMPLIANCE_SCAN_CRON: cron }).CMK_COMPLIANCE_SCAN_CRON, cron, cron);
+  t.throws(() => loadConfig({ CMK_COMPLIANCE_SCAN_CRON: "61 3 * * *" }), { variable: "CMK_COMPLIANCE_SCAN_CRON", message: /^CMK_COMPLIANCE_SCAN_CRON: is not a valid cron expression: .*61.*\(got "61 3 \* \* \*"\)$/ });
+  t.throws(() => loadConfig({ CMK_COMPLIANCE_SCAN_CRON: "daily" }), { variable: "CMK_COMPLIANCE_SCAN_CRON", message: /must be "off" or a cron expression of 5 fields .* got 1 field \(got "daily"\)/ });
+  t.throws(() => loadConfig({ CMK_COMPLIANCE_SCAN_CRON: "0 3 * *" }), { variable: "CMK_COMPLIANCE_SCAN_CRON", message: /got 4 fields/ });
+  t.throws(() => loadConfig({ CMK_COMPLIANCE_SCAN_CRON: "0 0 31 2 *" }), { variable: "CMK_COMPLIANCE_SCAN_CRON", message: /not a valid cron expression/ }, "a day that never comes");
+  t.throws(() => loadConfig({ CMK_KEY_MAX_AGE_DAYS: "0" }), { name: "ConfigError", variable: "CMK_KEY_MAX_AGE_DAYS" });
+  t.throws(() => loadConfig({ CMK_KEY_MAX_AGE_DAYS: "a year" }), { name: "ConfigError", variable: "CMK_KEY_MAX_AGE_DAYS" });
+  t.throws(() => loadConfig({ CMK_REQUIRE_CUSTOMER_MANAGED_KEY: "yes" }), { name: "ConfigError", variable: "CMK_REQUIRE_CUSTOMER_MANAGED_KEY" });
+  t.throws(() => loadConfig({ CMK_FOLLOW_LATEST_KEY_VERSION: "1x" }), { name: "ConfigError", variable: "CMK_FOLLOW_LATEST_KEY_VERSION" });
+});

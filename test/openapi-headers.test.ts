@@ -128,6 +128,14 @@ t.test("the headers, media types and problem examples the document declares are 
   t.equal((await call(app, "get", "/v1/audit", { headers: as(KEYS.operator) })).statusCode, 403);
   for (const path of ["/metrics", "/healthz", "/readyz"]) t.equal((await call(app, "get", path)).statusCode, 200, path);
 
+  // Event Grid's webhook: the handshake of each schema, and a delivery.
+  const events = "/v1/events/key-vault";
+  const validation = { id: "v", subject: "", data: { validationCode: "c0de" }, eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", eventTime: "2026-11-29T10:00:00Z", dataVersion: "1" };
+  t.same((await call(app, "post", events, { payload: [validation], headers: as(KEYS.operator) })).json(), { validationResponse: "c0de" });
+  t.equal((await call(app, "post", events, { payload: [{ ...validation, eventType: "Microsoft.Storage.BlobCreated" }], headers: as(KEYS.operator) })).statusCode, 200);
+  t.equal((await call(app, "options", events, { headers: { ...as(KEYS.operator), "webhook-request-origin": "eventgrid.azure.net" } })).statusCode, 200);
+  t.equal((await call(app, "options", events, { headers: as(KEYS.operator) })).statusCode, 400);
+
   // One request a minute: every operation but the probes answers 429 after the first.
   const limited = await buildTestApp(t, testConfig(t, { CMK_RATE_LIMIT_PER_MINUTE: "1" }));
   for (const { path, method } of operations) {

@@ -48,3 +48,25 @@ export type StoreKeys = ReturnType<typeof storeKeys>;
 export function fhirServiceKey(fhirServiceId: string): string {
   return createHash("sha256").update(canonicalArmId(fhirServiceId)).digest("hex").slice(0, 40);
 }
+
+/**
+ * Keys of Key Vault events received from Event Grid (`POST /v1/events/key-vault`), under the same prefix:
+ * one marker per event seen (duplicate suppression), a bounded stream of pending events per versionless
+ * key, and a sorted set of the keys that have pending events (by the time of their latest event).
+ */
+export function keyEventKeys(prefix: string) {
+  const base = `${prefix}:key-events`;
+  return {
+    /** String, set NX with a TTL: the event (source and id) was seen. */
+    seen: (eventDigest: string) => `${base}:seen:${eventDigest}`,
+    /** Stream of the key's pending events (JSON), newest last, capped. */
+    pending: (versionlessKeyUrl: string) => `${base}:pending:${keyDigest(versionlessKeyUrl)}`,
+    /** Sorted set: versionless key URL → ms of its latest event. */
+    keysWithPending: `${base}:keys`,
+  };
+}
+
+/** Key Vault key names and hosts compare without case: one digest per versionless key. */
+export function keyDigest(versionlessKeyUrl: string): string {
+  return createHash("sha256").update(versionlessKeyUrl.toLowerCase()).digest("hex").slice(0, 40);
+}

@@ -79,6 +79,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     port,
     caPem: ca.certPem,
     close() {
+      runtime.events.close();
       closing ??= new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         // SDK clients keep connections alive; do not wait for them to time out.

@@ -1,5 +1,6 @@
 import { SandboxClock } from "./clock.js";
 import type { TokenService } from "./entra/tokens.js";
+import { EventGridEmulator } from "./events/event-grid.js";
 import { FaultInjector } from "./faults.js";
 import { RequestLog } from "./request-log.js";
 import { Throttling, type ThrottleOptions } from "./throttling.js";
@@ -38,9 +39,11 @@ export interface SandboxRuntime {
   /** The emulator's time: what every module reads instead of `Date.now()` (`POST /_sandbox/clock` moves it). */
   readonly clock: SandboxClock;
   readonly entra: EntraOptions;
+  /** Event Grid's webhook subscriptions and deliveries of Key Vault events (`PUT /_sandbox/event-subscriptions`). */
+  readonly events: EventGridEmulator;
   /** Duration of an emulated ARM write: the fault configuration's override, else the configured value. */
   lroMs(): number;
-  /** Back to the seed: world, operations, faults, throttling buckets and request log (the clock keeps its time). */
+  /** Back to the seed: world, operations, faults, throttling buckets, request log and event subscriptions (the clock keeps its time). */
   reset(): void;
 }
 
@@ -52,6 +55,8 @@ export interface RuntimeOptions {
   keyCacheDir?: string;
   logger: SandboxLogger;
   entra?: EntraOptions;
+  /** Real-time interval at which Event Grid looks for due retries and key dates (default 200 ms). */
+  eventTickMs?: number;
 }
 
 export function createRuntime(options: RuntimeOptions): SandboxRuntime {
@@ -65,12 +70,14 @@ export function createRuntime(options: RuntimeOptions): SandboxRuntime {
     logger: options.logger,
     clock,
     entra: options.entra ?? {},
+    events: new EventGridEmulator({ clock, world: () => runtime.world, logger: options.logger, ...(options.eventTickMs ? { tickMs: options.eventTickMs } : {}) }),
     lroMs: () => runtime.faults.lroDurationMs ?? options.lroMs,
     reset() {
       runtime.world = createSeedWorld(options.keyCacheDir);
       runtime.faults.clear();
       runtime.throttling.clear();
       runtime.requestLog.clear();
+      runtime.events.reset();
     },
   };
   return runtime;

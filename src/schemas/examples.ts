@@ -136,6 +136,11 @@ export const PROBLEM_EXAMPLES = {
       { path: "/params/jobId", message: "does not have the expected format (see the API documentation)" },
     ]),
   ),
+  headerInvalid: problemExample(
+    "ValidationFailed",
+    "ValidationFailed: a request header is missing or malformed.",
+    new ValidationFailedError([{ path: "/headers/webhook-request-origin", message: "is required" }]),
+  ),
   queryInvalid: problemExample("ValidationFailed", "ValidationFailed: a query parameter is out of range.", new ValidationFailedError([{ path: "/query/top", message: "must be <= 100" }])),
   pathInvalid: problemExample(
     "ValidationFailed",

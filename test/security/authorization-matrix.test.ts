@@ -24,6 +24,9 @@ const CONTRACT_ROLES: Record<string, Role> = {
   "get /v1/subscriptions/{}/resourceGroups/{}/workspaces/{}/fhirservices/{}/encryption/health": "reader",
   "post /v1/templates": "reader",
   "get /v1/audit": "admin",
+  "post /v1/events/key-vault": "operator",
+  // The CloudEvents webhook handshake: authenticated like deliveries.
+  "options /v1/events/key-vault": "operator",
 };
 
 const ORDER: Role[] = ["reader", "operator", "admin"];

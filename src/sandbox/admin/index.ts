@@ -5,6 +5,7 @@ import { Router } from "../http/router.js";
 import type { SandboxRequest, SandboxResponse } from "../http/types.js";
 import type { SandboxRuntime } from "../runtime.js";
 import { parseThrottleOptions, ThrottleValidationError } from "../throttling.js";
+import { parseSubscriptions, SubscriptionValidationError } from "../events/subscriptions.js";
 import { APPS } from "../seed.js";
 import { ScenarioError } from "./scenario-error.js";
 import { runScenario } from "./scenarios.js";
@@ -83,8 +84,29 @@ export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRe
         return adminError(400, "InvalidClock", "'advanceSeconds' must be a non-negative number: the clock only moves forward.");
       }
       runtime.clock.advance(seconds);
+      // Key dates crossed and retries now due go out at once, not at the next tick.
+      runtime.events.tick();
       return json(200, clockBody(runtime));
     }))
+    .on("GET", "/_sandbox/event-subscriptions", () => json(200, runtime.events.snapshot()))
+    // Replaces the subscriptions once every new one passed Event Grid's validation handshake; any
+    // handshake failing changes nothing (400 ValidationHandshakeFailed naming the endpoints).
+    .on("PUT", "/_sandbox/event-subscriptions", async (request) => {
+      let specs;
+      try {
+        specs = parseSubscriptions(jsonBody(request));
+      } catch (error) {
+        if (error instanceof BodyParseError) return adminError(400, "InvalidJson", `The body is not valid JSON: ${error.message}`);
+        if (error instanceof SubscriptionValidationError) return adminError(400, "InvalidEventSubscriptions", error.message);
+        throw error;
+      }
+      const outcome = await runtime.events.configure(specs);
+      if (!outcome.ok) {
+        const message = outcome.failures.map((failure) => `Webhook validation handshake failed for ${failure.endpointUrl} (${failure.name}): ${failure.reason}.`).join(" ");
+        return json(400, { error: { code: "ValidationHandshakeFailed", message, details: outcome.failures } });
+      }
+      return json(200, runtime.events.snapshot());
+    })
     .on("POST", "/_sandbox/reset", () => {
       runtime.reset();
       return empty(204);

@@ -87,6 +87,7 @@ export function worldSnapshot(runtime: SandboxRuntime): Record<string, unknown> 
     })),
     faults: runtime.faults.snapshot(),
     throttling: runtime.throttling.snapshot(),
+    eventGrid: runtime.events.snapshot(),
     lroMs: runtime.lroMs(),
   };
 }

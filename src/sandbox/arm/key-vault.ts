@@ -209,6 +209,7 @@ function putKey(runtime: SandboxRuntime, vault: VaultRecord, request: ArmRequest
   if (typeof attributes.exp === "number") version.exp = attributes.exp;
   const key: KeyRecord = { name, versions: [version] };
   vault.keys.set(lower(name), key);
+  runtime.events.keyVersionCreated(vault, key, version);
   return json(200, keyResource(vault, key));
 }
 

@@ -111,7 +111,7 @@ export function createKeyVaultHandler(runtime: SandboxRuntime): (request: Sandbo
       );
     }
 
-    const keyVaultRequest: KeyVaultRequest = { ...request, caller, vault, apiVersion, nowSeconds: runtime.clock.nowSeconds() };
+    const keyVaultRequest: KeyVaultRequest = { ...request, caller, vault, apiVersion, nowSeconds: runtime.clock.nowSeconds(), events: runtime.events };
     if (LOCAL_RBAC_PATH.test(request.path)) {
       if (!isManagedHsm(vault)) return kvError(404, "NotFound", "Role assignments and definitions on the data plane exist on a Managed HSM only.");
       return localRbac(keyVaultRequest, vault);

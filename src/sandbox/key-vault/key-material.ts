@@ -41,7 +41,8 @@ export function isEc(kty: string): boolean {
   return kty === "EC" || kty === "EC-HSM";
 }
 
-function toMaterial(privateKey: KeyObject): KeyMaterial {
+/** The material of a private key (generated, cached or imported). */
+export function toMaterial(privateKey: KeyObject): KeyMaterial {
   const publicKey = createPublicKey(privateKey);
   const jwk = publicKey.export({ format: "jwk" });
   const publicJwk: Record<string, string> = {};

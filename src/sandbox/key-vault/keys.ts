@@ -4,7 +4,9 @@ import type { RouteParams, SandboxRequest, SandboxResponse } from "../http/types
 import { newKeyVersion } from "../ids.js";
 import { lower, type KeyRecord, type KeyVersionRecord, type RotationPolicyRecord, type VaultRecord } from "../world.js";
 import { badParameter, deletedKeyNotFound, keyNotFound, kvError } from "./errors.js";
-import { isEc, isRsa, lazyKeyMaterial } from "./key-material.js";
+import { createPrivateKey, type JsonWebKey } from "node:crypto";
+import type { EventGridEmulator } from "../events/event-grid.js";
+import { isEc, isRsa, lazyKeyMaterial, toMaterial } from "./key-material.js";
 import { rsaDecrypt, rsaEncrypt, RsaOperationError, rsaSign, rsaVerify } from "./rsa-operations.js";
 import { currentVersion, DEFAULT_KEY_OPS, keyAttributes, keyId, recoverDeletedKey, softDeleteKey } from "./model.js";
 
@@ -20,6 +22,8 @@ export interface KeyVaultRequest extends SandboxRequest {
   apiVersion: string;
   /** The emulator clock at the request, in Unix seconds. */
   nowSeconds: number;
+  /** Where new key versions are announced (Event Grid's `KeyNewVersionCreated`). */
+  events: Pick<EventGridEmulator, "keyVersionCreated">;
 }
 
 /**
@@ -192,6 +196,51 @@ async function createKey(request: KeyVaultRequest, params: RouteParams): Promise
   }
   const version = newVersion(template, fields.attributes, fields.tags ?? {}, request.nowSeconds);
   const key = addVersion(request.vault, name, version);
+  request.events.keyVersionCreated(request.vault, key, version);
+  return json(200, await keyBundle(request, key, version));
+}
+
+/**
+ * Import (`PUT /keys/{name}`, keys.json `ImportKey`): `{ key: JsonWebKey with the private members, hsm?,
+ * attributes?, tags? }` adds a version with that material (a new key, or a new version of an existing one).
+ */
+async function importKey(request: KeyVaultRequest, params: RouteParams): Promise<SandboxResponse> {
+  const name = params.name ?? "";
+  if (!KEY_NAME.test(name)) return badParameter(`The key name '${name}' is invalid: use 1-127 letters, digits and dashes.`);
+  if (request.vault.deletedKeys.has(lower(name))) {
+    return kvError(409, "Conflict", `Key ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the key can only be recovered or purged.`, "ObjectIsDeletedButRecoverable");
+  }
+  const parsed = parseJson(request);
+  if ("error" in parsed) return parsed.error;
+  const { body } = parsed;
+  if (!isRecord(body.key)) return badParameter("'key' is required: the JSON web key to import, private members included.");
+  const jwk = body.key;
+  const kty = jwk.kty;
+  if (typeof kty !== "string" || !(isRsa(kty) || isEc(kty))) return badParameter(`The key type '${String(kty)}' is not supported; use RSA, RSA-HSM, EC or EC-HSM.`);
+  if (body.hsm !== undefined && typeof body.hsm !== "boolean") return badParameter("'hsm' must be a boolean.");
+  const fields = parseMutableFields({ ...body, ...(jwk.key_ops !== undefined ? { key_ops: jwk.key_ops } : {}) });
+  if ("error" in fields) return fields.error;
+  let privateKey;
+  try {
+    const { key_ops: _ops, kid: _kid, ...members } = jwk;
+    privateKey = createPrivateKey({ key: { ...members, kty: isRsa(kty) ? "RSA" : "EC" } as JsonWebKey, format: "jwk" });
+  } catch (error) {
+    return badParameter(`The key could not be imported: ${(error as Error).message}`);
+  }
+  const details = privateKey.asymmetricKeyDetails ?? {};
+  const storedKty = body.hsm === true ? (isRsa(kty) ? "RSA-HSM" : "EC-HSM") : kty.replace(/-HSM$/, "");
+  const template: Pick<KeyVersionRecord, "kty" | "keySize" | "crv" | "keyOps"> = { kty: storedKty, keyOps: fields.keyOps ?? (isRsa(kty) ? DEFAULT_KEY_OPS : ["sign", "verify"]) };
+  if (isRsa(kty)) {
+    if (!RSA_SIZES.includes(details.modulusLength ?? 0)) return badParameter(`The RSA key size '${String(details.modulusLength)}' is not supported; use 2048, 3072 or 4096.`);
+    template.keySize = details.modulusLength!;
+  } else if (typeof jwk.crv === "string") {
+    template.crv = jwk.crv;
+  }
+  const version = newVersion(template, fields.attributes, fields.tags ?? {}, request.nowSeconds);
+  const material = Promise.resolve(toMaterial(privateKey));
+  version.material = () => material;
+  const key = addVersion(request.vault, name, version);
+  request.events.keyVersionCreated(request.vault, key, version);
   return json(200, await keyBundle(request, key, version));
 }
 
@@ -204,6 +253,7 @@ async function rotateKey(request: KeyVaultRequest, params: RouteParams): Promise
   if (expiresIn !== undefined) attributes.exp = request.nowSeconds + expiresIn;
   const version = newVersion(latest, attributes, { ...latest.tags }, request.nowSeconds);
   key.versions.push(version);
+  request.events.keyVersionCreated(request.vault, key, version);
   return json(200, await keyBundle(request, key, version));
 }
 
@@ -320,6 +370,7 @@ export function registerKeyRoutes(on: KeyRouteRegistrar): void {
 
   on("POST", "/keys/{name}/create", actions("create/action", "create"), createKey);
   on("POST", "/keys/{name}/rotate", actions("rotate/action", "rotate/action"), rotateKey);
+  on("PUT", "/keys/{name}", actions("import/action", "import/action"), importKey);
 
   // Managed HSM names no rotation-policy actions; reading and writing the key's stand in.
   on("GET", "/keys/{name}/rotationpolicy", { vault: "Microsoft.KeyVault/vaults/keyrotationpolicies/read", managedHsm: READ.managedHsm }, (request, params) => {
