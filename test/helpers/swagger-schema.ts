@@ -56,6 +56,17 @@ export const CONFORMANCE_SPECS: readonly SavedSpec[] = [
     saved: "rest-api-specs-authorization/authorization-RoleDefinitionsCalls.json",
     original: "specification/authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/authorization-RoleDefinitionsCalls.json",
   },
+  {
+    saved: "rest-api-specs-keyvault/resource-manager/openapi.json",
+    original: "specification/keyvault/resource-manager/Microsoft.KeyVault/KeyVault/stable/2026-02-01/openapi.json",
+  },
+  { saved: "rest-api-specs-common-types/v5/managedidentity.json", original: "specification/common-types/resource-management/v5/managedidentity.json" },
+  {
+    saved: "rest-api-specs-msi/ManagedIdentity.json",
+    original: "specification/msi/resource-manager/Microsoft.ManagedIdentity/ManagedIdentity/stable/2024-11-30/ManagedIdentity.json",
+  },
+  { saved: "rest-api-specs-common-types/v4/types.json", original: "specification/common-types/resource-management/v4/types.json" },
+  { saved: "rest-api-specs-keyvault/rbac.json", original: "specification/keyvault/data-plane/Microsoft.KeyVault/stable/7.5/rbac.json" },
 ];
 
 const HTTP_METHODS = ["get", "put", "post", "patch", "delete", "head", "options"];
