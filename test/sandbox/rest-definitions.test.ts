@@ -69,7 +69,7 @@ const publishedDataActions = specs.document(HSM_RBAC).definitions as { DataActio
 specs.amend(HSM_RBAC, "/definitions/DataAction/enum", [...new Set([...publishedDataActions.DataAction.enum, ...recordedDataActions])]);
 // RoleScope lists `/` and `/keys`; a key's own scope `/keys/{name}` is the third that Managed HSM documents
 // ("Managed HSM local RBAC supports two scopes, HSM-wide (/ or /keys) and per key (/keys/<keyname>)",
-// MicrosoftDocs azure-docs articles/key-vault/managed-hsm/role-management.md; azure-contracts.md 5.3) and the
+// MicrosoftDocs azure-docs articles/key-vault/managed-hsm/role-management.md; azure-contracts.md 5.2) and the
 // FHIR service's key-level grants rely on. The recording only shows `/`, so this is the documented form.
 specs.amend(HSM_RBAC, "/definitions/RoleScope", { type: "string", pattern: "^/(?:keys(?:/[0-9A-Za-z-]{1,127})?)?$" });
 
