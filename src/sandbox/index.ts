@@ -4,7 +4,7 @@ import { issueServerCertificate, loadOrCreateCertificateAuthority } from "./cert
 import { TokenService } from "./entra/tokens.js";
 import { processRsaKey } from "./process-keys.js";
 import { createRuntime, type EntraOptions, type SandboxLogger } from "./runtime.js";
-import { createSandboxServer } from "./server.js";
+import { createSandboxServer, type SandboxRoutes } from "./server.js";
 import type { ThrottleOptions } from "./throttling.js";
 
 /**
@@ -40,6 +40,8 @@ export interface RunningSandbox {
   port: number;
   /** CA certificate PEM. */
   caPem: string;
+  /** The Azure routes it serves (tests check each against Microsoft's REST definitions). */
+  routes: SandboxRoutes;
   close(): Promise<void>;
 }
 
@@ -59,7 +61,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     ...(keyCacheDir ? { keyCacheDir } : {}),
     ...(options.entra ? { entra: options.entra } : {}),
   });
-  const server = createSandboxServer(runtime, { key: certificate.keyPem, cert: certificate.certPem });
+  const { server, routes } = createSandboxServer(runtime, { key: certificate.keyPem, cert: certificate.certPem });
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -78,6 +80,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     url,
     port,
     caPem: ca.certPem,
+    routes,
     close() {
       runtime.events.close();
       closing ??= new Promise<void>((resolve, reject) => {
@@ -93,3 +96,5 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
 export * as seed from "./seed.js";
 export type { EntraOptions, IssuedToken, SandboxLogger } from "./runtime.js";
 export type { ThrottleOptions } from "./throttling.js";
+export type { SandboxRoutes } from "./server.js";
+export type { RouteDescription } from "./http/router.js";

@@ -7,7 +7,8 @@ import { settleOperations } from "./arm/lro.js";
 import { createEntraHandler } from "./entra/index.js";
 import { createFhirDataPlaneHandler, FHIR_HOST_SUFFIX } from "./fhir-data-plane/index.js";
 import type { SandboxRequest, SandboxResponse } from "./http/types.js";
-import { createKeyVaultHandler, KEY_VAULT_HOST_SUFFIXES } from "./key-vault/index.js";
+import { createKeyVaultService, KEY_VAULT_HOST_SUFFIXES } from "./key-vault/index.js";
+import type { RouteDescription } from "./http/router.js";
 import type { SandboxRuntime } from "./runtime.js";
 
 /**
@@ -93,17 +94,24 @@ export interface TlsMaterial {
   cert: string;
 }
 
-export function createSandboxServer(runtime: SandboxRuntime, tls: TlsMaterial): Server {
+/** The routes of the emulated Azure APIs: ARM's providers, and the Key Vault / Managed HSM data plane. */
+export interface SandboxRoutes {
+  arm: readonly RouteDescription[];
+  keyVault: readonly RouteDescription[];
+}
+
+export function createSandboxServer(runtime: SandboxRuntime, tls: TlsMaterial): { server: Server; routes: SandboxRoutes } {
   const arm = createArmService(runtime);
+  const keyVault = createKeyVaultService(runtime);
   const handlers: Record<Service, (request: SandboxRequest) => Promise<SandboxResponse>> = {
     arm: (request) => arm.handle(request),
     entra: createEntraHandler(runtime),
-    keyvault: createKeyVaultHandler(runtime),
+    keyvault: (request) => keyVault.handle(request),
     fhir: createFhirDataPlaneHandler(runtime),
     admin: createAdminHandler(runtime),
   };
 
-  return createServer({ key: tls.key, cert: tls.cert }, (message, res) => {
+  const server = createServer({ key: tls.key, cert: tls.cert }, (message, res) => {
     void (async () => {
       let request: SandboxRequest | undefined;
       let service: Service | undefined;
@@ -125,4 +133,5 @@ export function createSandboxServer(runtime: SandboxRuntime, tls: TlsMaterial): 
       send(res, request, response);
     })();
   });
+  return { server, routes: { arm: arm.routes, keyVault: keyVault.routes } };
 }

@@ -56,6 +56,17 @@ export const CONFORMANCE_SPECS: readonly SavedSpec[] = [
     saved: "rest-api-specs-authorization/authorization-RoleDefinitionsCalls.json",
     original: "specification/authorization/resource-manager/Microsoft.Authorization/stable/2022-04-01/authorization-RoleDefinitionsCalls.json",
   },
+  {
+    saved: "rest-api-specs-keyvault/resource-manager/openapi.json",
+    original: "specification/keyvault/resource-manager/Microsoft.KeyVault/KeyVault/stable/2026-02-01/openapi.json",
+  },
+  { saved: "rest-api-specs-common-types/v5/managedidentity.json", original: "specification/common-types/resource-management/v5/managedidentity.json" },
+  {
+    saved: "rest-api-specs-msi/ManagedIdentity.json",
+    original: "specification/msi/resource-manager/Microsoft.ManagedIdentity/ManagedIdentity/stable/2024-11-30/ManagedIdentity.json",
+  },
+  { saved: "rest-api-specs-common-types/v4/types.json", original: "specification/common-types/resource-management/v4/types.json" },
+  { saved: "rest-api-specs-keyvault/rbac.json", original: "specification/keyvault/data-plane/Microsoft.KeyVault/stable/7.5/rbac.json" },
 ];
 
 const HTTP_METHODS = ["get", "put", "post", "patch", "delete", "head", "options"];
@@ -164,6 +175,15 @@ export class SwaggerSchemas {
   check(file: string, operationId: string, status: number, body: unknown): string[] {
     const schema = this.responseSwagger(file, operationId, status);
     if (!schema) return body === undefined ? [] : [`${operationId} ${status} declares no body, got ${JSON.stringify(body)}`];
+    return this.validate(file, schema, body);
+  }
+
+  /** Checks a body against one definition (a JSON pointer into `file`, e.g. `/definitions/OperationStatusResult`), for answers no operation of a saved file describes. */
+  checkDefinition(file: string, pointer: string, body: unknown): string[] {
+    return this.validate(file, { $ref: `#${pointer}` }, body);
+  }
+
+  private validate(file: string, schema: Json, body: unknown): string[] {
     // Operations that answer with the same definition share one compiled validator.
     const key = `${file}|${JSON.stringify(schema)}`;
     let validate = this.validators.get(key);
@@ -174,11 +194,71 @@ export class SwaggerSchemas {
     return validate(body) ? [] : formatErrors(validate.errors ?? []);
   }
 
-  private responseSwagger(file: string, operationId: string, status: number): Json | undefined {
-    const operation = this.operation(file, operationId);
-    const responses = isJson(operation.node.responses) ? operation.node.responses : {};
+  /**
+   * Checks the headers a response carries against those `operationId` declares for `status` (or
+   * `default`): a declared header that is present must have the declared type. Declared headers are
+   * not required (Swagger 2.0 has no `required` for them). Names compare case-insensitively.
+   */
+  checkHeaders(file: string, operationId: string, status: number, headers: Record<string, unknown>): string[] {
+    const response = this.response(file, operationId, status);
+    const declared = isJson(response.headers) ? response.headers : {};
+    const sent = new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
+    const problems: string[] = [];
+    for (const [name, header] of Object.entries(declared)) {
+      const value = sent.get(name.toLowerCase());
+      if (value === undefined || !isJson(header)) continue;
+      const text = Array.isArray(value) ? value.join(",") : String(value);
+      if (header.type === "integer" && !/^-?\d+$/.test(text)) problems.push(`header ${name}: '${text}' is not an integer`);
+      if (header.type === "number" && !Number.isFinite(Number(text))) problems.push(`header ${name}: '${text}' is not a number`);
+    }
+    return problems;
+  }
+
+  /**
+   * The HTTP method and path template of `operationId`, and whether a request path is one of its
+   * paths: literal segments compare case-insensitively (as ARM's do), a path parameter takes one
+   * segment (possibly empty: Key Vault's "latest version" is `/keys/{name}/`), and a parameter marked
+   * `x-ms-skip-url-encoding` (a scope or a full resource id) takes any number of segments, or none.
+   */
+  route(file: string, operationId: string): { method: string; template: string; matches(path: string): boolean } {
+    const { node, item, template, method } = this.operation(file, operationId);
+    const parameters = [...(Array.isArray(item.parameters) ? item.parameters : []), ...(Array.isArray(node.parameters) ? node.parameters : [])]
+      .filter(isJson)
+      .flatMap((parameter) => (typeof parameter.$ref === "string" ? this.resolveSaved(parameter.$ref, file) : [parameter]));
+    const spanning = new Set(parameters.filter((parameter) => parameter.in === "path" && parameter["x-ms-skip-url-encoding"] === true).map((parameter) => String(parameter.name)));
+    // `x-ms-paths` keys may carry a query only to tell two operations on one path apart.
+    const pattern = (template.split("?")[0] ?? "")
+      .split("/")
+      .filter((part) => part !== "")
+      .map((part) => {
+        const name = /^\{([^}]+)\}$/.exec(part)?.[1];
+        if (name === undefined) return `/${part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`;
+        return spanning.has(name) ? "(?:/.*)?" : "/[^/]*";
+      })
+      .join("");
+    const matcher = new RegExp(`^${pattern}$`, "i");
+    return { method: method.toUpperCase(), template, matches: (path) => matcher.test(path.split("?")[0] ?? "") };
+  }
+
+  /** A parameter `$ref` into a file that is not saved (common api-version and subscription parameters) is left out. */
+  private resolveSaved(ref: string, file: string): Json[] {
+    try {
+      return [this.resolve(ref, file).node];
+    } catch {
+      return [];
+    }
+  }
+
+  private response(file: string, operationId: string, status: number): Json {
+    const { node } = this.operation(file, operationId);
+    const responses = isJson(node.responses) ? node.responses : {};
     const response = responses[String(status)] ?? responses.default;
     if (!isJson(response)) throw new Error(`${operationId} declares neither ${status} nor a default response`);
+    return response;
+  }
+
+  private responseSwagger(file: string, operationId: string, status: number): Json | undefined {
+    const response = this.response(file, operationId, status);
     return isJson(response.schema) ? response.schema : undefined;
   }
 
@@ -223,16 +303,16 @@ export class SwaggerSchemas {
     return { file: target, pointer, node };
   }
 
-  private operation(file: string, operationId: string): Located {
+  private operation(file: string, operationId: string): { node: Json; item: Json; template: string; method: string } {
     const document = this.document(file);
     for (const pathsKey of ["paths", "x-ms-paths"]) {
       const paths = document[pathsKey];
       if (!isJson(paths)) continue;
-      for (const [path, item] of Object.entries(paths)) {
+      for (const [template, item] of Object.entries(paths)) {
         if (!isJson(item)) continue;
         for (const method of HTTP_METHODS) {
-          const operation = item[method];
-          if (isJson(operation) && operation.operationId === operationId) return { file, pointer: `/${pathsKey}/${path}/${method}`, node: operation };
+          const node = item[method];
+          if (isJson(node) && node.operationId === operationId) return { node, item, template, method };
         }
       }
     }

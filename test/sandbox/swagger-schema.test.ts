@@ -13,10 +13,23 @@ function specs(): SwaggerSchemas {
       "/pets/{name}": {
         get: {
           operationId: "Pets_Get",
-          responses: { "200": { schema: { $ref: "#/definitions/Pet" } }, "202": { description: "no body" }, default: { schema: { $ref: "../common/common.json#/definitions/Error" } } },
+          responses: {
+            "200": { schema: { $ref: "#/definitions/Pet" } },
+            "202": { description: "no body", headers: { "Retry-After": { type: "integer" }, Location: { type: "string" } } },
+            default: { schema: { $ref: "../common/common.json#/definitions/Error" } },
+          },
+        },
+      },
+      "/{scope}/providers/Pets/feedings/{feeding}": {
+        put: {
+          operationId: "Feedings_Create",
+          parameters: [{ $ref: "#/parameters/ScopeParameter" }, { name: "feeding", in: "path", type: "string" }, { $ref: "../unsaved/types.json#/parameters/ApiVersion" }],
+          responses: { "201": { description: "created" } },
         },
       },
     },
+    "x-ms-paths": { "/pets/{name}?feed": { post: { operationId: "Pets_Feed", responses: { "200": { description: "fed" } } } } },
+    parameters: { ScopeParameter: { name: "scope", in: "path", type: "string", "x-ms-skip-url-encoding": true } },
     definitions: {
       Resource: { type: "object", properties: { id: { type: "string", readOnly: true }, name: { type: "string", pattern: "^[a-z]+$" } } },
       Pet: {
@@ -95,4 +108,36 @@ t.test("shapeOfExample keeps field names and JSON types", async (t) => {
     "/properties must have required property 'count'",
     "/list/0 must NOT have additional properties 'b'",
   ]);
+});
+
+t.test("route: the operation's method, and which request paths are its own", async (t) => {
+  const schemas = specs();
+  const get = schemas.route(MAIN, "Pets_Get");
+  t.same([get.method, get.template], ["GET", "/pets/{name}"]);
+  t.ok(get.matches("/PETS/tom"), "literals compare case-insensitively");
+  t.ok(get.matches("/pets/"), "a parameter may be an empty segment (Key Vault's latest version)");
+  t.notOk(get.matches("/pets"), "but not a missing one");
+  t.notOk(get.matches("/pets/tom/toys"));
+  const feed = schemas.route(MAIN, "Pets_Feed");
+  t.same([feed.method, feed.template], ["POST", "/pets/{name}?feed"]);
+  t.ok(feed.matches("/pets/tom?api-version=1"), "an x-ms-paths key's query and the request's are not the path");
+  const create = schemas.route(MAIN, "Feedings_Create");
+  for (const path of ["/providers/Pets/feedings/f1", "/keys/providers/Pets/feedings/f1", "/subscriptions/s/resourceGroups/r/providers/Pets/feedings/f1"]) {
+    t.ok(create.matches(path), `a scope (x-ms-skip-url-encoding) spans any number of segments: ${path}`);
+  }
+  t.notOk(create.matches("/providers/Pets/feedings"));
+});
+
+t.test("checkHeaders: a declared header that is sent has the declared type; none is required", async (t) => {
+  const schemas = specs();
+  t.same(schemas.checkHeaders(MAIN, "Pets_Get", 202, { "retry-after": "30", location: "https://example.test/op" }), []);
+  t.same(schemas.checkHeaders(MAIN, "Pets_Get", 202, {}), []);
+  t.same(schemas.checkHeaders(MAIN, "Pets_Get", 202, { "Retry-After": "soon" }), ["header Retry-After: 'soon' is not an integer"]);
+  t.same(schemas.checkHeaders(MAIN, "Pets_Get", 200, { "retry-after": "soon" }), [], "only the status's own declarations count");
+});
+
+t.test("checkDefinition checks a body against one definition", async (t) => {
+  const schemas = specs();
+  t.same(schemas.checkDefinition(COMMON, "/definitions/Error", { code: "x" }), []);
+  t.same(schemas.checkDefinition(COMMON, "/definitions/Error", { code: 1 }), ["/code must be string"]);
 });

@@ -1,7 +1,7 @@
 import { identifyCaller, type CallerCheck } from "../caller.js";
 import { faultRetryHeaders } from "../faults.js";
 import { withHeaders } from "../http/responses.js";
-import { Router } from "../http/router.js";
+import { Router, type RouteDescription } from "../http/router.js";
 import type { SandboxRequest, SandboxResponse } from "../http/types.js";
 import { newGuid } from "../ids.js";
 import { findGrant } from "../rbac.js";
@@ -75,6 +75,8 @@ export interface ArmService {
    * it before every request, right after the operations settle, so deployments move with the clock too.
    */
   advanceDeployments(): Promise<void>;
+  /** What the emulated providers serve. */
+  routes: readonly RouteDescription[];
 }
 
 export function createArmService(runtime: SandboxRuntime): ArmService {
@@ -167,5 +169,5 @@ export function createArmService(runtime: SandboxRuntime): ArmService {
     return withHeaders(response, headers);
   }
 
-  return { handle, advanceDeployments: () => deployments.advance() };
+  return { handle, advanceDeployments: () => deployments.advance(), routes: router.describe() };
 }

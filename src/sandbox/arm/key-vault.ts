@@ -118,7 +118,7 @@ export function keyResource(vault: VaultRecord, key: KeyRecord): Record<string, 
   const attributes: Record<string, unknown> = { enabled: version.enabled };
   if (version.nbf !== undefined) attributes.nbf = version.nbf;
   if (version.exp !== undefined) attributes.exp = version.exp;
-  Object.assign(attributes, { created: version.created, updated: version.updated, recoveryLevel: recoveryLevel(vault), exportable: false });
+  Object.assign(attributes, { created: version.created, updated: version.updated, recoveryLevel: recoveryLevel(vault, "arm"), exportable: false });
   return {
     id: `${vaultResourceId(vault)}/keys/${key.name}`,
     name: key.name,

@@ -129,9 +129,13 @@ function providerResource(provider: ServedProvider, subscriptionId: string | und
   };
 }
 
-/** `operations` of a provider as `OperationListResult` (common-types v5); Microsoft.Resources' own shape has only name and display. */
+/**
+ * `operations` of a provider as `OperationListResult` (common-types v5). Microsoft.Resources' and
+ * Microsoft.ManagedIdentity's own shapes have only name and display (ManagedIdentity.json; the real list in
+ * SUMMARY.md section 4's recording).
+ */
 function operationsOf(provider: ServedProvider): Record<string, unknown>[] {
-  const full = provider.namespace !== "Microsoft.Resources";
+  const full = provider.namespace !== "Microsoft.Resources" && provider.namespace !== "Microsoft.ManagedIdentity";
   const entry = (type: ServedType, operation: string, isDataAction: boolean) => {
     const verb = operation.replace(/\/action$/, "");
     const words = verb === "read" ? "Read" : verb === "write" ? "Create or update" : verb === "delete" ? "Delete" : verb.charAt(0).toUpperCase() + verb.slice(1);

@@ -11,8 +11,15 @@ type Segment = { kind: "literal"; value: string } | { kind: "param"; name: strin
 
 interface Route<R> {
   methods: string[];
+  pattern: string;
   segments: Segment[];
   handler: RouteHandler<R>;
+}
+
+/** A route as registered: its methods and pattern (what a service serves, for tests that check every route). */
+export interface RouteDescription {
+  methods: readonly string[];
+  pattern: string;
 }
 
 export type RouteMatch<R> = { handler: RouteHandler<R>; params: RouteParams } | { methodNotAllowed: true } | undefined;
@@ -67,8 +74,12 @@ export class Router<R = SandboxRequest> {
   private readonly routes: Route<R>[] = [];
 
   on(methods: string | string[], pattern: string, handler: RouteHandler<R>): this {
-    this.routes.push({ methods: ([] as string[]).concat(methods), segments: parsePattern(pattern), handler });
+    this.routes.push({ methods: ([] as string[]).concat(methods), pattern, segments: parsePattern(pattern), handler });
     return this;
+  }
+
+  describe(): RouteDescription[] {
+    return this.routes.map(({ methods, pattern }) => ({ methods: [...methods], pattern }));
   }
 
   match(method: string, path: string): RouteMatch<R> {

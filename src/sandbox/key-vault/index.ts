@@ -1,7 +1,7 @@
 import { identifyCaller } from "../caller.js";
 import { faultRetryHeaders } from "../faults.js";
 import { withHeaders } from "../http/responses.js";
-import { Router } from "../http/router.js";
+import { Router, type RouteDescription } from "../http/router.js";
 import type { RouteParams, SandboxRequest, SandboxResponse } from "../http/types.js";
 import { keyScope } from "../key-access.js";
 import { findLocalGrant, isManagedHsm } from "../managed-hsm-rbac.js";
@@ -10,7 +10,7 @@ import type { SandboxRuntime } from "../runtime.js";
 import { lower, type VaultRecord } from "../world.js";
 import { callerLabel, defaultKeyVaultErrorCode, forbiddenByRbac, kvError, RBAC_CACHE_HEADER } from "./errors.js";
 import { registerKeyRoutes, type DataActions, type KeyVaultRequest } from "./keys.js";
-import { createLocalRbacHandler, LOCAL_RBAC_PATH } from "./local-rbac.js";
+import { registerLocalRbacRoutes } from "./local-rbac.js";
 
 /**
  * Key Vault and Managed HSM data plane front door (azure-contracts.md 3–5; SUMMARY.md 2): the vault or
@@ -62,8 +62,16 @@ function keyVaultHeaders(request: SandboxRequest, vault: VaultRecord | undefined
   };
 }
 
-export function createKeyVaultHandler(runtime: SandboxRuntime): (request: SandboxRequest) => Promise<SandboxResponse> {
+export interface KeyVaultService {
+  handle(request: SandboxRequest): Promise<SandboxResponse>;
+  /** What the data plane serves, vault and HSM alike. */
+  routes: readonly RouteDescription[];
+}
+
+export function createKeyVaultService(runtime: SandboxRuntime): KeyVaultService {
   const router = new Router<KeyVaultRequest>();
+  // First: `/keys/providers/Microsoft.Authorization/…` is a role assignment path, not a key's.
+  registerLocalRbacRoutes(router);
   registerKeyRoutes((method, pattern, dataActions, handler: KeyHandler) => {
     router.on(method, pattern, async (request, params) => {
       const { assignment, action, scope } = authorize(runtime, request, params.name, dataActions);
@@ -71,7 +79,6 @@ export function createKeyVaultHandler(runtime: SandboxRuntime): (request: Sandbo
       return withHeaders(await handler(request, params), { "x-ms-keyvault-rbac-assignment-id": assignment, ...RBAC_CACHE_HEADER });
     });
   });
-  const localRbac = createLocalRbacHandler();
 
   async function dispatch(request: SandboxRequest, kind: keyof typeof RESOURCES, vault: VaultRecord | undefined): Promise<SandboxResponse> {
     const resource = RESOURCES[kind];
@@ -112,20 +119,19 @@ export function createKeyVaultHandler(runtime: SandboxRuntime): (request: Sandbo
     }
 
     const keyVaultRequest: KeyVaultRequest = { ...request, caller, vault, apiVersion, nowSeconds: runtime.clock.nowSeconds(), events: runtime.events };
-    if (LOCAL_RBAC_PATH.test(request.path)) {
-      if (!isManagedHsm(vault)) return kvError(404, "NotFound", "Role assignments and definitions on the data plane exist on a Managed HSM only.");
-      return localRbac(keyVaultRequest, vault);
-    }
     const match = router.match(request.method, request.path);
     if (!match) return kvError(404, "NotFound", `The path '${request.path}' is not supported by the sandbox Key Vault.`);
     if ("methodNotAllowed" in match) return kvError(405, "MethodNotAllowed", `The method '${request.method}' is not supported on '${request.path}'.`);
     return match.handler(keyVaultRequest, match.params);
   }
 
-  return async (request) => {
-    const kind = request.host.endsWith(MANAGED_HSM_SUFFIX) ? "managedHsm" : "vault";
-    const name = lower(vaultNameOf(request.host));
-    const vault = kind === "vault" ? runtime.world.vaults.get(name) : runtime.world.managedHsms.get(name);
-    return withHeaders(await dispatch(request, kind, vault), keyVaultHeaders(request, vault));
+  return {
+    async handle(request) {
+      const kind = request.host.endsWith(MANAGED_HSM_SUFFIX) ? "managedHsm" : "vault";
+      const name = lower(vaultNameOf(request.host));
+      const vault = kind === "vault" ? runtime.world.vaults.get(name) : runtime.world.managedHsms.get(name);
+      return withHeaders(await dispatch(request, kind, vault), keyVaultHeaders(request, vault));
+    },
+    routes: router.describe(),
   };
 }

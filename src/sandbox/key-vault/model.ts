@@ -8,8 +8,9 @@ export const DEFAULT_KEY_OPS = ["encrypt", "decrypt", "sign", "verify", "wrapKey
  * `recoveryLevel` for the vault's soft-delete settings. Retention of 90 days gives the non-customized
  * values: `Recoverable` with purge protection, `Recoverable+Purgeable` without.
  */
-export function recoveryLevel(vault: VaultRecord): string {
-  const prefix = vault.softDeleteRetentionInDays === 90 ? "Recoverable" : "CustomizedRecoverable";
+export function recoveryLevel(vault: VaultRecord, plane: "data" | "arm" = "data"): string {
+  // ARM's DeletionRecoveryLevel (openapi.json 2026-02-01) has no "Customized" levels: it names the kind only.
+  const prefix = vault.softDeleteRetentionInDays === 90 || plane === "arm" ? "Recoverable" : "CustomizedRecoverable";
   return vault.purgeProtection ? prefix : `${prefix}+Purgeable`;
 }
 
