@@ -1,7 +1,7 @@
 import { KeyVaultManagementClient } from "@azure/arm-keyvault";
 import { ManagedServiceIdentityClient } from "@azure/arm-msi";
 import type { HttpClient } from "@azure/core-rest-pipeline";
-import { randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import t, { type Test } from "tap";
 import { Router, type RouteDescription } from "../../src/sandbox/http/router.js";
@@ -323,6 +323,9 @@ t.test("Key Vault keys data plane responses match keys.json (7.5)", async (t) =>
   check("CreateKey", await kv("POST", "/keys/conform-ec/create", { kty: "EC", crv: "P-384" }), 200, "EC");
   check("CreateKey", await kv("POST", "/keys/conform-hsm/create", { kty: "RSA-HSM", key_size: 2048, key_ops: ["wrapKey", "unwrapKey"] }), 200, "RSA-HSM");
   check("GetKeyRotationPolicy", await kv("GET", "/keys/conform-rsa/rotationpolicy"), 200, "default policy");
+  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const imported = { ...privateKey.export({ format: "jwk" }), key_ops: ["wrapKey", "unwrapKey"] };
+  check("ImportKey", await kv("PUT", "/keys/conform-imported", { key: imported, attributes: { enabled: true }, tags: { purpose: "conformance" } }), 200);
   const policy = { lifetimeActions: [{ trigger: { timeAfterCreate: "P15D" }, action: { type: "Rotate" } }, { trigger: { timeBeforeExpiry: "P7D" }, action: { type: "Notify" } }], attributes: { expiryTime: "P30D" } };
   check("UpdateKeyRotationPolicy", await kv("PUT", "/keys/conform-rsa/rotationpolicy", policy), 200);
   check("GetKeyRotationPolicy", await kv("GET", "/keys/conform-rsa/rotationpolicy"), 200);
