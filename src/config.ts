@@ -145,7 +145,8 @@ export const ApiKeyEntrySchema = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
     sha256: Type.String({ pattern: "^[0-9a-fA-F]{64}$" }),
-    roles: Type.Array(Type.Union([Type.Literal("reader"), Type.Literal("operator"), Type.Literal("admin")]), { minItems: 1 }),
+    /** Ordered roles (each includes the ones before it) and the approver capability; several may be listed. */
+    roles: Type.Array(Type.Union([Type.Literal("reader"), Type.Literal("operator"), Type.Literal("admin"), Type.Literal("approver")]), { minItems: 1, uniqueItems: true }),
     /** Subscriptions the key may act on; absent: all. */
     subscriptions: Type.Optional(Type.Array(SubscriptionId, { minItems: 1 })),
   },
