@@ -130,6 +130,16 @@ export const EnvSchema = Type.Object({
     default: 600_000,
     description: "how long a new role assignment may take to reach Key Vault; a job waits for a younger granting assignment before it sets the key",
   }),
+  CMK_APPROVALS: Type.Union([Type.Literal("none"), Type.Literal("required")], {
+    default: "none",
+    description: "none, or required: every change that would write to Azure (dry runs never) waits for an approver who is not its creator",
+  }),
+  CMK_APPROVAL_TTL_HOURS: Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 24 * 90,
+    default: 72,
+    description: "an unapproved change is Canceled (ApprovalExpired) after this many hours (fractions allowed)",
+  }),
   CMK_JOB_RETENTION_HOURS: Integer({ minimum: 24, maximum: 24 * 365, default: 168, description: "how long finished jobs' status monitors are kept" }),
   LOG_LEVEL: Type.Union(
     ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((level) => Type.Literal(level)),
