@@ -169,7 +169,8 @@ export function toStatusMonitor(snapshot: JobSnapshot, now = new Date()): JobSta
   if (data.request.dryRun) monitor.dryRun = true;
   if (data.request.ticket) monitor.ticket = data.request.ticket;
   const approval = approvalView(data, snapshot.decision);
-  if (approval) monitor.approval = approval;
+  // An ended job that was never decided (canceled, window missed) no longer expires.
+  if (approval) monitor.approval = approval.state === "Pending" && isTerminal(status) ? { state: "Pending" } : approval;
   if (data.request.schedule) monitor.schedule = data.request.schedule;
   if (data.rollbackOf) monitor.rollbackOf = data.rollbackOf;
   if (progress?.result) monitor.result = progress.result;

@@ -106,6 +106,14 @@ export function createJobsService(options: JobsServiceOptions): JobsService {
       if (request.state === "Approved" && data.approval && createdBy(data, principal)) throw new SelfApprovalForbiddenError(jobId);
       if (before.approval?.state !== "Pending" || isTerminal(before.status)) throw notAwaiting(jobId, before);
       const now = new Date();
+      const notAfter = data.request.schedule?.notAfter;
+      if (request.state === "Approved" && notAfter !== undefined && Date.parse(notAfter) <= now.getTime()) {
+        // Its window closed: the worker is ending it ChangeWindowMissed; an approval would change nothing.
+        throw new NotAwaitingApprovalError(jobId, `Job ${jobId}'s change window closed at ${notAfter}; it ends ChangeWindowMissed. Submit it again with a new window.`, {
+          approvalState: "Pending",
+          jobStatus: before.status,
+        });
+      }
       const decision = {
         state: request.state,
         decidedBy: principal.name,
