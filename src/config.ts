@@ -131,6 +131,16 @@ export const EnvSchema = Type.Object({
     default: 600_000,
     description: "how long a new role assignment may take to reach Key Vault; a job waits for a younger granting assignment before it sets the key",
   }),
+  CMK_APPROVALS: Type.Union([Type.Literal("none"), Type.Literal("required")], {
+    default: "none",
+    description: "none, or required: every change that would write to Azure (dry runs never) waits for an approver who is not its creator",
+  }),
+  CMK_APPROVAL_TTL_HOURS: Type.Number({
+    exclusiveMinimum: 0,
+    maximum: 24 * 90,
+    default: 72,
+    description: "an unapproved change is Canceled (ApprovalExpired) after this many hours (fractions allowed)",
+  }),
   CMK_JOB_RETENTION_HOURS: Integer({ minimum: 24, maximum: 24 * 365, default: 168, description: "how long finished jobs' status monitors are kept" }),
   CMK_COMPLIANCE_SCAN_CRON: Type.String({
     default: "0 3 * * *",
@@ -158,7 +168,8 @@ export const ApiKeyEntrySchema = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
     sha256: Type.String({ pattern: "^[0-9a-fA-F]{64}$" }),
-    roles: Type.Array(Type.Union([Type.Literal("reader"), Type.Literal("operator"), Type.Literal("admin")]), { minItems: 1 }),
+    /** Ordered roles (each includes the ones before it) and the approver capability; several may be listed. */
+    roles: Type.Array(Type.Union([Type.Literal("reader"), Type.Literal("operator"), Type.Literal("admin"), Type.Literal("approver")]), { minItems: 1, uniqueItems: true }),
     /** Subscriptions the key may act on; absent: all. */
     subscriptions: Type.Optional(Type.Array(SubscriptionId, { minItems: 1 })),
   },

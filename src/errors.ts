@@ -155,6 +155,31 @@ export class NotCancellableError extends ApiError {
   }
 }
 
+/** Four eyes: the job's creator may not approve it (compared by principal id, not display name). */
+export class SelfApprovalForbiddenError extends ApiError {
+  constructor(jobId: string) {
+    super(
+      "SelfApprovalForbidden",
+      403,
+      "The creator of a change may not approve it",
+      `You submitted job ${jobId}; another approver must approve it (four eyes). You may still cancel it.`,
+      { jobId },
+    );
+  }
+}
+
+export class NotAwaitingApprovalError extends ApiError {
+  constructor(jobId: string, detail: string, extensions: Record<string, unknown> = {}) {
+    super("NotAwaitingApproval", 409, "The job is not awaiting approval", detail, { jobId, ...extensions });
+  }
+}
+
+export class NotRollbackableError extends ApiError {
+  constructor(jobId: string, reason: string, extensions: Record<string, unknown> = {}) {
+    super("NotRollbackable", 409, "The job's change cannot be rolled back", reason, { jobId, reason, ...extensions });
+  }
+}
+
 export class IdempotencyKeyReusedError extends ApiError {
   constructor() {
     super(

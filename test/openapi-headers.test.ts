@@ -4,7 +4,8 @@ import type { FastifyInstance, InjectOptions } from "fastify";
 import { buildTestApp, KEYS, testConfig, waitForJob } from "./helpers/app.js";
 import { skipArmOperation, startStack } from "./helpers/stack.js";
 import { setFaults } from "./helpers/sandbox-admin.js";
-import { fhirId, KEY_V1, SUB } from "./helpers/requests.js";
+import { fhirId, KEY_V1, KEY_V2, SUB, uamiId } from "./helpers/requests.js";
+import { GOVERNANCE_API_KEYS, GOVERNANCE_KEYS } from "./helpers/governance.js";
 import { fingerprint } from "../src/job-store/idempotency.js";
 import { CHANGE_REQUEST_EXAMPLES, TEMPLATE_REQUEST_EXAMPLES } from "../src/schemas/examples.js";
 
@@ -49,7 +50,7 @@ async function call(app: FastifyInstance, method: string, path: string, options:
 const as = (key: string) => ({ "x-api-key": key });
 
 t.test("the headers, media types and problem examples the document declares are what the API answers", async (t) => {
-  const { app, sandbox } = await startStack(t, { lroMs: 1000 });
+  const { app, sandbox } = await startStack(t, { lroMs: 1000, env: { CMK_API_KEYS: GOVERNANCE_API_KEYS } });
   const exampleSetKey = CHANGE_REQUEST_EXAMPLES.SetKey.value;
 
   // Every /v1 operation without a credential; every POST with a body too large, and not JSON.
@@ -109,6 +110,28 @@ t.test("the headers, media types and problem examples the document declares are 
   await waitForJob(app, slow, 60_000);
   await setFaults(sandbox, { rules: [] });
   t.equal((await cancel(slow)).statusCode, 200, "a Canceled job");
+
+  // Governance: a rollback refused (fhir-sys had a Microsoft-managed key) and one accepted; approve and
+  // reject against an API that requires approvals (no worker: nothing runs).
+  const rollback = (id: string) => call(app, "post", "/v1/jobs/{jobId}/rollback", { params: { jobId: id }, headers: as(KEYS.operator), payload: {} });
+  t.match((await rollback(jobId)).json(), { code: "NotRollbackable", reasonCode: "MicrosoftManagedKey" });
+  const uami = (await submit({ operation: "SetKey", fhirServiceId: fhirId("fhir-uami"), keyEncryptionKeyUrl: KEY_V2, identity: { type: "UserAssigned", userAssignedIdentityId: uamiId("uami-sandbox") } })).json().id as string;
+  await skipArmOperation(app, sandbox, uami, 1);
+  t.equal((await waitForJob(app, uami, 60_000)).monitor.status, "Succeeded");
+  const undo = await rollback(uami);
+  t.equal(undo.statusCode, 202, undo.body);
+  await cancel(undo.json().id);
+  const governed = await buildTestApp(t, testConfig(t, { CMK_APPROVALS: "required", CMK_API_KEYS: GOVERNANCE_API_KEYS }));
+  const decide = async (action: "approve" | "reject", key: string, payload: object) => {
+    const waiting = (await call(governed, "post", "/v1/change-requests", { payload: exampleSetKey, headers: as(KEYS.operator) })).json().id as string;
+    t.equal((await call(governed, "post", `/v1/jobs/{jobId}/${action}`, { params: { jobId: waiting }, headers: as(key), payload })).statusCode, 200, action);
+    t.match((await call(governed, "post", `/v1/jobs/{jobId}/${action}`, { params: { jobId: waiting }, headers: as(key), payload })).json(), { code: "NotAwaitingApproval" });
+    await call(governed, "post", "/v1/jobs/{jobId}/cancel", { params: { jobId: waiting }, headers: as(KEYS.operator) });
+  };
+  await decide("approve", GOVERNANCE_KEYS.approver, { comment: "ok" });
+  await decide("reject", GOVERNANCE_KEYS.approver, { comment: "no" });
+  const mine = (await call(governed, "post", "/v1/change-requests", { payload: exampleSetKey, headers: as(GOVERNANCE_KEYS.cab) })).json().id as string;
+  t.match((await call(governed, "post", "/v1/jobs/{jobId}/approve", { params: { jobId: mine }, headers: as(GOVERNANCE_KEYS.cab), payload: {} })).json(), { code: "SelfApprovalForbidden" });
 
   // Reads of Azure through the sandbox.
   const post = (path: string, payload: object) => call(app, "post", path, { payload, headers: as(KEYS.reader) });

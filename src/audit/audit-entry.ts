@@ -21,6 +21,8 @@ export interface ChangeRequestAnswer {
   problemCode: string | undefined;
   replayed: boolean;
   now: Date;
+  /** A rollback: the job whose change it undoes. */
+  rollbackOf?: string | undefined;
 }
 
 /** A string from untrusted input, cut to the audit schema's bound; anything else is dropped. */
@@ -65,6 +67,31 @@ export function changeRequestRecord(answer: ChangeRequestAnswer): AuditRecord | 
     identityType: bounded(member(member(body, "identity"), "type"), 50),
     dryRun: member(body, "dryRun") === true ? true : undefined,
     replayed: answer.replayed ? true : undefined,
+    rollbackOf: answer.rollbackOf,
+  });
+}
+
+/** An approver's decision on a job waiting for approval: who decided, when, and the comment. */
+export function approvalDecisionRecord(
+  monitor: JobStatusMonitor,
+  decision: { state: "Approved" | "Rejected"; comment?: string | undefined },
+  principal: Principal,
+  origin: { ip: string; userAgent: string | undefined; requestId: string; clientRequestId: string | undefined },
+  now: Date,
+): AuditRecord {
+  return compact<AuditRecord>({
+    dateTime: now.toISOString(),
+    outcome: decision.state,
+    principal: { name: principal.name, kind: principal.kind },
+    client: compact({ ip: origin.ip.slice(0, 100), userAgent: bounded(origin.userAgent, 200) }),
+    requestId: bounded(origin.requestId, 100),
+    clientRequestId: bounded(origin.clientRequestId, 128),
+    jobId: monitor.id,
+    operation: monitor.operation,
+    fhirServiceId: monitor.fhirServiceId,
+    ticket: monitor.ticket,
+    comment: bounded(decision.comment, 1000),
+    rollbackOf: monitor.rollbackOf,
   });
 }
 
@@ -86,5 +113,6 @@ export function jobOutcomeRecord(monitor: JobStatusMonitor, now: Date): AuditRec
     previousIdentityType: result?.previousIdentityType,
     identityType: result?.identityType,
     dryRun: monitor.dryRun ? true : undefined,
+    rollbackOf: monitor.rollbackOf,
   });
 }

@@ -1,5 +1,7 @@
 import type { ChangeRequest } from "../schemas/change-requests.js";
 import type { JobErrorBody, JobResult, JobStatus, JobStatusMonitor, JobStep, StepStatus } from "../schemas/jobs.js";
+import type { RequestedIdentity } from "./fhir-resource.js";
+import { approvalView, awaitedBefore, awaiting, CANCELED_CODES, type ApprovalDecision } from "./governance.js";
 
 /**
  * A job's execution record, kept as the BullMQ job's `progress`. Each step's outcome (and the output a
@@ -29,13 +31,32 @@ export interface JobProgress {
   currentStep?: string;
   result?: JobResult;
   error?: JobErrorBody;
+  /**
+   * What the job's first write replaced, recorded before it was sent: what a rollback restores. Absent
+   * when the job wrote nothing.
+   */
+  replaced?: ReplacedSettings;
   lastUpdatedDateTime: string;
+}
+
+/** A FHIR service's key and identity as they were before a change (undefined key: Microsoft-managed). */
+export interface ReplacedSettings {
+  keyEncryptionKeyUrl?: string;
+  /** Undefined when the service had no single identity a change request could name (none, or both kinds). */
+  identity?: RequestedIdentity;
+  identityType: string;
 }
 
 export interface ChangeJobData {
   request: ChangeRequest;
   createdBy: string;
+  /** The submitter's principal id (four eyes compares it with the approver's); absent on older jobs. */
+  createdById?: string;
   createdDateTime: string;
+  /** Set when the change waits for an approval (CMK_APPROVALS=required): until when. */
+  approval?: { expiresDateTime: string };
+  /** The Succeeded job this one undoes. */
+  rollbackOf?: string;
 }
 
 export interface StepPlan {
@@ -97,14 +118,16 @@ export interface JobSnapshot {
   state: string;
   attemptsStarted: number;
   finishedOn: number | undefined;
+  /** An approver's decision (or the approval's expiry), when there is one. */
+  decision?: ApprovalDecision | undefined;
 }
 
 export function jobStatus(snapshot: Pick<JobSnapshot, "state" | "attemptsStarted" | "progress">): JobStatus {
   switch (snapshot.state) {
     case "completed":
-      return snapshot.progress?.error?.code === "Canceled" ? "Canceled" : "Succeeded";
+      return CANCELED_CODES.has(snapshot.progress?.error?.code ?? "") ? "Canceled" : "Succeeded";
     case "failed":
-      return snapshot.progress?.error?.code === "Canceled" ? "Canceled" : "Failed";
+      return CANCELED_CODES.has(snapshot.progress?.error?.code ?? "") ? "Canceled" : "Failed";
     case "active":
       return "Running";
     default:
@@ -117,9 +140,11 @@ export function isTerminal(status: JobStatus): boolean {
   return status === "Succeeded" || status === "Failed" || status === "Canceled";
 }
 
-export function toStatusMonitor(snapshot: JobSnapshot): JobStatusMonitor {
+export function toStatusMonitor(snapshot: JobSnapshot, now = new Date()): JobStatusMonitor {
   const { data, progress } = snapshot;
-  const status = jobStatus(snapshot);
+  // A job that has run no step may be waiting for an approval or its window: NotStarted, saying which.
+  const waitingFor = progress === undefined && snapshot.finishedOn === undefined ? awaiting(data, snapshot.decision, now.getTime()) : undefined;
+  const status = waitingFor ? "NotStarted" : jobStatus(snapshot);
   const monitor: JobStatusMonitor = {
     id: snapshot.id,
     operation: data.request.operation,
@@ -140,8 +165,14 @@ export function toStatusMonitor(snapshot: JobSnapshot): JobStatusMonitor {
     attempts: snapshot.attemptsStarted,
   };
   if (progress?.currentStep) monitor.currentStep = progress.currentStep;
+  if (waitingFor) monitor.currentStep = waitingFor;
   if (data.request.dryRun) monitor.dryRun = true;
   if (data.request.ticket) monitor.ticket = data.request.ticket;
+  const approval = approvalView(data, snapshot.decision);
+  // An ended job that was never decided (canceled, window missed) no longer expires.
+  if (approval) monitor.approval = approval.state === "Pending" && isTerminal(status) ? { state: "Pending" } : approval;
+  if (data.request.schedule) monitor.schedule = data.request.schedule;
+  if (data.rollbackOf) monitor.rollbackOf = data.rollbackOf;
   if (progress?.result) monitor.result = progress.result;
   if (progress?.retries?.length) monitor.retries = progress.retries;
   if (status === "Failed" || status === "Canceled") {
@@ -164,15 +195,27 @@ export function canceledError(record: CancelRecord, fhirServiceId: string, detai
   return { code: "Canceled", message: `Canceled by ${record.by} at ${record.dateTime}; ${detail}.`, target: fhirServiceId };
 }
 
-/** The record a job has once canceled: unfinished steps Skipped, `error.code` Canceled. */
-export function canceledProgress(progress: JobProgress | undefined, plan: readonly StepPlan[], record: CancelRecord, fhirServiceId: string, now: Date): JobProgress {
+/**
+ * The record a job has once canceled: unfinished steps Skipped, `error.code` Canceled (or `error`, for a
+ * job ended by governance: Rejected, ApprovalExpired, ChangeWindowMissed).
+ */
+export function canceledProgress(
+  progress: JobProgress | undefined,
+  plan: readonly StepPlan[],
+  record: CancelRecord,
+  fhirServiceId: string,
+  now: Date,
+  error: JobErrorBody = canceledError(record, fhirServiceId),
+): JobProgress {
   let next = progress ?? newProgress(plan, now);
   for (const step of next.steps) {
     if (step.status === "NotStarted") next = endStep(next, step.name, { status: "Skipped", message: "Canceled before this step ran." }, now);
     else if (step.status === "Running") next = endStep(next, step.name, { status: "Skipped", message: "Canceled before this step finished; it wrote nothing." }, now);
   }
   const lastRun = [...next.steps].reverse().find((step) => step.startedDateTime !== undefined);
-  return { ...next, currentStep: lastRun?.name ?? next.currentStep, error: canceledError(record, fhirServiceId), lastUpdatedDateTime: now.toISOString() };
+  // A job that ran no step shows what it was waiting for, if anything.
+  const currentStep = lastRun?.name ?? progress?.currentStep ?? awaitedBefore(error.code);
+  return { ...next, ...(currentStep ? { currentStep } : { currentStep: undefined }), error, lastUpdatedDateTime: now.toISOString() };
 }
 
 /** The monitor of a job just added (the 202's body, and what an Idempotency-Key replay answers again). */

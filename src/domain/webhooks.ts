@@ -25,9 +25,12 @@ export function webhookAttempts(baseMs: number): number {
   return retries + 1;
 }
 
-/** The Standard Webhooks message id: the same on every attempt, so receivers de-duplicate on it. */
-export function webhookMessageId(jobId: string): string {
-  return `msg_${jobId}`;
+/**
+ * The Standard Webhooks message id: the same on every attempt, so receivers de-duplicate on it. The end's
+ * is `msg_<jobId>`; another type's adds the type (`msg_<jobId>_approval_requested`).
+ */
+export function webhookMessageId(jobId: string, type?: string): string {
+  return type ? `msg_${jobId}_${type.replace(/^job\./, "")}` : `msg_${jobId}`;
 }
 
 /** What callers are shown of a callback URL: no query string or fragment (they may hold tokens). */
@@ -41,7 +44,8 @@ export function displayCallbackUrl(url: string): string {
 }
 
 export function callbackInfo(url: string, deliveries: CallbackDelivery[]): CallbackInfo {
-  const last = deliveries.at(-1);
+  // The status is the end's webhook's; other types' deliveries are listed with their `type`.
+  const last = deliveries.filter((delivery) => delivery.type === undefined).at(-1);
   const status = !last ? "Pending" : last.outcome === "Delivered" ? "Delivered" : last.outcome === "Retrying" ? "Retrying" : "Failed";
   return { url: displayCallbackUrl(url), status, deliveries };
 }

@@ -1,5 +1,6 @@
 import type { Queue } from "bullmq";
 import type { ChangeJobData, JobProgress, JobSnapshot } from "../domain/job-record.js";
+import { parseDecision } from "../domain/governance.js";
 
 /**
  * What the store relies on of BullMQ's own key layout, in one place. Everything else goes through
@@ -27,6 +28,11 @@ export const JOB_FIELDS = {
   failedReason: "failedReason",
   /** The deduplication id the job holds (our exclusivity per FHIR service). */
   deduplicationId: "deid",
+  /**
+   * Ours, not BullMQ's: an approver's decision (JSON, scripts/decide-approval-1.lua), absent while the
+   * approval is pending. BullMQ leaves fields it does not know alone and deletes them with the job.
+   */
+  approval: "approval",
 } as const;
 
 /**
@@ -46,7 +52,8 @@ export function snapshotFromHash(id: string, hash: Record<string, string>): JobS
   const finishedOn = hash[JOB_FIELDS.finishedOn] ? Number(hash[JOB_FIELDS.finishedOn]) : undefined;
   const attemptsStarted = Number(hash[JOB_FIELDS.attemptsStarted] ?? 0) || 0;
   const state = finishedOn !== undefined ? (JOB_FIELDS.returnValue in hash ? "completed" : "failed") : attemptsStarted > 0 ? "active" : "waiting";
-  return { id, data, progress: parseProgress(hash[JOB_FIELDS.progress]), state, attemptsStarted, finishedOn };
+  const decision = parseDecision(hash[JOB_FIELDS.approval]);
+  return { id, data, progress: parseProgress(hash[JOB_FIELDS.progress]), state, attemptsStarted, finishedOn, ...(decision ? { decision } : {}) };
 }
 
 /**
@@ -60,6 +67,7 @@ export function snapshotSource(hash: Record<string, string>): string[] {
     hash[JOB_FIELDS.finishedOn] ?? "",
     hash[JOB_FIELDS.attemptsStarted] ?? "",
     JOB_FIELDS.returnValue in hash ? "returned" : "",
+    hash[JOB_FIELDS.approval] ?? "",
   ];
 }
 

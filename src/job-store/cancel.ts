@@ -1,6 +1,7 @@
 import { canceledProgress, type CancelRecord } from "../domain/job-record.js";
 import { stepPlanOf } from "../domain/operation-plans.js";
 import { cancelKeys, deduplicationKeyPrefix, JOB_FIELDS, parseProgress, snapshotFromHash } from "./bullmq-layout.js";
+import type { JobErrorBody } from "../schemas/jobs.js";
 import type { ChangesQueue } from "./queue.js";
 import type { StoreContext } from "./store-context.js";
 
@@ -53,6 +54,11 @@ export class JobControl {
     if (cancel) throw new JobCanceledError(parseRecord(cancel));
   }
 
+  /** Whether a step of this job (in any attempt) has begun writing, or the job is ending. */
+  async hasClaimed(): Promise<boolean> {
+    return (await this.store.redis.hexists(this.key, "committed")) === 1;
+  }
+
   /**
    * Atomically: throws JobCanceledError when a cancel was asked for; otherwise records that `what` (a step
    * about to write, or how the job ends) is under way, after which cancel answers 409.
@@ -75,7 +81,7 @@ export type CancelOutcome =
   | { kind: "committed"; step: string };
 
 /** The API's side: cancels `jobId` if it has not begun writing. */
-export async function requestCancel(store: StoreContext, queue: ChangesQueue, jobId: string, record: CancelRecord): Promise<CancelOutcome> {
+export async function requestCancel(store: StoreContext, queue: ChangesQueue, jobId: string, record: CancelRecord, error?: JobErrorBody): Promise<CancelOutcome> {
   const jobKey = queue.toKey(jobId);
   for (let round = 0; round < 10; round += 1) {
     const hash = await store.redis.hgetall(jobKey);
@@ -83,7 +89,7 @@ export async function requestCancel(store: StoreContext, queue: ChangesQueue, jo
     if (!snapshot) return { kind: "notFound" };
     const raw = hash[JOB_FIELDS.progress] ?? "";
     const now = new Date();
-    const progress = canceledProgress(parseProgress(raw), stepPlanOf(snapshot.data.request.operation), record, snapshot.data.request.fhirServiceId, now);
+    const progress = canceledProgress(parseProgress(raw), stepPlanOf(snapshot.data.request.operation), record, snapshot.data.request.fhirServiceId, now, error);
     const [outcome, detail] = await store.redis.cmkCancel(
       jobKey,
       store.keys.control(jobId),

@@ -1,7 +1,7 @@
 import type { ChainableCommander, Redis } from "ioredis";
 import { canonicalArmId } from "../domain/arm-ids.js";
 import type { ChangeJobData } from "../domain/job-record.js";
-import type { JobStatus, JobStatusMonitor } from "../schemas/jobs.js";
+import type { ApprovalState, JobStatus, JobStatusMonitor } from "../schemas/jobs.js";
 import { invalidContinuationToken } from "../security/page-cursor.js";
 import { subscriptionOfArmId } from "../security/subscription-scope.js";
 import type { StoreContext } from "./store-context.js";
@@ -87,6 +87,8 @@ export interface JobListFilters {
   operation?: string | undefined;
   fhirServiceId?: string | undefined;
   ticketId?: string | undefined;
+  /** Checked on read, like status (a decision changes it). */
+  approvalState?: ApprovalState | undefined;
 }
 
 export interface JobListPage {
@@ -110,6 +112,7 @@ function matches(monitor: JobStatusMonitor, filters: JobListFilters): boolean {
   if (filters.operation && monitor.operation !== filters.operation) return false;
   if (filters.fhirServiceId && canonicalArmId(monitor.fhirServiceId) !== canonicalArmId(filters.fhirServiceId)) return false;
   if (filters.ticketId && monitor.ticket?.id !== filters.ticketId) return false;
+  if (filters.approvalState && monitor.approval?.state !== filters.approvalState) return false;
   return true;
 }
 
@@ -144,7 +147,7 @@ export async function listJobs(source: JobListSource, filters: JobListFilters, t
     indexes = candidates[sizes.indexOf(Math.min(...sizes))]!;
   }
   // Every member of the walked index matches when it is the only condition: read no more than a page.
-  const dense = !filters.status && !filters.operation && candidates.length <= 1;
+  const dense = !filters.status && !filters.operation && !filters.approvalState && candidates.length <= 1;
   const batchSize = dense ? Math.min(100, top + 1) : 100;
 
   const value: JobStatusMonitor[] = [];

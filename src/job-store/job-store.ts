@@ -3,12 +3,14 @@ import type { Redis } from "ioredis";
 import { Job, type JobsOptions } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
 import { newJobMonitor, toStatusMonitor, type ChangeJobData, type CancelRecord } from "../domain/job-record.js";
+import { initialDelayMs, type ApprovalDecision } from "../domain/governance.js";
 import { withCallback } from "../domain/webhooks.js";
 import type { AuditRecord } from "../schemas/audit.js";
-import type { CallbackDelivery, JobStatusMonitor } from "../schemas/jobs.js";
+import type { CallbackDelivery, JobErrorBody, JobStatusMonitor } from "../schemas/jobs.js";
 import { jobOutcomeRecord } from "../audit/audit-entry.js";
 import { QueueUnavailableError } from "../errors.js";
 import { pageCursors, type PageCursors } from "../security/page-cursor.js";
+import { decideApproval, gateState, releaseApproved, type DecideOutcome } from "./approval.js";
 import { AuditTrail } from "./audit-trail.js";
 import { JOB_FIELDS, snapshotFromHash, snapshotSource } from "./bullmq-layout.js";
 import { ParsedJobs, type ParsedJob } from "./parsed-jobs.js";
@@ -17,7 +19,7 @@ import { IdempotencyKeys, type IdempotencyClaim } from "./idempotency.js";
 import { JobEventLog } from "./job-events.js";
 import { listJobs, queueIndexJob, queueMaintainIndexes, type JobListFilters, type JobListPage } from "./job-index.js";
 import { storeKeys, type StoreKeys } from "./keys.js";
-import { createChangesQueue, createWebhooksQueue, enqueueWebhook, exclusivityId, type ChangesQueue, type WebhooksQueue } from "./queue.js";
+import { createChangesQueue, createWebhooksQueue, enqueueWebhook, exclusivityId, type ChangesQueue, type WebhookType, type WebhooksQueue } from "./queue.js";
 import { redisOutageLog } from "./outage-log.js";
 import { RateCounters } from "./rate-counters.js";
 import { withStoreScripts } from "./scripts.js";
@@ -41,6 +43,9 @@ export type AddOutcome =
   | { accepted: false; activeJobId: string }
   /** An earlier request holds the Idempotency-Key (`AddOptions.idempotency`): its record; nothing was added. */
   | { accepted: false; earlierRecord: string };
+
+/** A job as the store reads it: its data, execution record and status monitor. */
+export type StoredJob = ParsedJob;
 
 export interface AddOptions {
   /** The job id to use (an Idempotency-Key record names it before the add); default a new UUID. */
@@ -118,9 +123,12 @@ export class JobStore implements StoreContext {
   async addChange(data: ChangeJobData, options: AddOptions = {}): Promise<AddOutcome> {
     const jobId = options.jobId ?? randomUUID();
     const exclusive = !data.request.dryRun;
+    // A change awaiting approval or its window is a delayed job: it holds the lock, not a worker slot.
+    const delay = initialDelayMs(data, Date.now());
     const jobOptions: JobsOptions = {
       jobId,
       ...(exclusive ? { deduplication: { id: exclusivityId(data.request.fhirServiceId) } } : {}),
+      ...(delay > 0 ? { delay } : {}),
     };
     const added = options.idempotency
       ? await this.addClaimed(data, jobOptions, jobId, options.idempotency)
@@ -170,11 +178,16 @@ export class JobStore implements StoreContext {
     return (await this.readJobs(jobIds)).map((job) => job?.monitor);
   }
 
+  /** One job's data, execution record and monitor (undefined: no such job), as `readMonitor` reads them. */
+  async readJob(jobId: string): Promise<StoredJob | undefined> {
+    return (await this.readJobs([jobId]))[0];
+  }
+
   /**
    * Jobs' data and monitors from their hashes and deliveries: two commands per job, one round trip. What
    * was read is parsed again only when it changed (parsed-jobs.ts); the results are frozen.
    */
-  private async readJobs(jobIds: readonly string[]): Promise<Array<ParsedJob | undefined>> {
+  private async readJobs(jobIds: readonly string[]): Promise<Array<StoredJob | undefined>> {
     if (jobIds.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const jobId of jobIds) pipeline.hgetall(this.changes.toKey(jobId)).lrange(this.keys.callback(jobId), 0, -1);
@@ -185,11 +198,21 @@ export class JobStore implements StoreContext {
       if (hashError || listError) throw hashError ?? listError;
       const fields = hash as Record<string, string>;
       const texts = deliveries as string[];
-      return this.parsedJobs.get(jobId, [...snapshotSource(fields), ...texts], () => {
-        const snapshot = snapshotFromHash(jobId, fields);
-        if (!snapshot) return undefined;
-        return { data: snapshot.data, monitor: withCallback(toStatusMonitor(snapshot), snapshot.data.request.callbackUrl, parseDeliveries(texts)) };
-      });
+      return this.parsedJobs.get(
+        jobId,
+        [...snapshotSource(fields), ...texts],
+        () => {
+          const snapshot = snapshotFromHash(jobId, fields);
+          if (!snapshot) return undefined;
+          return {
+            data: snapshot.data,
+            progress: snapshot.progress,
+            monitor: withCallback(toStatusMonitor(snapshot), snapshot.data.request.callbackUrl, parseDeliveries(texts)),
+          };
+        },
+        // A job waiting for its approval or window says so by the clock, not by its record: not kept.
+        (job) => job.progress !== undefined || job.monitor.status !== "NotStarted" || (!job.data.approval && !job.data.request.schedule),
+      );
     });
   }
 
@@ -205,9 +228,24 @@ export class JobStore implements StoreContext {
     return listJobs({ store: this, readMonitors: (ids) => this.readMonitors(ids), ...scope }, filters, top, after);
   }
 
-  /** The API's side of cancel (cancel.ts). */
-  requestCancel(jobId: string, record: CancelRecord): Promise<CancelOutcome> {
-    return requestCancel(this, this.changes, jobId, record);
+  /** The API's side of cancel (cancel.ts); `error` ends the job with another code than Canceled (Rejected). */
+  requestCancel(jobId: string, record: CancelRecord, error?: JobErrorBody): Promise<CancelOutcome> {
+    return requestCancel(this, this.changes, jobId, record, error);
+  }
+
+  /** The first decision on a pending approval (approval.ts). */
+  decideApproval(jobId: string, decision: ApprovalDecision): Promise<DecideOutcome> {
+    return decideApproval(this, this.changes, jobId, decision);
+  }
+
+  /** Moves an approved job to its window's start (`delayMs` from now) or to the front of the queue. */
+  releaseApproved(jobId: string, delayMs: number): Promise<boolean> {
+    return releaseApproved(this.changes, jobId, delayMs);
+  }
+
+  /** The decision and whether a write was claimed, as a worker's gate needs them. */
+  gateState(jobId: string): Promise<{ decision: ApprovalDecision | undefined; wrote: boolean }> {
+    return gateState(this, this.changes, jobId);
   }
 
   /** The worker's side of cancel for one job (cancel.ts). */
@@ -241,9 +279,9 @@ export class JobStore implements StoreContext {
     return monitor;
   }
 
-  /** Queues the delivery of a finished job's monitor to its callbackUrl; once per job. */
-  enqueueWebhook(monitor: JobStatusMonitor, url: string): Promise<void> {
-    return enqueueWebhook(this.webhooks, monitor, url, { backoffMs: this.webhookBackoffMs, keepSeconds: this.keepMs / 1000 });
+  /** Queues the delivery of a finished job's monitor to its callbackUrl (or another of its webhooks, by `type`); once per job and type. */
+  enqueueWebhook(monitor: JobStatusMonitor, url: string, type?: WebhookType): Promise<void> {
+    return enqueueWebhook(this.webhooks, monitor, url, { backoffMs: this.webhookBackoffMs, keepSeconds: this.keepMs / 1000, ...(type ? { type } : {}) });
   }
 
   recordDelivery(jobId: string, delivery: CallbackDelivery): Promise<void> {

@@ -1,9 +1,10 @@
-import type { ChangeJobData } from "../domain/job-record.js";
+import type { ChangeJobData, JobProgress } from "../domain/job-record.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 
-/** A job as the store reads it: its data and its status monitor. */
+/** A job as the store reads it: its data, execution record and status monitor. */
 export interface ParsedJob {
   data: ChangeJobData;
+  progress: JobProgress | undefined;
   monitor: JobStatusMonitor;
 }
 
@@ -19,8 +20,11 @@ export class ParsedJobs {
 
   constructor(private readonly capacity = 1000) {}
 
-  /** The parsed job for `source` (the raw fields it is made from), from `parse` when they changed. */
-  get(jobId: string, source: readonly string[], parse: () => ParsedJob | undefined): ParsedJob | undefined {
+  /**
+   * The parsed job for `source` (the raw fields it is made from), from `parse` when they changed. `keep`
+   * says whether a parsed job may be kept: not when its monitor also depends on the time of the read.
+   */
+  get(jobId: string, source: readonly string[], parse: () => ParsedJob | undefined, keep: (job: ParsedJob) => boolean = () => true): ParsedJob | undefined {
     const entry = this.entries.get(jobId);
     if (entry && sameStrings(entry.source, source)) {
       // Least recently read goes first: move it to the end.
@@ -33,6 +37,7 @@ export class ParsedJobs {
     // A job that does not exist is not kept: ids anyone can make up must not push real jobs out.
     if (!job) return undefined;
     deepFreeze(job);
+    if (!keep(job)) return job;
     this.entries.set(jobId, { source, job });
     if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
     return job;

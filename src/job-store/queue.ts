@@ -13,7 +13,12 @@ export interface WebhookJobData {
   /** The status monitor as sent: the same body on every attempt. */
   body: string;
   ticketId?: string;
+  /** Absent for the webhook of the job's end; otherwise its type (e.g. job.approval_requested). */
+  type?: WebhookType;
 }
+
+/** Webhooks a job sends besides the one when it ends. */
+export type WebhookType = "job.approval_requested";
 
 export type WebhooksQueue = Queue<WebhookJobData>;
 
@@ -44,18 +49,34 @@ export function createWebhooksQueue(connection: Redis, prefix: string): Webhooks
  */
 export const exclusivityId = fhirServiceKey;
 
-/** The delivery job of a finished job's webhook, keyed by the job's id: queued once per job. */
-export async function enqueueWebhook(queue: WebhooksQueue, monitor: JobStatusMonitor, url: string, settings: { backoffMs: number; keepSeconds: number }): Promise<void> {
-  const { callback: _omitted, ...body } = monitor;
+/**
+ * The delivery job of a finished job's webhook, keyed by the job's id: queued once per job. Another type
+ * (job.approval_requested) is keyed by the job's id and the type, and its body is Standard Webhooks'
+ * payload shape, `{ type, timestamp, data: <monitor> }`; the end's body stays the monitor itself.
+ */
+export async function enqueueWebhook(
+  queue: WebhooksQueue,
+  monitor: JobStatusMonitor,
+  url: string,
+  settings: { backoffMs: number; keepSeconds: number; type?: WebhookType },
+): Promise<void> {
+  const { callback: _omitted, ...data } = monitor;
+  const { type } = settings;
+  const body = type ? { type, timestamp: new Date().toISOString(), data } : data;
   await queue.add(
     "deliver",
-    { jobId: monitor.id, url, body: JSON.stringify(body), ...(monitor.ticket ? { ticketId: monitor.ticket.id } : {}) },
+    { jobId: monitor.id, url, body: JSON.stringify(body), ...(monitor.ticket ? { ticketId: monitor.ticket.id } : {}), ...(type ? { type } : {}) },
     {
-      jobId: monitor.id,
+      jobId: webhookJobId(monitor.id, type),
       attempts: webhookAttempts(settings.backoffMs),
       backoff: { type: "webhook", delay: settings.backoffMs },
       removeOnComplete: { age: settings.keepSeconds },
       removeOnFail: { age: settings.keepSeconds },
     },
   );
+}
+
+/** The webhooks queue's id of a job's webhook of `type` (the end's: the job's own id). */
+export function webhookJobId(jobId: string, type?: WebhookType): string {
+  return type ? `${jobId}-${type.replace(/\./g, "-")}` : jobId;
 }

@@ -19,6 +19,7 @@ const SCRIPTS = {
   cmkStartEventLog: "start-event-log-1.lua",
   cmkTakeOverIdempotencyKey: "take-over-idempotency-key-1.lua",
   cmkAcceptWithKey: "accept-with-key-10.lua",
+  cmkDecideApproval: "decide-approval-1.lua",
 } as const;
 
 const BULLMQ_SCRIPTS: Record<string, { content: string }> = { addStandardJob };
@@ -33,6 +34,7 @@ declare module "ioredis" {
     cmkStartEventLog(events: string, monitor: string, keepMs: number, channel: string, jobId: string): Result<string | null, Context>;
     cmkTakeOverIdempotencyKey(key: string, seen: string, next: string, keepSeconds: number): Result<number, Context>;
     cmkAcceptWithKey(...keysThenArgs: Arg[]): Result<string | number | [string], Context>;
+    cmkDecideApproval(jobKey: string, decision: string): Result<[string, string], Context>;
   }
 }
 

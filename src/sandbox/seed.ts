@@ -113,7 +113,7 @@ export const ADMIN_APP: SeedApp = {
   objectId: "c0000000-0000-4000-8000-000000000007",
   roles: ["CMK.Admin"],
 };
-/** Carries `CMK.Approver` (api-contract v1.1); the service does not act on that role yet. */
+/** Carries `CMK.Approver` (api-contract v1.1): approves and rejects changes that wait for approval. */
 export const APPROVER_APP: SeedApp = {
   name: "portal-approver",
   clientId: "88888888-8888-8888-8888-888888888888",

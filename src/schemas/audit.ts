@@ -2,10 +2,20 @@ import { Type, type Static } from "@sinclair/typebox";
 import { DateTime, FhirServiceId, PlainText } from "./common.js";
 
 export const AuditOutcome = Type.Union(
-  [Type.Literal("Accepted"), Type.Literal("Refused"), Type.Literal("Succeeded"), Type.Literal("Failed"), Type.Literal("Canceled"), Type.Literal("RefusedSummary")],
+  [
+    Type.Literal("Accepted"),
+    Type.Literal("Refused"),
+    Type.Literal("Succeeded"),
+    Type.Literal("Failed"),
+    Type.Literal("Canceled"),
+    Type.Literal("Approved"),
+    Type.Literal("Rejected"),
+    Type.Literal("RefusedSummary"),
+  ],
   {
     description:
-      "Accepted or Refused: the API's answer to a change request of an authenticated caller; Succeeded, Failed or Canceled: how its job ended. " +
+      "Accepted or Refused: the API's answer to a change request (or rollback) of an authenticated caller; Succeeded, Failed or Canceled: how its job ended " +
+      "(Canceled with code Rejected, ApprovalExpired or ChangeWindowMissed when governance ended it); Approved or Rejected: an approver's decision, by the approver. " +
       "RefusedSummary: change requests refused without a valid credential (401) or over the rate limit (429), counted per principal and " +
       "minute; kept apart and listed only with outcome=RefusedSummary, so they never push a real entry out of the trail.",
   },
@@ -54,6 +64,8 @@ export const AuditEntry = Type.Object(
     previousIdentityType: Type.Optional(Bounded(50, "Identity type before the change (job outcomes).")),
     identityType: Type.Optional(Bounded(50, "Identity type requested or in use after the change.")),
     dryRun: Type.Optional(Type.Boolean({ description: "A dry run: nothing was to be changed." })),
+    comment: Type.Optional(Bounded(1000, "Approved and Rejected: the approver's comment.")),
+    rollbackOf: Type.Optional(Bounded(100, "The job whose change this one rolls back.")),
     replayed: Type.Optional(Type.Boolean({ description: "An Idempotency-Key replay of an earlier answer; no new job." })),
     summary: Type.Optional(
       Type.Object(

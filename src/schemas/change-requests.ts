@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { FhirServiceId, KeyUrl, PlainText, Ticket, UserAssignedIdentityId } from "./common.js";
+import { FhirServiceId, KeyUrl, PlainText, Schedule, Ticket, UserAssignedIdentityId } from "./common.js";
 import { CHANGE_REQUEST_EXAMPLES } from "./examples.js";
 
 /**
@@ -40,6 +40,7 @@ const commonFields = {
     Type.String({ format: "uri", pattern: "^https?://", maxLength: 2000, description: "Signed webhook target, called when the job ends." }),
   ),
   dryRun: Type.Optional(Type.Boolean({ default: false, description: "Run the checks as a job and change nothing." })),
+  schedule: Type.Optional(Type.Ref(Schedule)),
 };
 
 export const SetKeyRequest = Type.Object(

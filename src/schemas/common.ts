@@ -44,6 +44,22 @@ export const Ticket = Type.Object(
 );
 export type Ticket = Static<typeof Ticket>;
 
+/** The change window (api-contract v1.1 "Change governance"): the job writes nothing before notBefore or after notAfter. */
+export const Schedule = Type.Object(
+  {
+    notBefore: Type.Optional(DateTime("The change starts no earlier than this (RFC 3339). Absent: as soon as it may (approved, service free).")),
+    notAfter: Type.Optional(
+      DateTime("The change must start before this; a job that cannot (still awaiting approval, or the service busy) ends Canceled with ChangeWindowMissed, having written nothing."),
+    ),
+  },
+  {
+    $id: "Schedule",
+    additionalProperties: false,
+    description: "Change window. notAfter must be after notBefore and in the future; neither more than 90 days ahead.",
+  },
+);
+export type Schedule = Static<typeof Schedule>;
+
 export const FieldError = Type.Object(
   {
     path: Type.String({ description: "Where the bad value is: /body/..., /query/..., /params/... or /headers/..." }),
@@ -161,4 +177,4 @@ function headerName(sent: string): ResponseHeaderName {
 }
 
 /** Schemas registered once with Fastify (referenced by $ref in routes and the OpenAPI document). */
-export const sharedSchemas = [FieldError, Problem, Ticket];
+export const sharedSchemas = [FieldError, Problem, Ticket, Schedule];

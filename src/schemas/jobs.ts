@@ -1,5 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { DateTime, FhirServiceId, PlainText, Ticket } from "./common.js";
+import { DateTime, FhirServiceId, PlainText, Schedule, Ticket } from "./common.js";
 
 export const JobStatus = Type.Union(
   [Type.Literal("NotStarted"), Type.Literal("Running"), Type.Literal("Succeeded"), Type.Literal("Failed"), Type.Literal("Canceled")],
@@ -61,6 +61,9 @@ export type JobResult = Static<typeof JobResult>;
 export const CallbackDelivery = Type.Object(
   {
     attempt: Type.Integer({ minimum: 1, description: "1 for the first delivery attempt." }),
+    type: Type.Optional(
+      Type.Literal("job.approval_requested", { description: "Absent for the webhook of the job's end; job.approval_requested for the one sent when the job starts waiting for approval." }),
+    ),
     dateTime: DateTime("When the attempt started."),
     durationMs: Type.Optional(Type.Integer({ minimum: 0 })),
     outcome: Type.Union([Type.Literal("Delivered"), Type.Literal("Retrying"), Type.Literal("Failed")], {
@@ -86,6 +89,23 @@ export const CallbackInfo = Type.Object(
 );
 export type CallbackInfo = Static<typeof CallbackInfo>;
 
+export const ApprovalState = Type.Union([Type.Literal("Pending"), Type.Literal("Approved"), Type.Literal("Rejected"), Type.Literal("Expired")], {
+  description: "Pending until an approver decides (or CMK_APPROVAL_TTL_HOURS passes: Expired).",
+});
+export type ApprovalState = Static<typeof ApprovalState>;
+
+export const Approval = Type.Object(
+  {
+    state: ApprovalState,
+    decidedBy: Type.Optional(Type.String({ description: "The approver (API key name or token subject) who approved or rejected." })),
+    decidedDateTime: Type.Optional(DateTime("When it was decided (or expired).")),
+    comment: Type.Optional(Type.String({ description: "The approver's comment." })),
+    expiresDateTime: Type.Optional(DateTime("While Pending: when the change is Canceled (ApprovalExpired) unless decided.")),
+  },
+  { $id: "Approval", description: "The approval a change waits for (CMK_APPROVALS=required); absent when none is needed (dry runs, CMK_APPROVALS=none)." },
+);
+export type Approval = Static<typeof Approval>;
+
 export const JobStatusMonitor = Type.Object(
   {
     id: Type.String({ description: "Job id." }),
@@ -98,6 +118,9 @@ export const JobStatusMonitor = Type.Object(
     dryRun: Type.Optional(Type.Boolean()),
     ticket: Type.Optional(Type.Ref(Ticket)),
     createdBy: Type.String({ description: "API key name or token subject that submitted the change." }),
+    approval: Type.Optional(Type.Ref(Approval)),
+    schedule: Type.Optional(Type.Ref(Schedule)),
+    rollbackOf: Type.Optional(Type.String({ description: "The Succeeded job whose change this job undoes (POST /v1/jobs/{jobId}/rollback)." })),
     createdDateTime: DateTime("When the change was accepted."),
     lastUpdatedDateTime: DateTime("Last change of this record."),
     attempts: Type.Integer({ minimum: 0, description: "How many times a worker started the job." }),
@@ -133,6 +156,7 @@ export const JobListQuery = Type.Object(
       Type.Union([Type.Literal("SetKey"), Type.Literal("CreateService"), Type.Literal("RotateKey"), Type.Literal("RecoverKeyAccess")], { description: "Only jobs of this operation." }),
     ),
     fhirServiceId: Type.Optional({ ...FhirServiceId, description: "Only jobs for this FHIR service (ARM id, any case)." }),
+    approvalState: Type.Optional({ ...ApprovalState, description: "Only jobs whose approval is in this state (Pending: the approvers' queue)." }),
     ticketId: Type.Optional(PlainText({ minLength: 1, maxLength: 100, description: "Only jobs whose ticket has this id." })),
     top: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: "Page size (1-100)." }),
     continuationToken: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: "From the previous page's nextLink." })),
@@ -140,6 +164,27 @@ export const JobListQuery = Type.Object(
   { additionalProperties: false },
 );
 export type JobListQuery = Static<typeof JobListQuery>;
+
+const Comment = (required: boolean) =>
+  PlainText({ minLength: required ? 1 : 0, maxLength: 1000, description: required ? "Why the change is rejected (shown on the monitor, in the audit trail and the webhook)." : "A note for the record (shown on the monitor, in the audit trail and the webhook)." });
+
+export const ApproveBody = Type.Object({ comment: Type.Optional(Comment(false)) }, { additionalProperties: false });
+export type ApproveBody = Static<typeof ApproveBody>;
+
+export const RejectBody = Type.Object({ comment: Comment(true) }, { additionalProperties: false });
+export type RejectBody = Static<typeof RejectBody>;
+
+export const RollbackBody = Type.Object(
+  {
+    schedule: Type.Optional(Type.Ref(Schedule)),
+    ticket: Type.Optional(Type.Ref(Ticket)),
+    callbackUrl: Type.Optional(
+      Type.String({ format: "uri", pattern: "^https?://", maxLength: 2000, description: "Signed webhook target of the rollback job (job.approval_requested, and its end)." }),
+    ),
+  },
+  { additionalProperties: false, description: "Optional: the rollback's own window, ticket (default: the rolled-back job's) and callback." },
+);
+export type RollbackBody = Static<typeof RollbackBody>;
 
 export const JobList = Type.Object(
   {
@@ -154,4 +199,4 @@ export const JobList = Type.Object(
   { $id: "JobList" },
 );
 
-export const jobSchemas = [JobError, JobResult, CallbackDelivery, CallbackInfo, JobStatusMonitor, JobList];
+export const jobSchemas = [JobError, JobResult, CallbackDelivery, CallbackInfo, Approval, JobStatusMonitor, JobList];

@@ -1,12 +1,14 @@
 import type { TokenSubscriptions } from "../config.js";
 import { TokenGroupOverageError } from "../errors.js";
-import { highestRole, type Principal, type Role } from "./principal.js";
+import { resolveGrants, type Grant, type Principal } from "./principal.js";
 
 /** Entra app-role values (api-contract: Authentication) and the service role each grants. */
-export const APP_ROLES: ReadonlyMap<string, Role> = new Map([
+export const APP_ROLES: ReadonlyMap<string, Grant> = new Map<string, Grant>([
   ["CMK.Reader", "reader"],
   ["CMK.Operator", "operator"],
   ["CMK.Admin", "admin"],
+  // api-contract v1.1 "Roles": a capability beside the ordered roles.
+  ["CMK.Approver", "approver"],
 ]);
 
 function text(value: unknown, max = 100): string | undefined {
@@ -53,17 +55,18 @@ function allowedSubscriptions(claims: Record<string, unknown>, configured: Token
 
 /** The principal of a verified token; `role` is undefined when it carries none of the service's app roles. */
 export function tokenPrincipal(claims: Record<string, unknown>, configured?: TokenSubscriptions): Principal {
-  const roles = strings(claims.roles).flatMap((value) => {
-    const role = APP_ROLES.get(value);
-    return role ? [role] : [];
+  const grants = strings(claims.roles).flatMap((value) => {
+    const grant = APP_ROLES.get(value);
+    return grant ? [grant] : [];
   });
   const subject = subjectOf(claims);
   const display = text(claims.name) ?? text(claims.preferred_username) ?? text(claims.app_displayname);
   const subscriptions = allowedSubscriptions(claims, configured);
   return {
+    id: `token:${subject}`,
     name: display ? `${display} (${subject})` : subject,
     kind: "token",
-    role: highestRole(roles),
+    ...resolveGrants(grants),
     ...(subscriptions ? { subscriptions } : {}),
   };
 }

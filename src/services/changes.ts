@@ -1,9 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { ChangeInProgressError, IdempotencyKeyReusedError, RequestInProgressError } from "../errors.js";
+import type { FastifyBaseLogger } from "fastify";
+import { ChangeInProgressError, IdempotencyKeyReusedError, NotFoundError, NotRollbackableError, RequestInProgressError, ValidationFailedError } from "../errors.js";
 import { changeRequestRecord } from "../audit/audit-entry.js";
+import type { ChangeJobData } from "../domain/job-record.js";
+import { scheduleProblems } from "../domain/governance.js";
+import { rollbackPlan, type RollbackOptions } from "../domain/rollback.js";
 import type { ChangeRequest } from "../schemas/change-requests.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
-import type { Principal } from "../security/principal.js";
+import { maySubscription, type Principal } from "../security/principal.js";
+import { subscriptionOfArmId } from "../security/subscription-scope.js";
 import { fingerprint, type IdempotencyClaim } from "../job-store/idempotency.js";
 import type { JobStore } from "../job-store/job-store.js";
 import { redisOutageLog, type RedisProblem } from "../job-store/outage-log.js";
@@ -27,14 +32,22 @@ export interface SubmitAnswer {
 }
 
 export interface ChangesService {
-  /** Enqueues a change; throws ChangeInProgress, IdempotencyKeyReused, RequestInProgress or QueueUnavailable. */
+  /** Enqueues a change; throws ValidationFailed (schedule), ChangeInProgress, IdempotencyKeyReused, RequestInProgress or QueueUnavailable. */
   submit(request: ChangeRequest, principal: Principal, idempotencyKey?: string, origin?: RequestOrigin): Promise<SubmitAnswer>;
+  /**
+   * Enqueues the change that undoes Succeeded job `jobId` (a SetKey back to the key and identity it
+   * replaced); throws NotFound, NotRollbackable, or what `submit` throws.
+   */
+  rollback(jobId: string, options: RollbackOptions, principal: Principal, origin?: RequestOrigin): Promise<SubmitAnswer>;
   /** "ok" when Redis answers within the deadline; otherwise why it does not. */
   ping(): Promise<"ok" | RedisProblem>;
 }
 
 export interface ChangesServiceOptions {
   store: JobStore;
+  /** CMK_APPROVALS=required: every change that would write waits for an approver; for CMK_APPROVAL_TTL_HOURS. */
+  approvals?: { required: boolean; ttlMs: number };
+  logger?: Pick<FastifyBaseLogger, "warn">;
   /** Runs Redis work with the API's deadline: trouble becomes 503 QueueUnavailable. */
   withRedis<T>(work: () => Promise<T>): Promise<T>;
 }
@@ -48,7 +61,7 @@ function answer(monitor: JobStatusMonitor, replayed: boolean, audited: boolean):
  * one round trip (BullMQ's script; with an Idempotency-Key, the key's claim and BullMQ's add in one script
  * of the store's), its index entries and audit entry one more.
  */
-export function createChangesService({ store, withRedis }: ChangesServiceOptions): ChangesService {
+export function createChangesService({ store, withRedis, approvals, logger }: ChangesServiceOptions): ChangesService {
   /** Adds the job, behind `claim` when the request has an Idempotency-Key: the earlier record when another request holds it. */
   const add = async (
     request: ChangeRequest,
@@ -56,20 +69,40 @@ export function createChangesService({ store, withRedis }: ChangesServiceOptions
     origin: RequestOrigin | undefined,
     jobId?: string,
     claim?: IdempotencyClaim,
+    rollbackOf?: string,
   ): Promise<SubmitAnswer | { earlierRecord: string }> => {
-    const data = { request, createdBy: principal.name, createdDateTime: new Date().toISOString() };
+    const now = new Date();
+    // The window's problems are the caller's: 400 naming the field.
+    const problems = scheduleProblems(request.schedule, now);
+    if (problems.length > 0) throw new ValidationFailedError(problems);
+    // Dry runs write nothing: they never wait for an approval.
+    const approval = approvals?.required && !request.dryRun ? { expiresDateTime: new Date(now.getTime() + approvals.ttlMs).toISOString() } : undefined;
+    const data: ChangeJobData = {
+      request,
+      createdBy: principal.name,
+      createdById: principal.id,
+      createdDateTime: now.toISOString(),
+      ...(approval ? { approval } : {}),
+      ...(rollbackOf ? { rollbackOf } : {}),
+    };
     const added = await store.addChange(data, {
       ...(jobId ? { jobId } : {}),
       ...(claim ? { idempotency: claim } : {}),
       ...(origin
         ? {
             audit: (monitor: JobStatusMonitor) =>
-              changeRequestRecord({ principal, ...origin, statusCode: 202, body: request, monitor, problemCode: undefined, replayed: false, now: new Date() }),
+              changeRequestRecord({ principal, ...origin, statusCode: 202, body: request, monitor, problemCode: undefined, replayed: false, now: new Date(), rollbackOf }),
           }
         : {}),
     });
     if ("earlierRecord" in added) return { earlierRecord: added.earlierRecord };
     if (!added.accepted) throw new ChangeInProgressError(request.fhirServiceId, added.activeJobId);
+    if (approval && request.callbackUrl) {
+      // Tell the ticketing system an approval is wanted (Standard Webhooks, type job.approval_requested).
+      await store.enqueueWebhook(added.monitor, request.callbackUrl, "job.approval_requested").catch((error: Error) => {
+        logger?.warn({ jobId: added.jobId, err: error.message }, "job.approval_requested webhook not queued");
+      });
+    }
     return answer(added.monitor, false, added.audited);
   };
   const added = (outcome: SubmitAnswer | { earlierRecord: string }): SubmitAnswer => {
@@ -77,27 +110,37 @@ export function createChangesService({ store, withRedis }: ChangesServiceOptions
     return outcome;
   };
 
+  const submit: ChangesService["submit"] = (request, principal, idempotencyKey, origin) =>
+    withRedis(async () => {
+      if (idempotencyKey === undefined) return added(await add(request, principal, origin));
+      // The claim and the add are one script: a free key is claimed and the job added in one round trip.
+      const jobId = randomUUID();
+      const claim = store.idempotency.claim(principal.name, idempotencyKey, fingerprint(request), jobId);
+      const outcome = await add(request, principal, origin, jobId, claim);
+      if (!("earlierRecord" in outcome)) return outcome;
+      const reservation = await store.idempotency.judge(claim, outcome.earlierRecord);
+      if (reservation.kind === "mismatch") throw new IdempotencyKeyReusedError();
+      if (reservation.kind === "inProgress") throw new RequestInProgressError();
+      if (reservation.kind === "replay") return answer(reservation.monitor, true, false);
+      // A record whose job never came, taken over: the key is this request's now.
+      try {
+        return added(await add(request, principal, origin, jobId));
+      } catch (error) {
+        await store.idempotency.release(principal.name, idempotencyKey).catch(() => undefined);
+        throw error;
+      }
+    });
+
   return {
-    submit: (request, principal, idempotencyKey, origin) =>
-      withRedis(async () => {
-        if (idempotencyKey === undefined) return added(await add(request, principal, origin));
-        // The claim and the add are one script: a free key is claimed and the job added in one round trip.
-        const jobId = randomUUID();
-        const claim = store.idempotency.claim(principal.name, idempotencyKey, fingerprint(request), jobId);
-        const outcome = await add(request, principal, origin, jobId, claim);
-        if (!("earlierRecord" in outcome)) return outcome;
-        const reservation = await store.idempotency.judge(claim, outcome.earlierRecord);
-        if (reservation.kind === "mismatch") throw new IdempotencyKeyReusedError();
-        if (reservation.kind === "inProgress") throw new RequestInProgressError();
-        if (reservation.kind === "replay") return answer(reservation.monitor, true, false);
-        // A record whose job never came, taken over: the key is this request's now.
-        try {
-          return added(await add(request, principal, origin, jobId));
-        } catch (error) {
-          await store.idempotency.release(principal.name, idempotencyKey).catch(() => undefined);
-          throw error;
-        }
-      }),
+    submit,
+    rollback: async (jobId, options, principal, origin) => {
+      const job = await withRedis(() => store.readJob(jobId));
+      const subscription = job && subscriptionOfArmId(job.monitor.fhirServiceId);
+      if (!job || (principal.subscriptions !== undefined && !(subscription && maySubscription(principal, subscription)))) throw new NotFoundError(`Job ${jobId}`);
+      const plan = rollbackPlan(job, options);
+      if ("reason" in plan) throw new NotRollbackableError(jobId, plan.reason, { reasonCode: plan.code });
+      return withRedis(async () => added(await add(plan.request, principal, origin, undefined, undefined, jobId)));
+    },
     ping: async () => {
       try {
         await withRedis(() => store.redis.ping());

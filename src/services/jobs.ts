@@ -1,6 +1,9 @@
 import type { Redis } from "ioredis";
 import type { FastifyBaseLogger } from "fastify";
-import { NotCancellableError, NotFoundError, TooManyEventStreamsError } from "../errors.js";
+import { NotAwaitingApprovalError, NotCancellableError, NotFoundError, SelfApprovalForbiddenError, TooManyEventStreamsError } from "../errors.js";
+import { approvalDecisionRecord } from "../audit/audit-entry.js";
+import { releaseAtMs } from "../domain/governance.js";
+import { isTerminal, type ChangeJobData } from "../domain/job-record.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import { maySubscription, type Principal } from "../security/principal.js";
 import { subscriptionOfArmId } from "../security/subscription-scope.js";
@@ -15,7 +18,26 @@ export interface CancelAnswer {
   monitor: JobStatusMonitor;
 }
 
+/** An approver's decision, as the approve and reject routes take it. */
+export interface DecisionRequest {
+  state: "Approved" | "Rejected";
+  comment?: string | undefined;
+}
+
+/** Where a decision came from, for its audit entry. */
+export interface DecisionOrigin {
+  ip: string;
+  userAgent: string | undefined;
+  requestId: string;
+  clientRequestId: string | undefined;
+}
+
 export interface JobsService {
+  /**
+   * Approves or rejects a job awaiting approval: 403 SelfApprovalForbidden for its creator (approve),
+   * 409 NotAwaitingApproval when it is not Pending (decided, expired, ended, or never needed one).
+   */
+  decide(jobId: string, decision: DecisionRequest, principal: Principal, origin: DecisionOrigin): Promise<JobStatusMonitor>;
   /** A page after the position `after` (opened from a continuation token by the route). */
   list(filters: JobListFilters, top: number, after: string | undefined, principal: Principal | null): Promise<JobListPage>;
   cancel(jobId: string, principal: Principal): Promise<CancelAnswer>;
@@ -62,7 +84,69 @@ export function createJobsService(options: JobsServiceOptions): JobsService {
     return monitor;
   };
 
+  /** Four eyes: the creator is the same principal (by id; by name for jobs from before ids were kept). */
+  const createdBy = (data: ChangeJobData, principal: Principal) => (data.createdById ? data.createdById === principal.id : data.createdBy === principal.name);
+
+  const notAwaiting = (jobId: string, monitor: JobStatusMonitor) =>
+    new NotAwaitingApprovalError(
+      jobId,
+      !monitor.approval
+        ? `Job ${jobId} does not wait for an approval (approvals were not required when it was accepted, or it is a dry run).`
+        : isTerminal(monitor.status)
+          ? `Job ${jobId} has ended (${monitor.status}${monitor.error ? `, ${monitor.error.code}` : ""}); there is nothing to decide.`
+          : `Job ${jobId}'s approval is ${monitor.approval.state}${monitor.approval.decidedBy ? ` (by ${monitor.approval.decidedBy})` : ""}; it was decided already.`,
+      { approvalState: monitor.approval?.state ?? "None", jobStatus: monitor.status },
+    );
+
+  const decide: JobsService["decide"] = (jobId, request, principal, origin) =>
+    withRedis(async () => {
+      const job = await store.readJob(jobId);
+      if (!job || !visibleTo(principal, job.monitor)) throw new NotFoundError(`Job ${jobId}`);
+      const { data, monitor: before } = job;
+      if (request.state === "Approved" && data.approval && createdBy(data, principal)) throw new SelfApprovalForbiddenError(jobId);
+      if (before.approval?.state !== "Pending" || isTerminal(before.status)) throw notAwaiting(jobId, before);
+      const now = new Date();
+      const notAfter = data.request.schedule?.notAfter;
+      if (request.state === "Approved" && notAfter !== undefined && Date.parse(notAfter) <= now.getTime()) {
+        // Its window closed: the worker is ending it ChangeWindowMissed; an approval would change nothing.
+        throw new NotAwaitingApprovalError(jobId, `Job ${jobId}'s change window closed at ${notAfter}; it ends ChangeWindowMissed. Submit it again with a new window.`, {
+          approvalState: "Pending",
+          jobStatus: before.status,
+        });
+      }
+      const decision = {
+        state: request.state,
+        decidedBy: principal.name,
+        decidedById: principal.id,
+        decidedDateTime: now.toISOString(),
+        ...(request.comment ? { comment: request.comment } : {}),
+      };
+      const outcome = await store.decideApproval(jobId, decision);
+      if (outcome.kind === "missing") throw new NotFoundError(`Job ${jobId}`);
+      if (outcome.kind !== "decided") throw notAwaiting(jobId, (await readMonitor(jobId)) ?? before);
+      const log = logger.child({ jobId, ...(before.ticket ? { ticketId: before.ticket.id } : {}) });
+      log.info({ decidedBy: principal.name, decision: request.state }, "approval decided");
+      if (request.state === "Approved") {
+        // From its wait for a decision to its window's start, or to the front of the queue.
+        await store.releaseApproved(jobId, releaseAtMs(data, now.getTime()) - now.getTime());
+      } else {
+        const rejected = { code: "Rejected", message: `Rejected by ${principal.name} at ${decision.decidedDateTime}${request.comment ? `: ${request.comment}` : ""}; nothing was written.`, target: data.request.fhirServiceId };
+        const canceled = await store.requestCancel(jobId, { by: principal.name, dateTime: decision.decidedDateTime }, rejected);
+        // Ended here, not in a worker: its end (event, audit, webhook, lock) is ours to record. A worker
+        // that holds the job (at its gate) ends it Rejected itself from the stored decision.
+        if (canceled.kind === "canceled") await store.recordJobEnd(jobId, log).catch((error: Error) => log.warn({ err: error.message }, "rejected job's event, webhook or audit entry not written"));
+      }
+      const monitor = (await readMonitor(jobId)) ?? before;
+      const pipeline = store.redis.pipeline();
+      store.audit.queueAppend(pipeline, approvalDecisionRecord(monitor, decision, principal, origin, now));
+      // Followers see the decision (a rejection's end was appended with the job's end).
+      if (request.state === "Approved") store.events.queueAppend(pipeline, monitor);
+      await pipeline.exec();
+      return monitor;
+    });
+
   return {
+    decide,
     events,
     streams,
     reserveStream: (principal) => {

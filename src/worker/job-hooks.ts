@@ -5,6 +5,11 @@ import { withCallback } from "../domain/webhooks.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import type { JobStore } from "../job-store/job-store.js";
 import type { JobHooks } from "./job-steps.js";
+import { JobError } from "../errors.js";
+
+function windowMissed(notAfter: string, fhirServiceId: string): JobError {
+  return new JobError({ code: "ChangeWindowMissed", message: `The change window closed at ${notAfter} before the change could begin writing; nothing was written.`, target: fhirServiceId });
+}
 
 /**
  * What the change worker does around each job beyond running its steps: the cancel checks, the event
@@ -23,9 +28,17 @@ export function jobLogger(logger: FastifyBaseLogger, job: Job<ChangeJobData> | u
 export function jobHooks(job: Job<ChangeJobData>, store: JobStore, logger: FastifyBaseLogger): JobHooks {
   const control = store.control(job.id!);
   const log = jobLogger(logger, job);
+  const notAfter = job.data.request.schedule?.notAfter === undefined ? undefined : Date.parse(job.data.request.schedule.notAfter);
   return {
     throwIfCanceled: () => control.throwIfCanceled(),
-    claim: (what) => control.claim(what),
+    claim: async (what) => {
+      // The window bounds when the change may begin writing; once begun, it finishes.
+      const writing = what !== "Succeeded" && what !== "Failed";
+      if (writing && notAfter !== undefined && !job.data.request.dryRun && Date.now() >= notAfter && !(await control.hasClaimed())) {
+        throw windowMissed(job.data.request.schedule!.notAfter!, job.data.request.fhirServiceId);
+      }
+      await control.claim(what);
+    },
     saved: async (progress: JobProgress) => {
       // The event log is for followers; the job record was saved already, so a failure here stops nothing.
       await store.events.append(runningMonitor(job, progress)).catch((error: Error) => log.warn({ err: error.message }, "job event not appended"));

@@ -9,6 +9,7 @@ import {
   updateStep,
   type ChangeJobData,
   type JobProgress,
+  type ReplacedSettings,
   type StepPlan,
 } from "../domain/job-record.js";
 import type { JobResult } from "../schemas/jobs.js";
@@ -105,6 +106,14 @@ export class JobSteps {
    */
   async beforeWrite(): Promise<void> {
     await this.hooks.claim?.(this.progress.currentStep ?? "unknown");
+  }
+
+  /**
+   * Records what the job's writes replace (what a rollback restores), before the first of them: kept with
+   * the record's next save, which every write step makes when it starts. The first record stays.
+   */
+  noteReplaced(replaced: ReplacedSettings): void {
+    if (!this.progress.replaced) this.progress = { ...this.progress, replaced };
   }
 
   /** Marks the named steps Skipped (when they have not run), saying why. */

@@ -89,7 +89,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions): RunningWebhoo
   const store = createJobStore({ redis: connection, prefix: options.prefix, retentionHours: options.retentionHours, logger: options.logger });
 
   const deliver = async (job: Job<WebhookJobData>): Promise<void> => {
-    const { jobId, url, body, ticketId } = job.data;
+    const { jobId, url, body, ticketId, type } = job.data;
     const log = options.logger.child({ jobId, ...(ticketId ? { ticketId } : {}), webhookAttempt: job.attemptsMade + 1 });
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
@@ -99,7 +99,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions): RunningWebhoo
       result = { delivered: false, error: "CMK_WEBHOOK_SECRET is not set: nothing can be signed." };
     } else {
       const timestamp = Math.floor(started.getTime() / 1000);
-      const messageId = webhookMessageId(jobId);
+      const messageId = webhookMessageId(jobId, type);
       result = await postWebhook(
         url,
         body,
@@ -111,6 +111,7 @@ export function startWebhookWorker(options: WebhookWorkerOptions): RunningWebhoo
     const delay = webhookRetryDelay(attempt, (job.opts.backoff as { delay?: number } | undefined)?.delay ?? options.backoffMs);
     const record: CallbackDelivery = {
       attempt,
+      ...(type ? { type } : {}),
       dateTime: started.toISOString(),
       durationMs: Date.now() - started.getTime(),
       outcome: result.delivered ? "Delivered" : retrying ? "Retrying" : "Failed",

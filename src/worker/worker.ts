@@ -10,6 +10,7 @@ import { operationOf } from "./operations/index.js";
 import type { WorkerDependencies } from "./worker-dependencies.js";
 import { guardAzureWrites } from "./write-guard.js";
 import { followJobOutcomes, jobHooks, jobLogger } from "./job-hooks.js";
+import { passGovernanceGate } from "./governance-gate.js";
 
 export interface ChangeWorkerOptions {
   store: JobStore;
@@ -37,9 +38,11 @@ export function runningJobCount(worker: Worker): number {
 export function createChangeWorker(deps: WorkerDependencies, options: ChangeWorkerOptions): Worker<ChangeJobData, JobResult> {
   const { store } = options;
   const count = { jobs: 0 };
-  const run = async (job: Job<ChangeJobData>): Promise<JobResult> => {
+  const run = async (job: Job<ChangeJobData>, token?: string): Promise<JobResult> => {
     count.jobs += 1;
     try {
+      // Approval and change window first: a job that may not start yet goes back to wait, holding no slot.
+      await passGovernanceGate(job, token, store);
       return await processChange(job, deps, jobHooks(job, store, options.logger));
     } finally {
       count.jobs -= 1;

@@ -1,19 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import t from "tap";
-import type { Role } from "../../src/security/principal.js";
-import { RESOURCE_GROUP, SUBSCRIPTION_ID, WORKSPACE, FHIR_SYS } from "../../src/sandbox/seed.js";
+import type { Grant, Role } from "../../src/security/principal.js";
+import { APPROVER_APP, RESOURCE_GROUP, SUBSCRIPTION_ID, WORKSPACE, FHIR_SYS } from "../../src/sandbox/seed.js";
 import { createAdapters } from "../../src/runtime.js";
 import { createSandboxContext } from "../../src/azure/azure-context.js";
 import { buildTestApp, KEYS, testConfig } from "../helpers/app.js";
 import { sandboxHttpClient, startTestSandbox } from "../helpers/sandbox.js";
-import { callerTokens } from "../helpers/tokens.js";
+import { callerToken, callerTokens } from "../helpers/tokens.js";
+import { GOVERNANCE_API_KEYS, GOVERNANCE_KEYS } from "../helpers/governance.js";
 
 /**
  * The lowest role of every /v1 operation, written down from api-contract.md (not read from the code):
  * paths with their parameters as `{}`. An operation the document has and this table lacks fails the test.
  */
-const CONTRACT_ROLES: Record<string, Role> = {
+const CONTRACT_ROLES: Record<string, Grant> = {
   "post /v1/change-requests": "operator",
   "get /v1/jobs/{}": "reader",
   "get /v1/jobs": "reader",
@@ -27,7 +28,19 @@ const CONTRACT_ROLES: Record<string, Role> = {
   "post /v1/events/key-vault": "operator",
   // The CloudEvents webhook handshake: authenticated like deliveries.
   "options /v1/events/key-vault": "operator",
+  // v1.1 "Change governance": approver is a capability beside the ordered roles, which admin includes.
+  "post /v1/jobs/{}/approve": "approver",
+  "post /v1/jobs/{}/reject": "approver",
+  "post /v1/jobs/{}/rollback": "operator",
 };
+
+/** Whether a credential holding `held` may call an operation that requires `required`. */
+function allowed(held: Role | "approver", required: Grant): boolean {
+  // An approver alone may also read (the jobs it judges); admin includes approver.
+  if (required === "approver") return held === "approver" || held === "admin";
+  const effective = held === "approver" ? "reader" : held;
+  return ORDER.indexOf(effective) >= ORDER.indexOf(required);
+}
 
 const ORDER: Role[] = ["reader", "operator", "admin"];
 
@@ -42,14 +55,16 @@ t.test("every /v1 operation in openapi.json: 401 without a credential, 403 below
   const document = JSON.parse(await readFile(new URL("../../openapi/openapi.json", import.meta.url), "utf8")) as { paths: Record<string, Record<string, unknown>> };
   const sandbox = await startTestSandbox(t);
   // Allowed calls do real work (encryption reads Azure): against the sandbox they answer at once.
-  const config = testConfig(t, { CMK_SANDBOX_URL: sandbox.url, CMK_SANDBOX_CA_FILE: sandbox.caFile });
+  const config = testConfig(t, { CMK_SANDBOX_URL: sandbox.url, CMK_SANDBOX_CA_FILE: sandbox.caFile, CMK_API_KEYS: GOVERNANCE_API_KEYS });
   const context = createSandboxContext({ url: sandbox.url, caPem: sandbox.caPem });
   const app = await buildTestApp(t, config, createAdapters(config, context), { httpClient: sandboxHttpClient(sandbox) });
   const { reader: readerToken, operator: operatorToken, admin: adminToken, noRole: noRoleToken } = await callerTokens(sandbox);
-  const credentials: Record<Role, Array<Record<string, string>>> = {
+  const approverToken = await callerToken(sandbox, APPROVER_APP);
+  const credentials: Record<Role | "approver", Array<Record<string, string>>> = {
     reader: [{ "x-api-key": KEYS.reader }, { authorization: `Bearer ${readerToken}` }],
     operator: [{ "x-api-key": KEYS.operator }, { authorization: `Bearer ${operatorToken}` }],
     admin: [{ "x-api-key": KEYS.admin }, { authorization: `Bearer ${adminToken}` }],
+    approver: [{ "x-api-key": GOVERNANCE_KEYS.approver }, { authorization: `Bearer ${approverToken}` }],
   };
 
   const operations = Object.entries(document.paths)
@@ -75,11 +90,11 @@ t.test("every /v1 operation in openapi.json: 401 without a credential, 403 below
     const noRole = await send({ authorization: `Bearer ${noRoleToken}` });
     t.equal(noRole.statusCode, 403, `${name}: a token without app roles is 403`);
 
-    for (const role of ORDER) {
+    for (const role of [...ORDER, "approver"] as const) {
       for (const headers of credentials[role]) {
         const kind = headers["x-api-key"] ? "API key" : "token";
         const response = await send(headers);
-        if (ORDER.indexOf(role) < ORDER.indexOf(required)) {
+        if (!allowed(role, required)) {
           t.equal(response.statusCode, 403, `${name}: ${role} ${kind} is 403`);
           t.match(response.json(), { code: "Forbidden", requiredRole: required });
         } else {

@@ -3,19 +3,19 @@ import fp from "fastify-plugin";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ApiKeyEntry, TokenSubscriptions } from "../../config.js";
 import { ForbiddenError, UnauthorizedError } from "../../errors.js";
-import { hasRole, highestRole, type Principal, type Role } from "../../security/principal.js";
+import { hasGrant, resolveGrants, type Grant, type Principal } from "../../security/principal.js";
 import { tokenPrincipal } from "../../security/token-principal.js";
 import { TokenError, type TokenFailure, type TokenVerifier } from "../../security/token-verifier.js";
 
-export type { Principal, Role } from "../../security/principal.js";
+export type { Grant, Principal, Role } from "../../security/principal.js";
 
 declare module "fastify" {
   interface FastifyRequest {
     principal: Principal | null;
   }
   interface FastifyContextConfig {
-    /** The lowest role that may call the route; every /v1 route has one. */
-    role?: Role;
+    /** The lowest role that may call the route (or the approver capability); every /v1 route has one. */
+    role?: Grant;
   }
   interface FastifyInstance {
     /** Who the request's credential speaks for (checked once per request); throws 401, or 403 for a token with no role. */
@@ -79,9 +79,10 @@ export default fp<AuthenticationOptions>(
       const entry = matchApiKey(options.apiKeys, presented);
       if (!entry) throw new UnauthorizedError("The API key is not valid.");
       return {
+        id: `apiKey:${entry.name}`,
         name: entry.name,
         kind: "apiKey",
-        role: highestRole(entry.roles),
+        ...resolveGrants(entry.roles),
         ...(entry.subscriptions ? { subscriptions: entry.subscriptions.map((id) => id.toLowerCase()) } : {}),
       };
     };
@@ -120,9 +121,14 @@ export default fp<AuthenticationOptions>(
       const principal = await fastify.identify(request);
       const required = request.routeOptions.config.role ?? "admin";
       if (principal.role === undefined) {
-        throw new ForbiddenError(required, "The token carries none of this API's app roles (CMK.Reader, CMK.Operator, CMK.Admin); ask an administrator to assign one.");
+        throw new ForbiddenError(required, "The token carries none of this API's app roles (CMK.Reader, CMK.Operator, CMK.Admin, CMK.Approver); ask an administrator to assign one.");
       }
-      if (!hasRole(principal, required)) throw new ForbiddenError(required);
+      if (!hasGrant(principal, required)) {
+        throw new ForbiddenError(
+          required,
+          required === "approver" ? "This operation needs the approver capability (app role CMK.Approver, \"approver\" in the API key's roles, or admin)." : undefined,
+        );
+      }
     });
   },
   { name: "authentication" },

@@ -11,7 +11,16 @@ declare module "fastify" {
 /** Attaches the changes service (src/services/changes.ts) on the API's job store. */
 export default fp(
   async function changes(fastify: FastifyInstance) {
-    fastify.decorate("changes", createChangesService({ store: fastify.jobStore, withRedis: fastify.withRedis }));
+    const { CMK_APPROVALS, CMK_APPROVAL_TTL_HOURS } = fastify.config;
+    fastify.decorate(
+      "changes",
+      createChangesService({
+        store: fastify.jobStore,
+        withRedis: fastify.withRedis,
+        approvals: { required: CMK_APPROVALS === "required", ttlMs: Math.round(CMK_APPROVAL_TTL_HOURS * 3_600_000) },
+        logger: fastify.log,
+      }),
+    );
   },
   { name: "changes", dependencies: ["redis"] },
 );

@@ -9,7 +9,7 @@ import { requireCustomerManagedKey } from "../steps/read-fhir-service.js";
 import type { JobSteps } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import { preflight } from "../steps/preflight.js";
-import { readFhirService } from "../steps/read-fhir-service.js";
+import { readFhirService, replacedSettings } from "../steps/read-fhir-service.js";
 import { writeAndVerify } from "../steps/arm-update.js";
 
 /**
@@ -24,6 +24,7 @@ export async function runRotateKey(steps: JobSteps, deps: WorkerDependencies, re
     requireCustomerManagedKey(ref, read.output!);
     return read;
   });
+  if (!request.dryRun) steps.noteReplaced(replacedSettings(current));
   const previous = parseKeyUrl(currentKeyUrl(current)!)!;
   const identity = identityOf(current)!;
 

@@ -13,7 +13,7 @@ import { JobError } from "../../errors.js";
 import type { JobSteps } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import { preflight } from "../steps/preflight.js";
-import { readFhirService } from "../steps/read-fhir-service.js";
+import { readFhirService, replacedSettings } from "../steps/read-fhir-service.js";
 import { applyIdentity } from "../steps/apply-identity.js";
 import { writeAndVerify } from "../steps/arm-update.js";
 
@@ -30,6 +30,7 @@ export async function runSetKey(steps: JobSteps, deps: WorkerDependencies, reque
 
   await steps.run("Preflight", (context) => preflight(deps, request, context));
   const original = await steps.run("ReadFhirService", () => readFhirService(deps, ref));
+  if (!dryRun) steps.noteReplaced(replacedSettings(original));
 
   let current = original;
   if (identityMatches(original, request.identity)) {

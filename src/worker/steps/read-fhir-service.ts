@@ -3,6 +3,7 @@ import type { FhirServiceRef } from "../../domain/arm-ids.js";
 import { currentIdentityType, currentKeyUrl, type FhirServiceResource } from "../../domain/fhir-resource.js";
 import { parseKeyUrl } from "../../domain/key-url.js";
 import { identityOf } from "../../preflight/resolve-request.js";
+import type { ReplacedSettings } from "../../domain/job-record.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import type { StepOutcome } from "../job-steps.js";
 
@@ -17,6 +18,13 @@ export async function readFhirService(deps: WorkerDependencies, ref: FhirService
     });
   }
   return { message: describeEncryption(resource), output: resource };
+}
+
+/** The key and identity a change is about to replace (what a rollback restores). */
+export function replacedSettings(resource: FhirServiceResource): ReplacedSettings {
+  const key = currentKeyUrl(resource);
+  const identity = identityOf(resource);
+  return { ...(key ? { keyEncryptionKeyUrl: key } : {}), ...(identity ? { identity } : {}), identityType: currentIdentityType(resource) };
 }
 
 export function describeEncryption(resource: FhirServiceResource): string {

@@ -218,7 +218,7 @@ t.test("a delivery costs two Redis round trips whatever its size; the seen marke
   const store = new KeyVaultEventStore({ redis, keys: storeKeys(prefix), retentionHours: 168, keepMs: 168 * 3_600_000 });
   const service = new KeyVaultEventService(store, { info: () => undefined, warn: () => undefined });
   const batch = Array.from({ length: 50 }, (_, i) => eventGridEvent(`rt-${i}`, "Microsoft.KeyVault.KeyNewVersionCreated", keyData(seed.VERSION_2)));
-  const principal = { name: "test", kind: "apiKey" as const, role: "operator" as const };
+  const principal = { id: "apiKey:test", name: "test", kind: "apiKey" as const, role: "operator" as const, approver: false };
   await redis.ping();
   const trips = countRoundTrips(redis);
   t.same(await service.accept(batch, principal, new Date()), { received: 50, recorded: 50, duplicates: 0, ignored: 0 });

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import { ANY_V1_ROUTE, RATE_LIMIT_HEADERS, WITH_BODY, jsonResponse, problemResponses, responseHeaders } from "../../../schemas/common.js";
 import { PROBLEM_EXAMPLES as problems } from "../../../schemas/examples.js";
-import { JobIdParams, JobList, JobListQuery, JobStatusMonitor } from "../../../schemas/jobs.js";
+import { ApproveBody, JobIdParams, JobList, JobListQuery, JobStatusMonitor, RejectBody, RollbackBody } from "../../../schemas/jobs.js";
+import { clientRequestIdOf } from "../../../security/client-request-id.js";
 import { EVENT_ID_PATTERN } from "../../../job-store/job-events.js";
 import type { EventSink } from "../../../services/job-event-hub.js";
 import { ValidationFailedError } from "../../../errors.js";
@@ -10,6 +11,17 @@ import { isTerminal } from "../../../domain/job-record.js";
 import { queryBinding } from "../../../security/page-cursor.js";
 
 const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  // approve and rollback take an optional body: none at all is `{}`.
+  fastify.addHook("preValidation", async (request) => {
+    if (request.method === "POST" && request.body === undefined) request.body = {};
+  });
+  const originOf = (request: { ip: string; headers: Record<string, string | string[] | undefined>; id: string }) => ({
+    ip: request.ip,
+    userAgent: typeof request.headers["user-agent"] === "string" ? request.headers["user-agent"] : undefined,
+    requestId: request.id,
+    clientRequestId: clientRequestIdOf(request.headers),
+  });
+
   fastify.get(
     "/jobs/:jobId",
     {
@@ -105,6 +117,103 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         reply.header("retry-after", String(fastify.statusRetryAfterSeconds));
       }
       return answer.monitor;
+    },
+  );
+
+  fastify.post(
+    "/jobs/:jobId/approve",
+    {
+      config: { role: "approver" },
+      schema: {
+        tags: ["Jobs"],
+        operationId: "approveJob",
+        summary: "Approve a change awaiting approval",
+        description:
+          "Approver (app role CMK.Approver, `approver` in an API key's roles, or admin). Approves a job that is `NotStarted` with " +
+          "`currentStep` AwaitingApproval (CMK_APPROVALS=required): it starts at once, or at its window's `notBefore`. Four eyes: the job's " +
+          "creator gets 403 `SelfApprovalForbidden` (principals are compared by id, not display name). A job whose approval is not Pending " +
+          "(decided, expired, ended, or never needed one) gets 409 `NotAwaitingApproval`; of two approvers at once exactly one wins. The " +
+          "decision, who made it and the comment are on the monitor (`approval`), in the audit trail (Approved) and in the job's webhook.",
+        security: [{ apiKey: [] }, { bearer: [] }],
+        params: JobIdParams,
+        body: ApproveBody,
+        response: {
+          200: jsonResponse(JobStatusMonitor, "Approved: the job's status monitor (`approval.state` Approved)."),
+          ...problemResponses(
+            ...ANY_V1_ROUTE,
+            ...WITH_BODY,
+            problems.jobIdInvalid,
+            problems.selfApprovalForbidden,
+            problems.jobNotFound,
+            problems.notAwaitingApproval,
+            problems.queueUnavailable,
+          ),
+        },
+      },
+    },
+    async (request) => fastify.jobs.decide(request.params.jobId, { state: "Approved", comment: request.body.comment }, request.principal!, originOf(request)),
+  );
+
+  fastify.post(
+    "/jobs/:jobId/reject",
+    {
+      config: { role: "approver" },
+      schema: {
+        tags: ["Jobs"],
+        operationId: "rejectJob",
+        summary: "Reject a change awaiting approval",
+        description:
+          "Approver. Rejects a job awaiting approval: it ends `Canceled` with `error.code` Rejected, nothing written, and its FHIR service " +
+          "accepts new changes at once. `comment` (required) says why; it is on the monitor, in the audit trail (Rejected) and the webhook. " +
+          "409 `NotAwaitingApproval` when the approval is not Pending.",
+        security: [{ apiKey: [] }, { bearer: [] }],
+        params: JobIdParams,
+        body: RejectBody,
+        response: {
+          200: jsonResponse(JobStatusMonitor, "Rejected: the job's status monitor (Canceled, `error.code` Rejected)."),
+          ...problemResponses(...ANY_V1_ROUTE, ...WITH_BODY, problems.bodyInvalid, problems.jobNotFound, problems.notAwaitingApproval, problems.queueUnavailable),
+        },
+      },
+    },
+    async (request) => fastify.jobs.decide(request.params.jobId, { state: "Rejected", comment: request.body.comment }, request.principal!, originOf(request)),
+  );
+
+  fastify.post(
+    "/jobs/:jobId/rollback",
+    {
+      config: { role: "operator", auditChanges: true },
+      schema: {
+        tags: ["Jobs"],
+        operationId: "rollbackJob",
+        summary: "Roll back a Succeeded change",
+        description:
+          "Starts a new job (`rollbackOf`: this job) that restores the key URL and identity a Succeeded SetKey or RotateKey replaced, as its " +
+          "worker recorded them before its first write: a SetKey with its own pre-flight (the old key version must still be enabled and " +
+          "reachable by the identity), approval (CMK_APPROVALS) and window (`schedule`). 202 with the new job's monitor and " +
+          "`Operation-Location`. 409 `NotRollbackable` with the `reason` when there is nothing to restore: the job did not succeed, made no " +
+          "write, is another operation, or replaced a Microsoft-managed key (ARM defines no way back to one). 409 `ChangeInProgress` while " +
+          "the FHIR service has an unfinished job.",
+        security: [{ apiKey: [] }, { bearer: [] }],
+        params: JobIdParams,
+        body: RollbackBody,
+        response: {
+          202: jsonResponse(JobStatusMonitor, "Accepted: the rollback job's status monitor; follow Operation-Location.", { "Operation-Location": true }),
+          ...problemResponses(
+            ...ANY_V1_ROUTE,
+            ...WITH_BODY,
+            problems.bodyInvalid,
+            problems.jobNotFound,
+            problems.notRollbackable,
+            problems.changeInProgress,
+            problems.queueUnavailable,
+          ),
+        },
+      },
+    },
+    async (request, reply) => {
+      const answer = await fastify.changes.rollback(request.params.jobId, request.body, request.principal!, originOf(request));
+      request.auditRecorded = answer.audited;
+      return reply.code(202).headers(answer.headers).send(answer.body);
     },
   );
 
