@@ -1,4 +1,5 @@
 import type { ChangeRequest } from "../schemas/change-requests.js";
+import type { FleetJobRequest } from "../schemas/key-rotations.js";
 import type { JobErrorBody, JobResult, JobStatus, JobStatusMonitor, JobStep, StepStatus } from "../schemas/jobs.js";
 
 /**
@@ -32,10 +33,31 @@ export interface JobProgress {
   lastUpdatedDateTime: string;
 }
 
+/** What a job carries out: a change request, or a fleet rotation (the parent of RotateKey children). */
+export type JobRequest = ChangeRequest | FleetJobRequest;
+
+/** A fleet rotation's child: which parent made it, and the key version the parent resolved. */
+export interface FleetMembership {
+  parentJobId: string;
+  targetKeyEncryptionKeyUrl: string;
+}
+
 export interface ChangeJobData {
-  request: ChangeRequest;
+  request: JobRequest;
   createdBy: string;
   createdDateTime: string;
+  /** Children of a fleet rotation only. */
+  fleet?: FleetMembership;
+  /**
+   * RotateFleet only: the subscriptions it may look in, fixed when it was accepted (the body's
+   * `subscriptions`, else the caller's allow-list); absent: every subscription the service can list.
+   */
+  scope?: string[];
+}
+
+/** What a job is about, for error targets: its FHIR service, or a fleet rotation's key. */
+export function jobTarget(request: JobRequest): string {
+  return request.operation === "RotateFleet" ? request.keyUrl : request.fhirServiceId;
 }
 
 export interface StepPlan {
@@ -132,7 +154,9 @@ export function toStatusMonitor(snapshot: JobSnapshot): JobStatusMonitor {
       ...(endedDateTime ? { endedDateTime } : {}),
       ...(message ? { message } : {}),
     })),
-    fhirServiceId: data.request.fhirServiceId,
+    ...(data.request.fhirServiceId ? { fhirServiceId: data.request.fhirServiceId } : {}),
+    ...(data.fleet ? { parentJobId: data.fleet.parentJobId } : {}),
+    ...(data.request.operation === "RotateFleet" ? { keyUrl: data.request.keyUrl, ...(data.scope ? { subscriptions: data.scope } : {}) } : {}),
     createdBy: data.createdBy,
     createdDateTime: data.createdDateTime,
     lastUpdatedDateTime:
@@ -148,7 +172,7 @@ export function toStatusMonitor(snapshot: JobSnapshot): JobStatusMonitor {
     monitor.error = progress?.error ?? {
       code: "InternalError",
       message: "The job stopped unexpectedly; see the service logs for its id.",
-      target: data.request.fhirServiceId,
+      target: jobTarget(data.request),
     };
   }
   return monitor;

@@ -1,4 +1,4 @@
-import { canceledProgress, type CancelRecord } from "../domain/job-record.js";
+import { canceledProgress, jobTarget, type CancelRecord } from "../domain/job-record.js";
 import { stepPlanOf } from "../domain/operation-plans.js";
 import { cancelKeys, deduplicationKeyPrefix, JOB_FIELDS, parseProgress, snapshotFromHash } from "./bullmq-layout.js";
 import type { ChangesQueue } from "./queue.js";
@@ -49,8 +49,14 @@ export class JobControl {
 
   /** Throws JobCanceledError when a cancel was asked for. */
   async throwIfCanceled(): Promise<void> {
+    const record = await this.cancelRecord();
+    if (record) throw new JobCanceledError(record);
+  }
+
+  /** The cancel asked for, if any. */
+  async cancelRecord(): Promise<CancelRecord | undefined> {
     const cancel = await this.store.redis.hget(this.key, "cancel");
-    if (cancel) throw new JobCanceledError(parseRecord(cancel));
+    return cancel ? parseRecord(cancel) : undefined;
   }
 
   /**
@@ -83,7 +89,7 @@ export async function requestCancel(store: StoreContext, queue: ChangesQueue, jo
     if (!snapshot) return { kind: "notFound" };
     const raw = hash[JOB_FIELDS.progress] ?? "";
     const now = new Date();
-    const progress = canceledProgress(parseProgress(raw), stepPlanOf(snapshot.data.request.operation), record, snapshot.data.request.fhirServiceId, now);
+    const progress = canceledProgress(parseProgress(raw), stepPlanOf(snapshot.data.request.operation), record, jobTarget(snapshot.data.request), now);
     const [outcome, detail] = await store.redis.cmkCancel(
       jobKey,
       store.keys.control(jobId),

@@ -13,6 +13,7 @@ const SCRIPTS = {
   cmkAppendEvent: "append-event-1.lua",
   cmkStartEventLog: "start-event-log-1.lua",
   cmkTakeOverIdempotencyKey: "take-over-idempotency-key-1.lua",
+  cmkArmBudget: "arm-budget-1.lua",
 } as const;
 
 type Arg = string | number;
@@ -24,6 +25,7 @@ declare module "ioredis" {
     cmkAppendEvent(events: string, maxEntries: number, monitor: string, keepMs: number, channel: string, jobId: string): Result<string, Context>;
     cmkStartEventLog(events: string, monitor: string, keepMs: number, channel: string, jobId: string): Result<string | null, Context>;
     cmkTakeOverIdempotencyKey(key: string, seen: string, next: string, keepSeconds: number): Result<number, Context>;
+    cmkArmBudget(bucket: string, capacity: number, perSecond: number, op: "take" | "observe", remaining: string, retryAfterMs: string, idleMs: number): Result<number, Context>;
   }
 }
 

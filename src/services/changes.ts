@@ -2,6 +2,8 @@ import { randomUUID } from "node:crypto";
 import { ChangeInProgressError, IdempotencyKeyReusedError, RequestInProgressError } from "../errors.js";
 import { changeRequestRecord } from "../audit/audit-entry.js";
 import type { ChangeRequest } from "../schemas/change-requests.js";
+import type { KeyRotationRequest } from "../schemas/key-rotations.js";
+import type { JobRequest } from "../domain/job-record.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import type { Principal } from "../security/principal.js";
 import { fingerprint } from "../job-store/idempotency.js";
@@ -29,6 +31,12 @@ export interface SubmitAnswer {
 export interface ChangesService {
   /** Enqueues a change; throws ChangeInProgress, IdempotencyKeyReused, RequestInProgress or QueueUnavailable. */
   submit(request: ChangeRequest, principal: Principal, idempotencyKey?: string, origin?: RequestOrigin): Promise<SubmitAnswer>;
+  /**
+   * Enqueues a fleet rotation (POST /v1/key-rotations): the same answers as `submit`, one unfinished
+   * rotation per key (ChangeInProgress). It may look in the body's subscriptions, else the caller's
+   * allow-list, fixed now (the worker discovers later, on its own authority).
+   */
+  submitRotation(request: KeyRotationRequest, principal: Principal, idempotencyKey?: string, origin?: RequestOrigin): Promise<SubmitAnswer>;
   /** "ok" when Redis answers within the deadline; otherwise why it does not. */
   ping(): Promise<"ok" | RedisProblem>;
 }
@@ -49,8 +57,9 @@ function answer(monitor: JobStatusMonitor, replayed: boolean, audited: boolean):
  * the key's record one before them.
  */
 export function createChangesService({ store, withRedis }: ChangesServiceOptions): ChangesService {
-  const add = async (request: ChangeRequest, principal: Principal, origin: RequestOrigin | undefined, jobId?: string): Promise<SubmitAnswer> => {
-    const data = { request, createdBy: principal.name, createdDateTime: new Date().toISOString() };
+  const add = async (request: JobRequest, principal: Principal, origin: RequestOrigin | undefined, jobId?: string): Promise<SubmitAnswer> => {
+    const scope = request.operation === "RotateFleet" ? (request.subscriptions ?? principal.subscriptions)?.map((id) => id.toLowerCase()) : undefined;
+    const data = { request, createdBy: principal.name, createdDateTime: new Date().toISOString(), ...(scope ? { scope } : {}) };
     const added = await store.addChange(data, {
       ...(jobId ? { jobId } : {}),
       ...(origin
@@ -60,12 +69,11 @@ export function createChangesService({ store, withRedis }: ChangesServiceOptions
           }
         : {}),
     });
-    if (!added.accepted) throw new ChangeInProgressError(request.fhirServiceId, added.activeJobId);
+    if (!added.accepted) throw new ChangeInProgressError(request.fhirServiceId ?? (request.operation === "RotateFleet" ? request.keyUrl : ""), added.activeJobId);
     return answer(added.monitor, false, added.audited);
   };
 
-  return {
-    submit: (request, principal, idempotencyKey, origin) =>
+  const submit = (request: JobRequest, principal: Principal, idempotencyKey?: string, origin?: RequestOrigin) =>
       withRedis(async () => {
         if (idempotencyKey === undefined) return add(request, principal, origin);
         const jobId = randomUUID();
@@ -79,7 +87,11 @@ export function createChangesService({ store, withRedis }: ChangesServiceOptions
           await store.idempotency.release(principal.name, idempotencyKey).catch(() => undefined);
           throw error;
         }
-      }),
+      });
+
+  return {
+    submit,
+    submitRotation: (request, principal, idempotencyKey, origin) => submit({ ...request, operation: "RotateFleet" }, principal, idempotencyKey, origin),
     ping: async () => {
       try {
         await withRedis(() => store.redis.ping());

@@ -4,6 +4,7 @@ import {
   canceledProgress,
   endStep,
   findStep,
+  jobTarget,
   newProgress,
   startStep,
   updateStep,
@@ -56,7 +57,7 @@ export class JobSteps {
   static async start(job: Job<ChangeJobData>, plan: readonly StepPlan[], hooks: JobHooks = {}): Promise<JobSteps> {
     const saved = job.progress as JobProgress | number | undefined;
     const resumable = typeof saved === "object" && saved !== null && Array.isArray(saved.steps);
-    const steps = new JobSteps(job, resumable ? saved : newProgress(plan, new Date()), job.data.request.fhirServiceId, hooks);
+    const steps = new JobSteps(job, resumable ? saved : newProgress(plan, new Date()), jobTarget(job.data.request), hooks);
     if (!resumable) await steps.save();
     return steps;
   }
@@ -105,6 +106,20 @@ export class JobSteps {
    */
   async beforeWrite(): Promise<void> {
     await this.hooks.claim?.(this.progress.currentStep ?? "unknown");
+  }
+
+  /**
+   * Throws JobCanceledError when a cancel was asked for, without claiming anything: for a job whose
+   * writes do not make it uncancellable (a fleet rotation stays cancellable to stop its children).
+   */
+  async throwIfCanceled(): Promise<void> {
+    await this.hooks.throwIfCanceled?.();
+  }
+
+  /** Keeps `result` with the record before the job ends otherwise than Succeeded (a fleet's counts when it fails or is canceled). */
+  async recordResult(result: JobResult): Promise<void> {
+    this.progress = { ...this.progress, result, lastUpdatedDateTime: new Date().toISOString() };
+    await this.save();
   }
 
   /** Marks the named steps Skipped (when they have not run), saying why. */

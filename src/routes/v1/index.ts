@@ -7,6 +7,7 @@ import validations from "./validations/index.js";
 import audit from "./audit/index.js";
 import templates from "./templates/index.js";
 import fhirServices from "./fhir-services/index.js";
+import keyRotations from "./key-rotations/index.js";
 
 /** Everything under /v1 needs a credential; each route names its lowest role in `config.role`. */
 export default async function v1Routes(fastify: FastifyInstance) {
@@ -24,4 +25,5 @@ export default async function v1Routes(fastify: FastifyInstance) {
   await fastify.register(audit);
   await fastify.register(templates);
   await fastify.register(fhirServices);
+  await fastify.register(keyRotations);
 }
