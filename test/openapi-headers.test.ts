@@ -110,6 +110,11 @@ t.test("the headers, media types and problem examples the document declares are 
   await setFaults(sandbox, { rules: [] });
   t.equal((await cancel(slow)).statusCode, 200, "a Canceled job");
 
+  // A fleet rotation: accepted (a dry run: nothing to wait for), then one per key.
+  const rotation = (payload: object) => call(app, "post", "/v1/key-rotations", { payload, headers: as(KEYS.operator) });
+  t.equal((await rotation({ keyUrl: "https://kvsandbox.vault.azure.net/keys/cmk-rsa-3072", dryRun: true })).statusCode, 202);
+  t.equal((await rotation({ keyUrl: "https://kvsandbox.vault.azure.net/keys/cmk-rsa-3072/00000000000000000000000000000001" })).json().code, "ValidationFailed");
+
   // Reads of Azure through the sandbox.
   const post = (path: string, payload: object) => call(app, "post", path, { payload, headers: as(KEYS.reader) });
   t.equal((await post("/v1/validations", exampleSetKey)).statusCode, 200);

@@ -189,14 +189,14 @@ export function canceledError(record: CancelRecord, fhirServiceId: string, detai
 }
 
 /** The record a job has once canceled: unfinished steps Skipped, `error.code` Canceled. */
-export function canceledProgress(progress: JobProgress | undefined, plan: readonly StepPlan[], record: CancelRecord, fhirServiceId: string, now: Date): JobProgress {
+export function canceledProgress(progress: JobProgress | undefined, plan: readonly StepPlan[], record: CancelRecord, fhirServiceId: string, now: Date, detail?: string): JobProgress {
   let next = progress ?? newProgress(plan, now);
   for (const step of next.steps) {
     if (step.status === "NotStarted") next = endStep(next, step.name, { status: "Skipped", message: "Canceled before this step ran." }, now);
     else if (step.status === "Running") next = endStep(next, step.name, { status: "Skipped", message: "Canceled before this step finished; it wrote nothing." }, now);
   }
   const lastRun = [...next.steps].reverse().find((step) => step.startedDateTime !== undefined);
-  return { ...next, currentStep: lastRun?.name ?? next.currentStep, error: canceledError(record, fhirServiceId), lastUpdatedDateTime: now.toISOString() };
+  return { ...next, currentStep: lastRun?.name ?? next.currentStep, error: canceledError(record, fhirServiceId, detail), lastUpdatedDateTime: now.toISOString() };
 }
 
 /** The monitor of a job just added (the 202's body, and what an Idempotency-Key replay answers again). */

@@ -21,7 +21,11 @@ import type { StoreContext } from "./store-context.js";
 
 /** Thrown inside the worker when a cancel was asked for; the step runner turns it into the Canceled ending. */
 export class JobCanceledError extends Error {
-  constructor(readonly record: CancelRecord) {
+  /** `detail`: what the cancel left done, when not "no Azure write was sent" (a fleet rotation's children). */
+  constructor(
+    readonly record: CancelRecord,
+    readonly detail?: string,
+  ) {
     super(`Canceled by ${record.by} at ${record.dateTime}`);
     this.name = "JobCanceledError";
   }

@@ -40,7 +40,6 @@ export const KeyRotationRequest = Type.Object(
     ),
   },
   {
-    $id: "KeyRotationRequest",
     additionalProperties: false,
     title: "KeyRotation",
     example: { keyUrl: SEED_EXAMPLES.keyUrl.replace(/\/[0-9a-f]{32}$/, ""), createNewVersion: true, ticket: { system: "servicenow", id: "CHG0012345" } },
@@ -68,4 +67,5 @@ export interface FleetJobRequest extends KeyRotationRequest {
   fhirServiceId?: undefined;
 }
 
-export const keyRotationSchemas = [KeyRotationRequest, FleetServiceCounts];
+/** Registered once with Fastify (the request body is inline in its route, as change requests' is). */
+export const keyRotationSchemas = [FleetServiceCounts];

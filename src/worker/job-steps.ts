@@ -177,7 +177,7 @@ export class JobSteps {
 
   /** Ends the job Canceled: steps that did not finish are Skipped, nothing more runs. */
   private async cancel(canceled: JobCanceledError): Promise<Error> {
-    this.progress = canceledProgress(this.progress, [], canceled.record, this.describeTarget, new Date());
+    this.progress = canceledProgress(this.progress, [], canceled.record, this.describeTarget, new Date(), canceled.detail);
     await this.save();
     return new UnrecoverableError(`Canceled: ${this.progress.error?.message ?? canceled.message}`);
   }

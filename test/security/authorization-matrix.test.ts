@@ -15,6 +15,7 @@ import { callerTokens } from "../helpers/tokens.js";
  */
 const CONTRACT_ROLES: Record<string, Role> = {
   "post /v1/change-requests": "operator",
+  "post /v1/key-rotations": "operator",
   "get /v1/jobs/{}": "reader",
   "get /v1/jobs": "reader",
   "post /v1/jobs/{}/cancel": "operator",

@@ -226,11 +226,10 @@ async function aggregate(
   children: Array<{ jobId: string; data: ChangeJobData }>,
 ): Promise<JobResult> {
   const sizes = { move: plan.move.length, skip: plan.skip.length };
-  let result: JobResult = { targetKeyEncryptionKeyUrl: target, services: fleetCounts(sizes, []) };
-  let canceled: CancelRecord | undefined;
   const counts = await steps.run("Aggregate", async (context) => {
     const ended = new Map<string, ChildState>();
     const cancelSent = new Set<string>();
+    let canceled: CancelRecord | undefined;
     let rounds = 0;
     let reported = "";
     for (;;) {
@@ -251,7 +250,7 @@ async function aggregate(
         await job.fleets.addChildren(waiting);
       }
       const counts = fleetCounts(sizes, ended.values());
-      if (ended.size === children.length) return { output: counts, message: describe(counts, 0) };
+      if (ended.size === children.length) break;
       const message = describe(counts, waiting.length);
       if (message !== reported) {
         reported = message;
@@ -260,17 +259,16 @@ async function aggregate(
       rounds += 1;
       await sleep(job.fleetPollMs);
     }
+    const counts = fleetCounts(sizes, ended.values());
+    const result: JobResult = { targetKeyEncryptionKeyUrl: target, services: counts, ...(await previousVersions(deps, plan)) };
+    const failure = fleetFailure(request.keyUrl, counts, counts.failed > 0 ? await failedChildren(job, children.map((child) => child.jobId)) : []);
+    // A fleet that ends otherwise than Succeeded keeps its counts too.
+    if (canceled || failure) await steps.recordResult(result);
+    if (canceled) throw new JobCanceledError(canceled, `${counts.succeeded} service(s) had moved; the ${counts.canceled} child job(s) that had not written were canceled`);
+    if (failure) throw new JobError(failure);
+    return { output: result, message: describe(counts, 0) };
   });
-  result = { ...result, services: counts };
-  // A parent resumed after Aggregate ended learns of a cancel and of its failed children again here.
-  canceled ??= await job.cancelRequested();
-  const previous = await previousVersions(deps, plan);
-  const failures = counts.failed > 0 ? await failedChildren(job, children.map((child) => child.jobId)) : [];
-  const failure = fleetFailure(request.keyUrl, counts, failures);
-  if (canceled || failure) await steps.recordResult({ ...result, ...previous });
-  if (canceled) throw new JobCanceledError(canceled);
-  if (failure) throw new JobError(failure);
-  return steps.succeed({ ...result, ...previous, armWrites: counts.succeeded });
+  return steps.succeed({ ...counts, armWrites: counts.services?.succeeded ?? 0 });
 }
 
 function describe(counts: ReturnType<typeof fleetCounts>, waiting: number): string {
