@@ -104,7 +104,7 @@ t.test("a fleet over two subscriptions, more services than one ARM page: one PUT
   t.equal(new Set(written.map((request) => request.path.split("?")[0]!.toLowerCase())).size, total, "never two on one service");
   const reads = arm(requests).filter((request) => request.method === "GET");
   t.ok(reads.length / total <= 4, `ARM reads per service ${(reads.length / total).toFixed(2)} (≤ 4, discovery and polls included)`);
-  const fleetLists = reads.filter((request) => request.path.startsWith(`/subscriptions/${SUB_A}/`) && /\/workspaces\/wsfleet0\/fhirservices\?/.test(request.path));
+  const fleetLists = reads.filter((request) => request.path.startsWith(`/subscriptions/${SUB_A}/`) && /\/workspaces\/wsfleet0\/fhirservices$/.test(request.path));
   t.equal(fleetLists.length, 2, "the workspace's 150 services came in two pages");
   const vaultRoleLists = reads.filter((request) => request.path.includes("/vaults/kvsandbox/providers/Microsoft.Authorization/roleAssignments"));
   t.equal(vaultRoleLists.length, 2, "the vault's role assignments listed once for the fleet (every page)");
