@@ -28,7 +28,7 @@ export class RedisArmBudget implements ArmBudget {
 
   async take(subscriptionId: string, kind: ArmRequestKind): Promise<void> {
     const { perSecond, burst } = this.limits[kind];
-    const wait = await this.store.redis.cmkArmBudget(this.store.keys.armBudget(subscriptionId, kind), burst, perSecond, "take", "", "", IDLE_MS);
+    const [wait] = await this.store.redis.cmkArmBudget(this.store.keys.armBudget(subscriptionId, kind), burst, perSecond, "take", "", "", IDLE_MS);
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
 

@@ -25,7 +25,7 @@ declare module "ioredis" {
     cmkAppendEvent(events: string, maxEntries: number, monitor: string, keepMs: number, channel: string, jobId: string): Result<string, Context>;
     cmkStartEventLog(events: string, monitor: string, keepMs: number, channel: string, jobId: string): Result<string | null, Context>;
     cmkTakeOverIdempotencyKey(key: string, seen: string, next: string, keepSeconds: number): Result<number, Context>;
-    cmkArmBudget(bucket: string, capacity: number, perSecond: number, op: "take" | "observe", remaining: string, retryAfterMs: string, idleMs: number): Result<number, Context>;
+    cmkArmBudget(bucket: string, capacity: number, perSecond: number, op: "take" | "observe", remaining: string, retryAfterMs: string, idleMs: number): Result<[number, number], Context>;
   }
 }
 

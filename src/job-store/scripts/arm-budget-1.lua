@@ -11,7 +11,7 @@
   ARGV[4] observe: tokens ARM says are left, or ''   ARGV[5] observe: Retry-After in ms, or ''
   ARGV[6] how long an idle bucket is kept (ms)
 
-  Returns the wait in ms.
+  Returns {wait in ms, Redis' time in ms}: the slot is their sum.
 ]]
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -30,4 +30,4 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return wait
+return {wait, now}
