@@ -111,8 +111,9 @@ t.test("the headers, media types and problem examples the document declares are 
   t.equal((await cancel(slow)).statusCode, 200, "a Canceled job");
 
   // A fleet rotation: accepted (a dry run: nothing to wait for), then one per key.
-  const rotation = (payload: object) => call(app, "post", "/v1/key-rotations", { payload, headers: as(KEYS.operator) });
-  t.equal((await rotation({ keyUrl: "https://kvsandbox.vault.azure.net/keys/cmk-rsa-3072", dryRun: true })).statusCode, 202);
+  const rotation = (payload: object, headers: Record<string, string> = {}) => call(app, "post", "/v1/key-rotations", { payload, headers: { ...as(KEYS.operator), ...headers } });
+  t.equal((await rotation({ keyUrl: "https://kvsandbox.vault.azure.net/keys/cmk-rsa-3072", dryRun: true }, { "idempotency-key": "fleet" })).statusCode, 202);
+  t.equal((await rotation({ keyUrl: "https://kvsandbox.vault.azure.net/keys/cmk-rsa-3072", dryRun: true }, { "idempotency-key": "fleet" })).headers["idempotent-replayed"], "true");
   t.equal((await rotation({ keyUrl: "https://kvsandbox.vault.azure.net/keys/cmk-rsa-3072/00000000000000000000000000000001" })).json().code, "ValidationFailed");
 
   // Reads of Azure through the sandbox.
