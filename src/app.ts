@@ -10,6 +10,7 @@ import type { HttpClient } from "@azure/core-rest-pipeline";
 import { sharedSchemas } from "./schemas/common.js";
 import { changeRequestSchemas } from "./schemas/change-requests.js";
 import { jobSchemas } from "./schemas/jobs.js";
+import { keyRotationSchemas } from "./schemas/key-rotations.js";
 import { validationSchemas } from "./schemas/validations.js";
 import { auditSchemas } from "./schemas/audit.js";
 import { templateSchemas } from "./schemas/templates.js";
@@ -168,7 +169,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
   app.decorate("azure", options.azure);
   app.decorate("config", config);
   app.decorate("statusRetryAfterSeconds", config.CMK_MODE === "sandbox" ? 1 : 5);
-  for (const schema of [...sharedSchemas, ...changeRequestSchemas, ...jobSchemas, ...validationSchemas, ...auditSchemas, ...templateSchemas, ...encryptionSchemas, ...complianceSchemas]) app.addSchema(schema);
+  for (const schema of [...sharedSchemas, ...changeRequestSchemas, ...keyRotationSchemas, ...jobSchemas, ...validationSchemas, ...auditSchemas, ...templateSchemas, ...encryptionSchemas, ...complianceSchemas]) app.addSchema(schema);
 
   const tokenVerifier =
     options.tokenVerifier ?? callerTokenVerifier(config, options.httpClient, (error) => app.log.warn({ err: error.message }, "token issuer keys could not be fetched"));

@@ -112,6 +112,26 @@ export const EnvSchema = Type.Object({
   CMK_ARM_POLL_INTERVAL_MS: Type.Optional(
     Type.Integer({ minimum: 50, maximum: 600_000, description: "interval between polls of an ARM long-running operation (default 5000; 250 in sandbox mode)" }),
   ),
+  CMK_SUBSCRIPTIONS: Type.Optional(
+    Type.String({
+      pattern: "^\\s*[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\\s*(,\\s*[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\\s*)*$",
+      description: "comma-separated subscription ids that fleet rotations cover by default; unset: every subscription the service can list",
+    }),
+  ),
+  CMK_ARM_WRITES_PER_SECOND: Type.Number({
+    minimum: 0.01,
+    maximum: 10_000,
+    default: 10,
+    description: "ARM writes per second per subscription, shared by every worker (ARM's documented refill: 10/s per subscription and principal)",
+  }),
+  CMK_ARM_WRITE_BURST: Integer({ minimum: 1, maximum: 100_000, default: 200, description: "ARM writes a subscription's budget holds when idle (ARM's bucket: 200)" }),
+  CMK_ARM_READS_PER_SECOND: Type.Number({
+    minimum: 0.01,
+    maximum: 10_000,
+    default: 25,
+    description: "ARM reads per second per subscription, shared by every worker (ARM's documented refill: 25/s per subscription and principal)",
+  }),
+  CMK_ARM_READ_BURST: Integer({ minimum: 1, maximum: 100_000, default: 250, description: "ARM reads a subscription's budget holds when idle (ARM's bucket: 250)" }),
   CMK_TRUST_PROXY_HOPS: Integer({
     minimum: 0,
     maximum: 10,
@@ -181,7 +201,9 @@ export type ApiKeyEntry = Static<typeof ApiKeyEntrySchema>;
 export const TokenSubscriptionsSchema = Type.Record(Type.String({ minLength: 1, maxLength: 100 }), Type.Array(SubscriptionId, { minItems: 1 }));
 export type TokenSubscriptions = Static<typeof TokenSubscriptionsSchema>;
 
-export interface Config extends Omit<Env, "CMK_API_KEYS" | "CMK_ARM_POLL_INTERVAL_MS" | "CMK_TOKEN_SUBSCRIPTIONS"> {
+export interface Config extends Omit<Env, "CMK_API_KEYS" | "CMK_ARM_POLL_INTERVAL_MS" | "CMK_TOKEN_SUBSCRIPTIONS" | "CMK_SUBSCRIPTIONS"> {
+  /** CMK_SUBSCRIPTIONS, lower case; undefined: every subscription the service can list. */
+  fleetSubscriptions: string[] | undefined;
   /** NODE_ENV=production: nothing is made up (no default mode, no private Redis). */
   production: boolean;
   /** REDIS_URL was given; unset, a local run may start a private redis-server (src/local-redis.ts). */
@@ -233,14 +255,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (parsed.CMK_REDIS_USERNAME !== undefined && parsed.CMK_REDIS_AUTH !== "entra") {
     throw new ConfigError("CMK_REDIS_USERNAME", "is only used with CMK_REDIS_AUTH=entra; with passwords the user goes in REDIS_URL (rediss://user:password@host:port)");
   }
+  const { CMK_SUBSCRIPTIONS: _subscriptions, ...rest } = parsed;
   return {
-    ...parsed,
+    ...rest,
     CMK_QUEUE_PREFIX: parsed.CMK_REDIS_CLUSTER ? withHashTag(parsed.CMK_QUEUE_PREFIX) : parsed.CMK_QUEUE_PREFIX,
     production,
     redisUrlSet,
     apiKeys: parseJsonVariable("CMK_API_KEYS", parsed.CMK_API_KEYS, Type.Array(ApiKeyEntrySchema), '[{"name","sha256","roles"}]'),
     tokenSubscriptions: parseJsonVariable("CMK_TOKEN_SUBSCRIPTIONS", parsed.CMK_TOKEN_SUBSCRIPTIONS, TokenSubscriptionsSchema, '{"<appid>": ["<subscription id>"]}'),
     armPollIntervalMs: parsed.CMK_ARM_POLL_INTERVAL_MS ?? (parsed.CMK_MODE === "sandbox" ? 250 : 5000),
+    fleetSubscriptions: parsed.CMK_SUBSCRIPTIONS?.split(",").map((id) => id.trim().toLowerCase()),
   };
 }
 

@@ -95,9 +95,16 @@ export function startWorker(
     webhookBackoffMs: config.CMK_WEBHOOK_BACKOFF_MS,
     logger,
   });
+  // ARM's per-subscription budget, shared with every other worker through this store's Redis.
+  adapters.armPacing.use(
+    store.armBudget({
+      writes: { perSecond: config.CMK_ARM_WRITES_PER_SECOND, burst: config.CMK_ARM_WRITE_BURST },
+      reads: { perSecond: config.CMK_ARM_READS_PER_SECOND, burst: config.CMK_ARM_READ_BURST },
+    }),
+  );
   const worker = createChangeWorker(
     { ...adapters, propagationWindowMs: config.CMK_ROLE_PROPAGATION_WINDOW_MS },
-    { store, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger },
+    { store, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger, fleetSubscriptions: config.fleetSubscriptions },
   );
   // Webhook deliveries run wherever changes run.
   const webhookSecret = options.webhookSecret ?? config.CMK_WEBHOOK_SECRET;

@@ -132,6 +132,11 @@ t.test("the headers, media types and problem examples the document declares are 
   await decide("reject", GOVERNANCE_KEYS.approver, { comment: "no" });
   const mine = (await call(governed, "post", "/v1/change-requests", { payload: exampleSetKey, headers: as(GOVERNANCE_KEYS.cab) })).json().id as string;
   t.match((await call(governed, "post", "/v1/jobs/{jobId}/approve", { params: { jobId: mine }, headers: as(GOVERNANCE_KEYS.cab), payload: {} })).json(), { code: "SelfApprovalForbidden" });
+  // A fleet rotation: accepted (a dry run: nothing to wait for), then one per key.
+  const rotation = (payload: object, headers: Record<string, string> = {}) => call(app, "post", "/v1/key-rotations", { payload, headers: { ...as(KEYS.operator), ...headers } });
+  t.equal((await rotation({ keyUrl: "https://kvsandbox.vault.azure.net/keys/cmk-rsa-3072", dryRun: true }, { "idempotency-key": "fleet" })).statusCode, 202);
+  t.equal((await rotation({ keyUrl: "https://kvsandbox.vault.azure.net/keys/cmk-rsa-3072", dryRun: true }, { "idempotency-key": "fleet" })).headers["idempotent-replayed"], "true");
+  t.equal((await rotation({ keyUrl: "https://kvsandbox.vault.azure.net/keys/cmk-rsa-3072/00000000000000000000000000000001" })).json().code, "ValidationFailed");
 
   // Reads of Azure through the sandbox.
   const post = (path: string, payload: object) => call(app, "post", path, { payload, headers: as(KEYS.reader) });

@@ -8,6 +8,8 @@ import { createManagedHsmsAdapter, type ManagedHsmsAdapter } from "./managed-hsm
 import { createRoleAssignmentsAdapter, type RoleAssignmentsAdapter } from "./role-assignments.js";
 import { createVaultsAdapter, type VaultsAdapter } from "./vaults.js";
 import { createReadCache } from "./read-cache.js";
+import { ArmPacing, armPacingPolicy } from "./arm-pacing.js";
+import { createDiscoveryAdapter, type DiscoveryAdapter } from "./discovery.js";
 
 /** Every Azure service the API and the worker talk to, built from one context. */
 export interface AzureAdapters {
@@ -19,15 +21,24 @@ export interface AzureAdapters {
   identities: IdentitiesAdapter;
   roleAssignments: RoleAssignmentsAdapter;
   fhirDataPlane: FhirDataPlaneAdapter;
+  discovery: DiscoveryAdapter;
+  /** The pacing of every ARM request these adapters send (a budget is bound where a job store exists). */
+  armPacing: ArmPacing;
   /** True when the service's credential can get an ARM token now (readiness in azure mode). */
   canSignIn(timeoutMs: number): Promise<boolean>;
 }
 
 /** `readCacheMs`: how long facts read for checks and reports are kept (CMK_READ_CACHE_MS; 0, the default here: not kept). */
-export function createAzureAdapters(context: AzureContext, options: { pollIntervalMs: number; readCacheMs?: number }): AzureAdapters {
+export function createAzureAdapters(base: AzureContext, options: { pollIntervalMs: number; readCacheMs?: number }): AzureAdapters {
   // One cache for the process, so the API and an in-process worker see each other's writes at once.
   const cache = createReadCache(options.readCacheMs ?? 0);
+  // Every SDK client gets the pacing policy; it acts on ARM's host only.
+  const armPacing = new ArmPacing();
+  const policy = { policy: armPacingPolicy(armPacing, new URL(base.cloud.resourceManager).host), position: "perRetry" as const };
+  const context: AzureContext = { ...base, clientOptions: { ...base.clientOptions, additionalPolicies: [...(base.clientOptions.additionalPolicies ?? []), policy] } };
   return {
+    armPacing,
+    discovery: createDiscoveryAdapter(context),
     cloud: context.cloud,
     fhirServices: createFhirServicesAdapter(context, options, cache),
     keyVault: createKeyVaultAdapter(context, cache),

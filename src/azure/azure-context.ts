@@ -1,6 +1,6 @@
 import { ClientSecretCredential, DefaultAzureCredential } from "@azure/identity";
 import type { TokenCredential } from "@azure/core-auth";
-import type { HttpClient } from "@azure/core-rest-pipeline";
+import type { HttpClient, PipelinePolicy } from "@azure/core-rest-pipeline";
 import { AZURE_PUBLIC_CLOUD, type AzureCloud } from "./cloud.js";
 import { createSandboxHttpClient } from "./sandbox-routing.js";
 
@@ -13,7 +13,7 @@ export interface AzureContext {
   credential: TokenCredential;
   cloud: AzureCloud;
   /** Options every SDK client gets (HTTP client, retries). */
-  clientOptions: { httpClient?: HttpClient; userAgentOptions: { userAgentPrefix: string } };
+  clientOptions: { httpClient?: HttpClient; userAgentOptions: { userAgentPrefix: string }; additionalPolicies?: Array<{ policy: PipelinePolicy; position: "perCall" | "perRetry" }> };
   mode: "sandbox" | "azure";
 }
 

@@ -1,6 +1,7 @@
 import { KeyClient, type KeyVaultKey } from "@azure/keyvault-keys";
 import type { KeyFacts } from "../domain/checks/facts.js";
 import type { KeyUrl } from "../domain/key-url.js";
+import type { KeyVersionFacts } from "../domain/fleet-plan.js";
 import { rsaModulusBits } from "../domain/key-size.js";
 import type { AzureContext } from "./azure-context.js";
 import { keepAnswers, readFact, type GatheredFact } from "./arm-facts.js";
@@ -11,6 +12,8 @@ export interface KeyVaultAdapter {
   keyFacts(key: KeyUrl): Promise<GatheredFact<KeyFacts>>;
   /** The versioned URL of the key's newest version. */
   latestVersionUrl(key: KeyUrl): Promise<string>;
+  /** Every version of the key (every page of Key Vault's list), with what choosing one needs. */
+  keyVersions(key: KeyUrl): Promise<KeyVersionFacts[]>;
   /** Makes a new version now (az keyvault key rotate); returns its versioned URL. */
   rotate(key: KeyUrl): Promise<string>;
   /** Whether the key is soft-deleted (and so recoverable). */
@@ -58,6 +61,21 @@ export function createKeyVaultAdapter(context: AzureContext, cache: ReadCache = 
         keepAnswers,
       ),
     latestVersionUrl: (key) => cache.read(`${keyPrefix(key)}latest`, async () => (await client(key.vaultUrl).getKey(key.keyName)).id ?? ""),
+    keyVersions: (key) =>
+      cache.read(`${keyPrefix(key)}versions`, async () => {
+        const versions: KeyVersionFacts[] = [];
+        for await (const version of client(key.vaultUrl).listPropertiesOfKeyVersions(key.keyName)) {
+          if (!version.id) continue;
+          versions.push({
+            url: version.id,
+            enabled: version.enabled ?? false,
+            ...(version.createdOn ? { createdOn: version.createdOn } : {}),
+            ...(version.notBefore ? { notBefore: version.notBefore } : {}),
+            ...(version.expiresOn ? { expiresOn: version.expiresOn } : {}),
+          });
+        }
+        return versions;
+      }),
     rotate: (key) => changing(key, async () => (await client(key.vaultUrl).rotateKey(key.keyName)).id ?? ""),
     deletedKey: (key) =>
       cache.read(

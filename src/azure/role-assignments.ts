@@ -18,6 +18,12 @@ export interface RoleAssignmentsAdapter {
    * `undefined` lists nothing.
    */
   forPrincipal(subscriptionId: string, scope: string, principalId: string | undefined | PromiseLike<string | undefined>): Promise<GatheredFact<RoleAssignmentFacts[]>>;
+  /**
+   * Every role assignment at, above and below `scope` (every page), by lower-case principal id, each
+   * with its role definition's data actions: a fleet rotation reads its key's vault scope once for all
+   * of its services.
+   */
+  allAtScope(subscriptionId: string, scope: string): Promise<GatheredFact<Map<string, RoleAssignmentFacts[]>>>;
 }
 
 /** One listed assignment, before its role definition is looked up. */
@@ -128,6 +134,24 @@ export function createRoleAssignmentsAdapter(context: AzureContext, cache: ReadC
     );
 
   return {
+    allAtScope: (subscriptionId, scope) =>
+      readFact(async () => {
+        const byPrincipal = new Map<string, ListedAssignment[]>();
+        for await (const assignment of client(subscriptionId).roleAssignments.listForScope(relative(scope))) {
+          const entry = toListed(assignment, scope);
+          if (!entry) continue;
+          const principal = assignment.principalId!.toLowerCase();
+          byPrincipal.set(principal, [...(byPrincipal.get(principal) ?? []), entry]);
+        }
+        const resolved = new Map<string, RoleAssignmentFacts[]>();
+        for (const [principal, assignments] of byPrincipal) {
+          const facts = await withDefinitions(subscriptionId, assignments);
+          if (facts.status !== "found") throw new Error(`role definitions of ${principal}: ${facts.status === "unreadable" ? facts.reason : "missing"}`);
+          resolved.set(principal, facts.value);
+        }
+        return resolved;
+      }),
+
     async forPrincipal(subscriptionId, scope, principal) {
       if (principal === undefined) return NO_PRINCIPAL;
       const listing = listAtScope(subscriptionId, scope);

@@ -1,4 +1,5 @@
 import type { ChangeRequest } from "../schemas/change-requests.js";
+import type { FleetJobRequest } from "../schemas/key-rotations.js";
 import type { JobErrorBody, JobResult, JobStatus, JobStatusMonitor, JobStep, StepStatus } from "../schemas/jobs.js";
 import type { RequestedIdentity } from "./fhir-resource.js";
 import { approvalView, awaitedBefore, awaiting, CANCELED_CODES, type ApprovalDecision } from "./governance.js";
@@ -47,8 +48,17 @@ export interface ReplacedSettings {
   identityType: string;
 }
 
+/** What a job carries out: a change request, or a fleet rotation (the parent of RotateKey children). */
+export type JobRequest = ChangeRequest | FleetJobRequest;
+
+/** A fleet rotation's child: which parent made it, and the key version the parent resolved. */
+export interface FleetMembership {
+  parentJobId: string;
+  targetKeyEncryptionKeyUrl: string;
+}
+
 export interface ChangeJobData {
-  request: ChangeRequest;
+  request: JobRequest;
   createdBy: string;
   /** The submitter's principal id (four eyes compares it with the approver's); absent on older jobs. */
   createdById?: string;
@@ -57,6 +67,18 @@ export interface ChangeJobData {
   approval?: { expiresDateTime: string };
   /** The Succeeded job this one undoes. */
   rollbackOf?: string;
+  /** Children of a fleet rotation only. */
+  fleet?: FleetMembership;
+  /**
+   * RotateFleet only: the subscriptions it may look in, fixed when it was accepted (the body's
+   * `subscriptions`, else the caller's allow-list); absent: every subscription the service can list.
+   */
+  scope?: string[];
+}
+
+/** What a job is about, for error targets: its FHIR service, or a fleet rotation's key. */
+export function jobTarget(request: JobRequest): string {
+  return request.operation === "RotateFleet" ? request.keyUrl : request.fhirServiceId;
 }
 
 export interface StepPlan {
@@ -157,7 +179,9 @@ export function toStatusMonitor(snapshot: JobSnapshot, now = new Date()): JobSta
       ...(endedDateTime ? { endedDateTime } : {}),
       ...(message ? { message } : {}),
     })),
-    fhirServiceId: data.request.fhirServiceId,
+    ...(data.request.fhirServiceId ? { fhirServiceId: data.request.fhirServiceId } : {}),
+    ...(data.fleet ? { parentJobId: data.fleet.parentJobId } : {}),
+    ...(data.request.operation === "RotateFleet" ? { keyUrl: data.request.keyUrl, ...(data.scope ? { subscriptions: data.scope } : {}) } : {}),
     createdBy: data.createdBy,
     createdDateTime: data.createdDateTime,
     lastUpdatedDateTime:
@@ -179,7 +203,7 @@ export function toStatusMonitor(snapshot: JobSnapshot, now = new Date()): JobSta
     monitor.error = progress?.error ?? {
       code: "InternalError",
       message: "The job stopped unexpectedly; see the service logs for its id.",
-      target: data.request.fhirServiceId,
+      target: jobTarget(data.request),
     };
   }
   return monitor;

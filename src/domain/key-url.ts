@@ -78,8 +78,10 @@ function canonicalSpelling(url: string): string | undefined {
 export function requestedKeyUrls(body: unknown): Array<{ path: string; url: string }> {
   const found: Array<{ path: string; url: string }> = [];
   if (typeof body !== "object" || body === null) return found;
-  const { keyEncryptionKeyUrl, options } = body as { keyEncryptionKeyUrl?: unknown; options?: { keyEncryptionKeyUrl?: unknown } };
+  const { keyEncryptionKeyUrl, keyUrl, options } = body as { keyEncryptionKeyUrl?: unknown; keyUrl?: unknown; options?: { keyEncryptionKeyUrl?: unknown } };
   if (typeof keyEncryptionKeyUrl === "string") found.push({ path: "/body/keyEncryptionKeyUrl", url: keyEncryptionKeyUrl });
+  // A fleet rotation's key, versionless.
+  if (typeof keyUrl === "string") found.push({ path: "/body/keyUrl", url: keyUrl });
   if (typeof options?.keyEncryptionKeyUrl === "string") found.push({ path: "/body/options/keyEncryptionKeyUrl", url: options.keyEncryptionKeyUrl });
   return found;
 }

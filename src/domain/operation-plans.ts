@@ -48,11 +48,21 @@ export const RECOVER_KEY_ACCESS_STEPS = [
   { name: "CheckFhirDataPlane", weight: 10 },
 ] as const satisfies readonly StepPlan[];
 
-export const STEP_PLANS: Readonly<Record<Operation, readonly StepPlan[]>> = {
+/** A fleet rotation: most of its time is its children's, which Aggregate follows. */
+export const ROTATE_FLEET_STEPS = [
+  { name: "Discover", weight: 10 },
+  { name: "ResolveTarget", weight: 3 },
+  { name: "Preflight", weight: 2 },
+  { name: "FanOut", weight: 5 },
+  { name: "Aggregate", weight: 80 },
+] as const satisfies readonly StepPlan[];
+
+export const STEP_PLANS: Readonly<Record<Operation | "RotateFleet", readonly StepPlan[]>> = {
   SetKey: SET_KEY_STEPS,
   CreateService: CREATE_SERVICE_STEPS,
   RotateKey: ROTATE_KEY_STEPS,
   RecoverKeyAccess: RECOVER_KEY_ACCESS_STEPS,
+  RotateFleet: ROTATE_FLEET_STEPS,
 };
 
 /** The steps `operation` runs; none for a name no operation has (a record from another version). */

@@ -33,7 +33,26 @@ export const JOB_FIELDS = {
    * approval is pending. BullMQ leaves fields it does not know alone and deletes them with the job.
    */
   approval: "approval",
+  /** Set when the job is added. */
+  timestamp: "timestamp",
 } as const;
+
+/** The fields `endStateFromFields` reads (HMGET, in this order): a fleet parent follows its children with them. */
+export const END_STATE_FIELDS = [JOB_FIELDS.timestamp, JOB_FIELDS.finishedOn, JOB_FIELDS.returnValue, JOB_FIELDS.failedReason] as const;
+
+/**
+ * A job's state from END_STATE_FIELDS alone, without reading its data or progress: missing (no such
+ * job), unfinished, or how it ended. Canceled jobs fail with a reason that starts `Canceled` (the cancel
+ * script and the step runner both say so); a later success keeps an earlier attempt's failedReason, so a
+ * return value decides first.
+ */
+export function endStateFromFields(values: ReadonlyArray<string | null>): "missing" | "unfinished" | "Succeeded" | "Failed" | "Canceled" {
+  const [timestamp, finishedOn, returnValue, failedReason] = values;
+  if (timestamp === null || timestamp === undefined) return "missing";
+  if (!finishedOn) return "unfinished";
+  if (returnValue !== null && returnValue !== undefined) return "Succeeded";
+  return failedReason?.startsWith("Canceled") ? "Canceled" : "Failed";
+}
 
 /**
  * The job's snapshot from its hash alone: finished (completed when it has a return value, else failed),

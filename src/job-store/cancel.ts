@@ -1,4 +1,4 @@
-import { canceledProgress, type CancelRecord } from "../domain/job-record.js";
+import { canceledProgress, jobTarget, type CancelRecord } from "../domain/job-record.js";
 import { stepPlanOf } from "../domain/operation-plans.js";
 import { cancelKeys, deduplicationKeyPrefix, JOB_FIELDS, parseProgress, snapshotFromHash } from "./bullmq-layout.js";
 import type { JobErrorBody } from "../schemas/jobs.js";
@@ -22,7 +22,11 @@ import type { StoreContext } from "./store-context.js";
 
 /** Thrown inside the worker when a cancel was asked for; the step runner turns it into the Canceled ending. */
 export class JobCanceledError extends Error {
-  constructor(readonly record: CancelRecord) {
+  /** `detail`: what the cancel left done, when not "no Azure write was sent" (a fleet rotation's children). */
+  constructor(
+    readonly record: CancelRecord,
+    readonly detail?: string,
+  ) {
     super(`Canceled by ${record.by} at ${record.dateTime}`);
     this.name = "JobCanceledError";
   }
@@ -50,8 +54,14 @@ export class JobControl {
 
   /** Throws JobCanceledError when a cancel was asked for. */
   async throwIfCanceled(): Promise<void> {
+    const record = await this.cancelRecord();
+    if (record) throw new JobCanceledError(record);
+  }
+
+  /** The cancel asked for, if any. */
+  async cancelRecord(): Promise<CancelRecord | undefined> {
     const cancel = await this.store.redis.hget(this.key, "cancel");
-    if (cancel) throw new JobCanceledError(parseRecord(cancel));
+    return cancel ? parseRecord(cancel) : undefined;
   }
 
   /** Whether a step of this job (in any attempt) has begun writing, or the job is ending. */
@@ -89,7 +99,7 @@ export async function requestCancel(store: StoreContext, queue: ChangesQueue, jo
     if (!snapshot) return { kind: "notFound" };
     const raw = hash[JOB_FIELDS.progress] ?? "";
     const now = new Date();
-    const progress = canceledProgress(parseProgress(raw), stepPlanOf(snapshot.data.request.operation), record, snapshot.data.request.fhirServiceId, now, error);
+    const progress = canceledProgress(parseProgress(raw), stepPlanOf(snapshot.data.request.operation), record, jobTarget(snapshot.data.request), now, error);
     const [outcome, detail] = await store.redis.cmkCancel(
       jobKey,
       store.keys.control(jobId),

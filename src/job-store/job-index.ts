@@ -44,13 +44,20 @@ function jobIdOf(member: string): string {
   return member.slice(member.indexOf(":") + 1);
 }
 
-/** The indexes a job is in: every job's, then its FHIR service's, ticket's and subscription's. */
+/**
+ * The indexes a job is in: every job's, then its FHIR service's, ticket's, subscription's and (a fleet
+ * rotation's child) parent's. A fleet rotation names no service: it is in the index of the first of the
+ * subscriptions it is limited to (a caller who may see it may use them all, and walks that one), or in
+ * none when it covers every subscription.
+ */
 function indexKeysOf(store: StoreContext, data: ChangeJobData): { all: string; values: string[] } {
   const { keys } = store;
-  const values = [keys.indexFhirService(data.request.fhirServiceId)];
-  if (data.request.ticket) values.push(keys.indexTicket(data.request.ticket.id));
-  const subscriptionId = subscriptionOfArmId(data.request.fhirServiceId);
+  const { fhirServiceId, ticket } = data.request;
+  const values = fhirServiceId ? [keys.indexFhirService(fhirServiceId)] : [];
+  if (ticket) values.push(keys.indexTicket(ticket.id));
+  const subscriptionId = fhirServiceId ? subscriptionOfArmId(fhirServiceId) : [...(data.scope ?? [])].sort()[0]?.toLowerCase();
   if (subscriptionId) values.push(keys.indexSubscription(subscriptionId));
+  if (data.fleet) values.push(keys.indexParent(data.fleet.parentJobId));
   return { all: keys.indexAll, values };
 }
 
@@ -89,6 +96,7 @@ export interface JobListFilters {
   ticketId?: string | undefined;
   /** Checked on read, like status (a decision changes it). */
   approvalState?: ApprovalState | undefined;
+  parentJobId?: string | undefined;
 }
 
 export interface JobListPage {
@@ -110,9 +118,10 @@ export interface JobListSource {
 function matches(monitor: JobStatusMonitor, filters: JobListFilters): boolean {
   if (filters.status && monitor.status !== filters.status) return false;
   if (filters.operation && monitor.operation !== filters.operation) return false;
-  if (filters.fhirServiceId && canonicalArmId(monitor.fhirServiceId) !== canonicalArmId(filters.fhirServiceId)) return false;
+  if (filters.fhirServiceId && (!monitor.fhirServiceId || canonicalArmId(monitor.fhirServiceId) !== canonicalArmId(filters.fhirServiceId))) return false;
   if (filters.ticketId && monitor.ticket?.id !== filters.ticketId) return false;
   if (filters.approvalState && monitor.approval?.state !== filters.approvalState) return false;
+  if (filters.parentJobId && monitor.parentJobId?.toLowerCase() !== filters.parentJobId.toLowerCase()) return false;
   return true;
 }
 
@@ -139,6 +148,7 @@ export async function listJobs(source: JobListSource, filters: JobListFilters, t
   const candidates = [
     filters.fhirServiceId ? [keys.indexFhirService(filters.fhirServiceId)] : undefined,
     filters.ticketId ? [keys.indexTicket(filters.ticketId)] : undefined,
+    filters.parentJobId ? [keys.indexParent(filters.parentJobId)] : undefined,
     source.subscriptions ? source.subscriptions.map((subscriptionId) => keys.indexSubscription(subscriptionId)) : undefined,
   ].filter((group): group is string[] => group !== undefined);
   let indexes = candidates[0] ?? [keys.indexAll];

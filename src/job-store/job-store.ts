@@ -16,10 +16,13 @@ import { JOB_FIELDS, snapshotFromHash, snapshotSource } from "./bullmq-layout.js
 import { ParsedJobs, type ParsedJob } from "./parsed-jobs.js";
 import { JobControl, requestCancel, type CancelOutcome } from "./cancel.js";
 import { IdempotencyKeys, type IdempotencyClaim } from "./idempotency.js";
+import { FleetStore } from "./fleet-store.js";
+import { RedisArmBudget, type ArmBudgetLimits } from "./arm-budget.js";
+import type { ArmRequestKind } from "../azure/arm-pacing.js";
 import { JobEventLog } from "./job-events.js";
 import { listJobs, queueIndexJob, queueMaintainIndexes, type JobListFilters, type JobListPage } from "./job-index.js";
 import { storeKeys, type StoreKeys } from "./keys.js";
-import { createChangesQueue, createWebhooksQueue, enqueueWebhook, exclusivityId, type ChangesQueue, type WebhookType, type WebhooksQueue } from "./queue.js";
+import { createChangesQueue, createWebhooksQueue, enqueueWebhook, exclusivityId, fleetExclusivityId, type ChangesQueue, type WebhookType, type WebhooksQueue } from "./queue.js";
 import { redisOutageLog } from "./outage-log.js";
 import { RateCounters } from "./rate-counters.js";
 import { withStoreScripts } from "./scripts.js";
@@ -73,6 +76,8 @@ export class JobStore implements StoreContext {
   readonly idempotency: IdempotencyKeys;
   readonly deliveries: WebhookDeliveries;
   readonly pageCursors: PageCursors;
+  /** Fleet rotations' own records and their children (fleet-store.ts). */
+  readonly fleets: FleetStore;
   private readonly webhookBackoffMs: number;
   private readonly logger: Pick<FastifyBaseLogger, "info" | "warn"> | undefined;
   private webhooksQueue: WebhooksQueue | undefined;
@@ -99,6 +104,12 @@ export class JobStore implements StoreContext {
     this.idempotency = new IdempotencyKeys(this, (jobId) => this.addedMonitor(jobId));
     this.deliveries = new WebhookDeliveries(this);
     this.pageCursors = pageCursors(() => this.pageCursorKey());
+    this.fleets = new FleetStore(this);
+  }
+
+  /** ARM's per-subscription request budget, shared by every worker (arm-budget.ts). */
+  armBudget(limits: Record<ArmRequestKind, ArmBudgetLimits>): RedisArmBudget {
+    return new RedisArmBudget(this, limits);
   }
 
   /** The queue webhook deliveries go through (made on first use: only the worker and cancel queue them). */
@@ -122,17 +133,19 @@ export class JobStore implements StoreContext {
    */
   async addChange(data: ChangeJobData, options: AddOptions = {}): Promise<AddOutcome> {
     const jobId = options.jobId ?? randomUUID();
-    const exclusive = !data.request.dryRun;
+    const { request } = data;
+    const exclusive = !request.dryRun;
+    const deduplicationId = request.operation === "RotateFleet" ? fleetExclusivityId(request.keyUrl) : exclusivityId(request.fhirServiceId);
     // A change awaiting approval or its window is a delayed job: it holds the lock, not a worker slot.
     const delay = initialDelayMs(data, Date.now());
     const jobOptions: JobsOptions = {
       jobId,
-      ...(exclusive ? { deduplication: { id: exclusivityId(data.request.fhirServiceId) } } : {}),
+      ...(exclusive ? { deduplication: { id: deduplicationId } } : {}),
       ...(delay > 0 ? { delay } : {}),
     };
     const added = options.idempotency
       ? await this.addClaimed(data, jobOptions, jobId, options.idempotency)
-      : (await this.changes.add(data.request.operation, data, jobOptions)).id!;
+      : (await this.changes.add(request.operation, data, jobOptions)).id!;
     if (Array.isArray(added)) return { accepted: false, earlierRecord: added[0] };
     if (added !== jobId) return { accepted: false, activeJobId: added };
     // The job was just added: its monitor is known without reading it back (addedMonitor reads it again).

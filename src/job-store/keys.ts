@@ -22,6 +22,14 @@ export function storeKeys(prefix: string) {
     indexTicket: (ticketId: string) => `${base}:idx:ticket:${encodeURIComponent(ticketId)}`,
     /** Jobs of one subscription (lower-case id): scoped callers page through these. */
     indexSubscription: (subscriptionId: string) => `${base}:idx:subscription:${subscriptionId.toLowerCase()}`,
+    /** Children of one fleet rotation (GET /v1/jobs?parentJobId=). */
+    indexParent: (parentJobId: string) => `${base}:idx:parent:${parentJobId.toLowerCase()}`,
+    /** Hash of a fleet rotation's own records: its discovered services, target, shared pre-flight facts (fleet-store.ts). */
+    fleet: (jobId: string) => `${base}:${jobId}:fleet`,
+    /** Hash principal id → role assignments at the key's vault, read once per fleet for every child. */
+    fleetRoles: (jobId: string) => `${base}:${jobId}:fleet:roles`,
+    /** ARM request budget of one subscription and kind (reads, writes), shared by every worker (arm-budget.ts). */
+    armBudget: (subscriptionId: string, kind: string) => `${prefix}:arm-budget:${subscriptionId.toLowerCase()}:${kind}`,
     /** Redis stream of the job's status monitors, one entry per change (the ids are the SSE event ids). */
     events: (jobId: string) => `${base}:${jobId}:events`,
     /** Hash: `cancel` (who asked, when) and `committed` (the step that began writing, or how the job ended). */

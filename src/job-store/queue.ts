@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Queue, type JobsOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import type { ChangeJobData } from "../domain/job-record.js";
@@ -48,6 +49,11 @@ export function createWebhooksQueue(connection: Redis, prefix: string): Webhooks
  * "no unfinished job on this service" and the add are one Lua script inside BullMQ.
  */
 export const exclusivityId = fhirServiceKey;
+
+/** One unfinished fleet rotation per key (any version): two would race to make new versions and move the same services. */
+export function fleetExclusivityId(keyUrl: string): string {
+  return `fleet-${createHash("sha256").update(keyUrl.toLowerCase().replace(/\/[0-9a-z]{32}$/, "")).digest("hex").slice(0, 40)}`;
+}
 
 /**
  * The delivery job of a finished job's webhook, keyed by the job's id: queued once per job. Another type

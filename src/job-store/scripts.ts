@@ -20,6 +20,7 @@ const SCRIPTS = {
   cmkTakeOverIdempotencyKey: "take-over-idempotency-key-1.lua",
   cmkAcceptWithKey: "accept-with-key-10.lua",
   cmkDecideApproval: "decide-approval-1.lua",
+  cmkArmBudget: "arm-budget-1.lua",
 } as const;
 
 const BULLMQ_SCRIPTS: Record<string, { content: string }> = { addStandardJob };
@@ -35,6 +36,7 @@ declare module "ioredis" {
     cmkTakeOverIdempotencyKey(key: string, seen: string, next: string, keepSeconds: number): Result<number, Context>;
     cmkAcceptWithKey(...keysThenArgs: Arg[]): Result<string | number | [string], Context>;
     cmkDecideApproval(jobKey: string, decision: string): Result<[string, string], Context>;
+    cmkArmBudget(bucket: string, capacity: number, perSecond: number, op: "take" | "observe", remaining: string, retryAfterMs: string, idleMs: number): Result<[number, number], Context>;
   }
 }
 

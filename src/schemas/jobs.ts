@@ -1,5 +1,6 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { DateTime, FhirServiceId, PlainText, Schedule, Ticket } from "./common.js";
+import { FleetServiceCounts } from "./key-rotations.js";
 
 export const JobStatus = Type.Union(
   [Type.Literal("NotStarted"), Type.Literal("Running"), Type.Literal("Succeeded"), Type.Literal("Failed"), Type.Literal("Canceled")],
@@ -41,14 +42,18 @@ export type JobStep = Static<typeof JobStep>;
 
 export const JobResult = Type.Object(
   {
-    keyEncryptionKeyUrl: Type.String({ description: "The key URL the FHIR service uses now." }),
+    keyEncryptionKeyUrl: Type.Optional(Type.String({ description: "The key URL the FHIR service uses now (not on RotateFleet)." })),
     previousKeyEncryptionKeyUrl: Type.Optional(Type.String({ description: "The key URL before the change, if it had one." })),
-    identityType: Type.String({ description: "The identity type the FHIR service uses now." }),
+    identityType: Type.Optional(Type.String({ description: "The identity type the FHIR service uses now (not on RotateFleet)." })),
     previousIdentityType: Type.Optional(Type.String()),
-    provisioningState: Type.String({ description: "ARM provisioning state after the change." }),
+    provisioningState: Type.Optional(Type.String({ description: "ARM provisioning state after the change (not on RotateFleet)." })),
     armWrites: Type.Optional(Type.Integer({ description: "How many ARM writes the job sent (0 when the service already matched)." })),
     dryRun: Type.Optional(Type.Boolean({ description: "True for a dry run: nothing was sent to Azure." })),
     previousVersionEnabled: Type.Optional(Type.Boolean({ description: "RotateKey: whether the previous key version is still enabled (it must stay so)." })),
+    targetKeyEncryptionKeyUrl: Type.Optional(Type.String({ description: "RotateFleet: the key version every service is moved to." })),
+    services: Type.Optional(Type.Ref(FleetServiceCounts)),
+    previousVersionsDisabled: Type.Optional(Type.Array(Type.String(), { description: "RotateFleet: versions services moved away from that are disabled (data encrypted with them may be unreadable: enable them again)." })),
+    wouldChange: Type.Optional(Type.Array(Type.String(), { description: "RotateFleet dry runs: the FHIR services a rotation would move." })),
     changes: Type.Optional(Type.Array(Type.String(), { description: "RecoverKeyAccess: every change the job made, in order." })),
     resourceBody: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: "Dry runs: the full FHIR service body the change would PUT (SDK model: properties flattened)." }),
@@ -109,12 +114,15 @@ export type Approval = Static<typeof Approval>;
 export const JobStatusMonitor = Type.Object(
   {
     id: Type.String({ description: "Job id." }),
-    operation: Type.String({ description: "SetKey, CreateService, RotateKey or RecoverKeyAccess." }),
+    operation: Type.String({ description: "SetKey, CreateService, RotateKey, RecoverKeyAccess or RotateFleet." }),
     status: JobStatus,
     percentComplete: Type.Integer({ minimum: 0, maximum: 100 }),
     currentStep: Type.Optional(Type.String({ description: "The step running now, or the last one that ran." })),
     steps: Type.Array(JobStep),
-    fhirServiceId: FhirServiceId,
+    fhirServiceId: Type.Optional({ ...FhirServiceId, description: "The FHIR service the job changes (every job but RotateFleet)." }),
+    parentJobId: Type.Optional(Type.String({ description: "The fleet rotation (RotateFleet) this job is a child of." })),
+    keyUrl: Type.Optional(Type.String({ description: "RotateFleet: the versionless key whose services are moved." })),
+    subscriptions: Type.Optional(Type.Array(Type.String(), { description: "RotateFleet: the subscriptions it was limited to, when it was." })),
     dryRun: Type.Optional(Type.Boolean()),
     ticket: Type.Optional(Type.Ref(Ticket)),
     createdBy: Type.String({ description: "API key name or token subject that submitted the change." }),
@@ -153,8 +161,11 @@ export const JobListQuery = Type.Object(
   {
     status: Type.Optional(JobStatus),
     operation: Type.Optional(
-      Type.Union([Type.Literal("SetKey"), Type.Literal("CreateService"), Type.Literal("RotateKey"), Type.Literal("RecoverKeyAccess")], { description: "Only jobs of this operation." }),
+      Type.Union([Type.Literal("SetKey"), Type.Literal("CreateService"), Type.Literal("RotateKey"), Type.Literal("RecoverKeyAccess"), Type.Literal("RotateFleet")], {
+        description: "Only jobs of this operation.",
+      }),
     ),
+    parentJobId: Type.Optional({ ...JobIdParams.properties.jobId, description: "Only the children of this fleet rotation (RotateFleet job id)." }),
     fhirServiceId: Type.Optional({ ...FhirServiceId, description: "Only jobs for this FHIR service (ARM id, any case)." }),
     approvalState: Type.Optional({ ...ApprovalState, description: "Only jobs whose approval is in this state (Pending: the approvers' queue)." }),
     ticketId: Type.Optional(PlainText({ minLength: 1, maxLength: 100, description: "Only jobs whose ticket has this id." })),

@@ -11,7 +11,7 @@ function field(container: unknown, name: string): unknown {
 /**
  * The subscriptions a (validated) request acts on or reads: every ARM id it names — the body's
  * `fhirServiceId` and `identity.userAssignedIdentityId`, the query's `fhirServiceId` — and a
- * `subscriptionId` path parameter. Checked against the credential's allow-list before anything is read
+ * `subscriptionId` path parameter, and a fleet rotation's `subscriptions`. Checked against the credential's allow-list before anything is read
  * from Azure, so a scoped caller cannot make the service look into another subscription. (A key URL names
  * a vault, not a subscription: pre-flight looks for the vault in these subscriptions only.)
  */
@@ -21,6 +21,9 @@ export function requestedSubscriptions(request: { body?: unknown; query?: unknow
     subscriptionOf(field(field(request.body, "identity"), "userAssignedIdentityId")),
     subscriptionOf(field(request.query, "fhirServiceId")),
   ];
+  // A fleet rotation names the subscriptions it may look in.
+  const listed = field(request.body, "subscriptions");
+  if (Array.isArray(listed)) found.push(...listed.filter((id): id is string => typeof id === "string"));
   const pathSubscription = field(request.params, "subscriptionId");
   if (typeof pathSubscription === "string") found.push(pathSubscription);
   return [...new Set(found.filter((id): id is string => id !== undefined).map((id) => id.toLowerCase()))];

@@ -2,10 +2,11 @@ import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import { ChangeInProgressError, IdempotencyKeyReusedError, NotFoundError, NotRollbackableError, RequestInProgressError, ValidationFailedError } from "../errors.js";
 import { changeRequestRecord } from "../audit/audit-entry.js";
-import type { ChangeJobData } from "../domain/job-record.js";
+import { jobTarget, type ChangeJobData, type JobRequest } from "../domain/job-record.js";
 import { scheduleProblems } from "../domain/governance.js";
 import { rollbackPlan, type RollbackOptions } from "../domain/rollback.js";
 import type { ChangeRequest } from "../schemas/change-requests.js";
+import type { KeyRotationRequest } from "../schemas/key-rotations.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import { maySubscription, type Principal } from "../security/principal.js";
 import { subscriptionOfArmId } from "../security/subscription-scope.js";
@@ -39,6 +40,12 @@ export interface ChangesService {
    * replaced); throws NotFound, NotRollbackable, or what `submit` throws.
    */
   rollback(jobId: string, options: RollbackOptions, principal: Principal, origin?: RequestOrigin): Promise<SubmitAnswer>;
+  /**
+   * Enqueues a fleet rotation (POST /v1/key-rotations): the same answers as `submit`, one unfinished
+   * rotation per key (ChangeInProgress). It may look in the body's subscriptions, else the caller's
+   * allow-list, fixed now (the worker discovers later, on its own authority).
+   */
+  submitRotation(request: KeyRotationRequest, principal: Principal, idempotencyKey?: string, origin?: RequestOrigin): Promise<SubmitAnswer>;
   /** "ok" when Redis answers within the deadline; otherwise why it does not. */
   ping(): Promise<"ok" | RedisProblem>;
 }
@@ -64,7 +71,7 @@ function answer(monitor: JobStatusMonitor, replayed: boolean, audited: boolean):
 export function createChangesService({ store, withRedis, approvals, logger }: ChangesServiceOptions): ChangesService {
   /** Adds the job, behind `claim` when the request has an Idempotency-Key: the earlier record when another request holds it. */
   const add = async (
-    request: ChangeRequest,
+    request: JobRequest,
     principal: Principal,
     origin: RequestOrigin | undefined,
     jobId?: string,
@@ -73,10 +80,12 @@ export function createChangesService({ store, withRedis, approvals, logger }: Ch
   ): Promise<SubmitAnswer | { earlierRecord: string }> => {
     const now = new Date();
     // The window's problems are the caller's: 400 naming the field.
-    const problems = scheduleProblems(request.schedule, now);
+    const problems = scheduleProblems("schedule" in request ? request.schedule : undefined, now);
     if (problems.length > 0) throw new ValidationFailedError(problems);
-    // Dry runs write nothing: they never wait for an approval.
+    // Dry runs write nothing: they never wait for an approval. A fleet rotation is approved once, on its parent.
     const approval = approvals?.required && !request.dryRun ? { expiresDateTime: new Date(now.getTime() + approvals.ttlMs).toISOString() } : undefined;
+    // A fleet rotation may look in the body's subscriptions, else the caller's allow-list, fixed now.
+    const scope = request.operation === "RotateFleet" ? (request.subscriptions ?? principal.subscriptions)?.map((id) => id.toLowerCase()) : undefined;
     const data: ChangeJobData = {
       request,
       createdBy: principal.name,
@@ -84,6 +93,7 @@ export function createChangesService({ store, withRedis, approvals, logger }: Ch
       createdDateTime: now.toISOString(),
       ...(approval ? { approval } : {}),
       ...(rollbackOf ? { rollbackOf } : {}),
+      ...(scope ? { scope } : {}),
     };
     const added = await store.addChange(data, {
       ...(jobId ? { jobId } : {}),
@@ -96,7 +106,7 @@ export function createChangesService({ store, withRedis, approvals, logger }: Ch
         : {}),
     });
     if ("earlierRecord" in added) return { earlierRecord: added.earlierRecord };
-    if (!added.accepted) throw new ChangeInProgressError(request.fhirServiceId, added.activeJobId);
+    if (!added.accepted) throw new ChangeInProgressError(jobTarget(request), added.activeJobId);
     if (approval && request.callbackUrl) {
       // Tell the ticketing system an approval is wanted (Standard Webhooks, type job.approval_requested).
       await store.enqueueWebhook(added.monitor, request.callbackUrl, "job.approval_requested").catch((error: Error) => {
@@ -110,7 +120,7 @@ export function createChangesService({ store, withRedis, approvals, logger }: Ch
     return outcome;
   };
 
-  const submit: ChangesService["submit"] = (request, principal, idempotencyKey, origin) =>
+  const submit = (request: JobRequest, principal: Principal, idempotencyKey?: string, origin?: RequestOrigin): Promise<SubmitAnswer> =>
     withRedis(async () => {
       if (idempotencyKey === undefined) return added(await add(request, principal, origin));
       // The claim and the add are one script: a free key is claimed and the job added in one round trip.
@@ -133,6 +143,7 @@ export function createChangesService({ store, withRedis, approvals, logger }: Ch
 
   return {
     submit,
+    submitRotation: (request, principal, idempotencyKey, origin) => submit({ ...request, operation: "RotateFleet" }, principal, idempotencyKey, origin),
     rollback: async (jobId, options, principal, origin) => {
       const job = await withRedis(() => store.readJob(jobId));
       const subscription = job && subscriptionOfArmId(job.monitor.fhirServiceId);

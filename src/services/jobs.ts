@@ -65,8 +65,10 @@ export interface JobsServiceOptions {
   logger: FastifyBaseLogger;
 }
 
+/** A job is visible to a caller limited to some subscriptions when they hold its FHIR service, or every subscription a fleet rotation may look in. */
 function visibleTo(principal: Principal | null, monitor: JobStatusMonitor): boolean {
   if (!principal || principal.subscriptions === undefined) return true;
+  if (!monitor.fhirServiceId) return monitor.subscriptions !== undefined && monitor.subscriptions.every((id) => maySubscription(principal, id));
   const subscription = subscriptionOfArmId(monitor.fhirServiceId);
   return subscription !== undefined && maySubscription(principal, subscription);
 }
@@ -190,6 +192,8 @@ export function createJobsService(options: JobsServiceOptions): JobsService {
           }
           case "canceled": {
             log.info({ canceledBy: principal.name }, "job canceled before a worker started it");
+            // A fleet rotation canceled between its attempts: no worker will pass the cancel on to its children.
+            if (before.operation === "RotateFleet") await store.fleets.cancelChildrenOf(jobId, record);
             // The job ended here, not in a worker: its end is ours to record (the function a worker calls).
             const monitor = await store.recordJobEnd(jobId, log).catch((error: Error) => {
               log.warn({ err: error.message }, "canceled job's event, webhook or audit entry not written");

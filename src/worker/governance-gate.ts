@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import { AWAITING_APPROVAL, AWAITING_CHANGE_WINDOW, gateDecision, type GateDecision } from "../domain/governance.js";
-import { canceledProgress, type ChangeJobData, type JobProgress } from "../domain/job-record.js";
+import { canceledProgress, jobTarget, type ChangeJobData, type JobProgress } from "../domain/job-record.js";
 import { stepPlanOf } from "../domain/operation-plans.js";
 import type { JobStore } from "../job-store/job-store.js";
 
@@ -33,9 +33,9 @@ export async function passGovernanceGate(job: Job<ChangeJobData>, token: string 
         typeof saved === "object" && saved !== null && Array.isArray(saved.steps) ? saved : undefined,
         stepPlanOf(data.request.operation),
         { by: "governance", dateTime: now.toISOString() },
-        data.request.fhirServiceId,
+        jobTarget(data.request),
         now,
-        { code: verdict.code, message: verdict.message, target: data.request.fhirServiceId },
+        { code: verdict.code, message: verdict.message, target: jobTarget(data.request) },
       );
       // What it was waiting for when it ended.
       const waitedFor = verdict.code === "ChangeWindowMissed" && (!data.approval || decision?.state === "Approved") ? AWAITING_CHANGE_WINDOW : AWAITING_APPROVAL;

@@ -1,6 +1,6 @@
 import type { Job, Worker } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
-import { toStatusMonitor, type ChangeJobData, type JobProgress } from "../domain/job-record.js";
+import { jobTarget, toStatusMonitor, type ChangeJobData, type JobProgress } from "../domain/job-record.js";
 import { withCallback } from "../domain/webhooks.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import type { JobStore } from "../job-store/job-store.js";
@@ -35,7 +35,7 @@ export function jobHooks(job: Job<ChangeJobData>, store: JobStore, logger: Fasti
       // The window bounds when the change may begin writing; once begun, it finishes.
       const writing = what !== "Succeeded" && what !== "Failed";
       if (writing && notAfter !== undefined && !job.data.request.dryRun && Date.now() >= notAfter && !(await control.hasClaimed())) {
-        throw windowMissed(job.data.request.schedule!.notAfter!, job.data.request.fhirServiceId);
+        throw windowMissed(job.data.request.schedule!.notAfter!, jobTarget(job.data.request));
       }
       await control.claim(what);
     },

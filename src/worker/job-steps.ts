@@ -1,9 +1,11 @@
 import { UnrecoverableError, type Job } from "bullmq";
 import type { JobError } from "../errors.js";
 import {
+  canceledError,
   canceledProgress,
   endStep,
   findStep,
+  jobTarget,
   newProgress,
   startStep,
   updateStep,
@@ -57,7 +59,7 @@ export class JobSteps {
   static async start(job: Job<ChangeJobData>, plan: readonly StepPlan[], hooks: JobHooks = {}): Promise<JobSteps> {
     const saved = job.progress as JobProgress | number | undefined;
     const resumable = typeof saved === "object" && saved !== null && Array.isArray(saved.steps);
-    const steps = new JobSteps(job, resumable ? saved : newProgress(plan, new Date()), job.data.request.fhirServiceId, hooks);
+    const steps = new JobSteps(job, resumable ? saved : newProgress(plan, new Date()), jobTarget(job.data.request), hooks);
     if (!resumable) await steps.save();
     return steps;
   }
@@ -116,6 +118,20 @@ export class JobSteps {
     if (!this.progress.replaced) this.progress = { ...this.progress, replaced };
   }
 
+  /**
+   * Throws JobCanceledError when a cancel was asked for, without claiming anything: for a job whose
+   * writes do not make it uncancellable (a fleet rotation stays cancellable to stop its children).
+   */
+  async throwIfCanceled(): Promise<void> {
+    await this.hooks.throwIfCanceled?.();
+  }
+
+  /** Keeps `result` with the record before the job ends otherwise than Succeeded (a fleet's counts when it fails or is canceled). */
+  async recordResult(result: JobResult): Promise<void> {
+    this.progress = { ...this.progress, result, lastUpdatedDateTime: new Date().toISOString() };
+    await this.save();
+  }
+
   /** Marks the named steps Skipped (when they have not run), saying why. */
   async skip(names: readonly string[], message: string): Promise<void> {
     const now = new Date();
@@ -171,7 +187,7 @@ export class JobSteps {
 
   /** Ends the job Canceled: steps that did not finish are Skipped, nothing more runs. */
   private async cancel(canceled: JobCanceledError): Promise<Error> {
-    this.progress = canceledProgress(this.progress, [], canceled.record, this.describeTarget, new Date());
+    this.progress = canceledProgress(this.progress, [], canceled.record, this.describeTarget, new Date(), canceledError(canceled.record, this.describeTarget, canceled.detail));
     await this.save();
     return new UnrecoverableError(`Canceled: ${this.progress.error?.message ?? canceled.message}`);
   }

@@ -6,7 +6,8 @@ import { CHANGES_QUEUE } from "../job-store/keys.js";
 import type { JobStore } from "../job-store/job-store.js";
 import { redisOutageLog } from "../job-store/outage-log.js";
 import { JobSteps, type JobHooks } from "./job-steps.js";
-import { operationOf } from "./operations/index.js";
+import { operationOf, type JobContext } from "./operations/index.js";
+import type { JobControl } from "../job-store/cancel.js";
 import type { WorkerDependencies } from "./worker-dependencies.js";
 import { guardAzureWrites } from "./write-guard.js";
 import { followJobOutcomes, jobHooks, jobLogger } from "./job-hooks.js";
@@ -14,6 +15,10 @@ import { passGovernanceGate } from "./governance-gate.js";
 
 export interface ChangeWorkerOptions {
   store: JobStore;
+  /** CMK_SUBSCRIPTIONS: what fleet rotations cover by default. */
+  fleetSubscriptions?: readonly string[] | undefined;
+  /** How often a fleet parent looks at its children (default 1 s). */
+  fleetPollMs?: number;
   concurrency: number;
   /** Lock duration and stalled-job check interval: how soon a dead worker's job is taken over. */
   lockMs: number;
@@ -21,11 +26,23 @@ export interface ChangeWorkerOptions {
 }
 
 /** Runs one change job: its operation's steps, in order, with every Azure write guarded against cancel. */
-export async function processChange(job: Job<ChangeJobData>, deps: WorkerDependencies, hooks: JobHooks = {}): Promise<JobResult> {
+export async function processChange(
+  job: Job<ChangeJobData>,
+  deps: WorkerDependencies,
+  hooks: JobHooks,
+  context: Omit<JobContext, "jobId" | "data" | "cancelRequested">,
+  control: JobControl,
+): Promise<JobResult> {
   const { request } = job.data;
   const operation = operationOf(request);
   const steps = await JobSteps.start(job, operation.steps, hooks);
-  return operation.run(steps, guardAzureWrites(deps, () => steps.beforeWrite()), request);
+  const beforeWrite = operation.writesStayCancellable ? () => steps.throwIfCanceled() : () => steps.beforeWrite();
+  return operation.run(steps, guardAzureWrites(deps, beforeWrite), request, {
+    ...context,
+    jobId: job.id!,
+    data: job.data,
+    cancelRequested: () => control.cancelRecord(),
+  });
 }
 
 /** Jobs each worker of this process is running now; shutdown waits for them only when there are any. */
@@ -43,7 +60,13 @@ export function createChangeWorker(deps: WorkerDependencies, options: ChangeWork
     try {
       // Approval and change window first: a job that may not start yet goes back to wait, holding no slot.
       await passGovernanceGate(job, token, store);
-      return await processChange(job, deps, jobHooks(job, store, options.logger));
+      return await processChange(
+        job,
+        deps,
+        jobHooks(job, store, options.logger),
+        { fleets: store.fleets, fleetSubscriptions: options.fleetSubscriptions, fleetPollMs: options.fleetPollMs ?? 1000 },
+        store.control(job.id!),
+      );
     } finally {
       count.jobs -= 1;
     }

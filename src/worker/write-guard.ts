@@ -5,12 +5,13 @@ import type { AzureAdapters } from "../azure/adapters.js";
  * guarded, so a write method added later is guarded without anyone remembering to.
  */
 const READ_METHODS: Record<string, ReadonlySet<string>> = {
-  fhirServices: new Set(["get", "read", "workspace", "waitUntilSettled", "follow"]),
-  keyVault: new Set(["keyFacts", "latestVersionUrl", "deletedKey"]),
+  fhirServices: new Set(["get", "read", "workspace", "waitUntilSettled", "follow", "followPaced"]),
+  keyVault: new Set(["keyFacts", "latestVersionUrl", "keyVersions", "deletedKey"]),
   vaults: new Set(["vaultFacts"]),
   managedHsms: new Set(["managedHsmFacts", "localRoleAssignments"]),
   identities: new Set(["userAssignedIdentity"]),
-  roleAssignments: new Set(["forPrincipal"]),
+  roleAssignments: new Set(["forPrincipal", "allAtScope"]),
+  discovery: new Set(["subscriptions", "workspaces", "fhirServices"]),
   fhirDataPlane: new Set(["metadataStatus"]),
 };
 
@@ -21,7 +22,7 @@ const READ_METHODS: Record<string, ReadonlySet<string>> = {
 export function guardAzureWrites<T extends AzureAdapters>(deps: T, beforeWrite: () => Promise<void>): T {
   const guarded: Record<string, unknown> = { ...(deps as object) };
   for (const [name, adapter] of Object.entries(deps)) {
-    if (typeof adapter !== "object" || adapter === null || name === "cloud") continue;
+    if (typeof adapter !== "object" || adapter === null || name === "cloud" || name === "armPacing") continue;
     const reads = READ_METHODS[name] ?? new Set<string>();
     guarded[name] = new Proxy(adapter as object, {
       get(target, property, receiver) {

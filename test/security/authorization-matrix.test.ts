@@ -16,6 +16,7 @@ import { GOVERNANCE_API_KEYS, GOVERNANCE_KEYS } from "../helpers/governance.js";
  */
 const CONTRACT_ROLES: Record<string, Grant> = {
   "post /v1/change-requests": "operator",
+  "post /v1/key-rotations": "operator",
   "get /v1/jobs/{}": "reader",
   "get /v1/jobs": "reader",
   "post /v1/jobs/{}/cancel": "operator",

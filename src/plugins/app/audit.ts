@@ -19,6 +19,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** Every answer of this route is a change accepted or refused: write it to the audit trail. */
     auditChanges?: boolean;
+    /** The operation a route's body stands for when it names none (POST /v1/key-rotations: RotateFleet). */
+    auditOperation?: string;
   }
 }
 
@@ -77,7 +79,7 @@ export default fp(
         requestId: request.id,
         clientRequestId: clientRequestIdOf(request.headers),
         statusCode,
-        body: request.body,
+        body: request.routeOptions.config.auditOperation && typeof request.body === "object" && request.body !== null ? { operation: request.routeOptions.config.auditOperation, ...request.body } : request.body,
         monitor: accepted ? (answer as JobStatusMonitor) : undefined,
         problemCode: typeof answer?.code === "string" ? answer.code : undefined,
         replayed: reply.getHeader("idempotent-replayed") === "true",

@@ -8,6 +8,7 @@ import audit from "./audit/index.js";
 import templates from "./templates/index.js";
 import fhirServices from "./fhir-services/index.js";
 import events from "./events/index.js";
+import keyRotations from "./key-rotations/index.js";
 
 /** Everything under /v1 needs a credential; each route names its lowest role in `config.role`. */
 export default async function v1Routes(fastify: FastifyInstance) {
@@ -26,4 +27,5 @@ export default async function v1Routes(fastify: FastifyInstance) {
   await fastify.register(templates);
   await fastify.register(fhirServices);
   await fastify.register(events);
+  await fastify.register(keyRotations);
 }

@@ -1,6 +1,8 @@
-import type { StepPlan } from "../../domain/job-record.js";
+import type { CancelRecord, ChangeJobData, JobRequest, StepPlan } from "../../domain/job-record.js";
 import { STEP_PLANS } from "../../domain/operation-plans.js";
 import type { ChangeRequest, Operation } from "../../schemas/change-requests.js";
+import type { FleetJobRequest } from "../../schemas/key-rotations.js";
+import type { FleetStore } from "../../job-store/fleet-store.js";
 import type { JobResult } from "../../schemas/jobs.js";
 import type { JobSteps } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
@@ -8,14 +10,34 @@ import { runCreateService } from "./create-service.js";
 import { runRecoverKeyAccess } from "./recover-key-access.js";
 import { runRotateKey } from "./rotate-key.js";
 import { runSetKey } from "./set-key.js";
+import { runRotateFleet } from "./rotate-fleet.js";
 
-/** One operation as the worker runs it: its named steps, and the function that runs them. */
-export interface OperationEntry<R extends ChangeRequest = ChangeRequest> {
-  steps: readonly StepPlan[];
-  run(steps: JobSteps, deps: WorkerDependencies, request: R): Promise<JobResult>;
+/** What a run knows of its job beyond the request: fleet rotations and their children need it. */
+export interface JobContext {
+  jobId: string;
+  data: ChangeJobData;
+  /** The job store's fleet records (not an Azure adapter: never write-guarded). */
+  fleets: FleetStore;
+  /** The cancel asked for this job, if any (a fleet parent looks while it waits for its children). */
+  cancelRequested(): Promise<CancelRecord | undefined>;
+  /** CMK_SUBSCRIPTIONS; undefined: every subscription the service can list. */
+  fleetSubscriptions: readonly string[] | undefined;
+  /** How often a fleet parent looks at its children. */
+  fleetPollMs: number;
 }
 
-type Registry = { [O in Operation]: OperationEntry<Extract<ChangeRequest, { operation: O }>> };
+/** One operation as the worker runs it: its named steps, and the function that runs them. */
+export interface OperationEntry<R extends JobRequest = ChangeRequest> {
+  steps: readonly StepPlan[];
+  run(steps: JobSteps, deps: WorkerDependencies, request: R, job: JobContext): Promise<JobResult>;
+  /**
+   * A fleet rotation's own writes (a new key version) do not end its cancellability: its cancel stops
+   * its children. Other operations claim each write against cancel (job-store/cancel.ts).
+   */
+  writesStayCancellable?: boolean;
+}
+
+type Registry = { [O in Operation]: OperationEntry<Extract<ChangeRequest, { operation: O }>> } & { RotateFleet: OperationEntry<FleetJobRequest> };
 
 /** Every operation a change job can be; a new one is one entry here (and its plan in domain/operation-plans.ts). */
 export const OPERATIONS: Registry = {
@@ -23,9 +45,10 @@ export const OPERATIONS: Registry = {
   CreateService: { steps: STEP_PLANS.CreateService, run: runCreateService },
   RotateKey: { steps: STEP_PLANS.RotateKey, run: runRotateKey },
   RecoverKeyAccess: { steps: STEP_PLANS.RecoverKeyAccess, run: runRecoverKeyAccess },
+  RotateFleet: { steps: STEP_PLANS.RotateFleet, run: runRotateFleet, writesStayCancellable: true },
 };
 
 /** The entry of `request`'s operation. */
-export function operationOf(request: ChangeRequest): OperationEntry {
-  return OPERATIONS[request.operation] as OperationEntry;
+export function operationOf(request: JobRequest): OperationEntry<JobRequest> {
+  return OPERATIONS[request.operation] as OperationEntry<JobRequest>;
 }

@@ -34,7 +34,7 @@ export async function preflight(deps: WorkerDependencies, request: PreflightRequ
 }
 
 /** When the only failed check is key access and a granting assignment is still propagating: until when. */
-function propagationWait(outcome: PreflightOutcome, request: PreflightRequest, propagationWindowMs: number): Date | undefined {
+export function propagationWait(outcome: PreflightOutcome, request: PreflightRequest, propagationWindowMs: number): Date | undefined {
   const failures = failedChecks(outcome.report.checks);
   const key = parseKeyUrl(request.keyEncryptionKeyUrl);
   if (!outcome.facts || !key || failures.length !== 1 || failures[0]!.id !== "IdentityKeyAccess") return undefined;
@@ -42,7 +42,8 @@ function propagationWait(outcome: PreflightOutcome, request: PreflightRequest, p
   return propagationEndsAt({ roleAssignments, vault, key, now: new Date(), propagationWindowMs });
 }
 
-function judge({ report, facts }: PreflightOutcome, request: PreflightRequest): StepOutcome<ValidationReport> {
+/** The step's outcome from a report: retry when Azure did not answer, fail on a failed check, else the summary. */
+export function judge({ report, facts }: PreflightOutcome, request: PreflightRequest): StepOutcome<ValidationReport> {
   const unavailable = facts ? transientFacts(facts) : [];
   if (unavailable.length > 0) {
     throw new JobError({ code: "AzureUnavailable", message: `Azure did not answer every pre-flight lookup (${unavailable.join("; ")}).`, target: request.fhirServiceId }, true);

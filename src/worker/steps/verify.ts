@@ -1,6 +1,6 @@
 import { JobError } from "../../errors.js";
 import type { FhirServiceRef } from "../../domain/arm-ids.js";
-import { currentIdentityType, currentKeyUrl, hasKeyAndIdentity, type RequestedIdentity } from "../../domain/fhir-resource.js";
+import { currentIdentityType, currentKeyUrl, hasKeyAndIdentity, type FhirServiceResource, type RequestedIdentity } from "../../domain/fhir-resource.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import type { StepOutcome } from "../job-steps.js";
 
@@ -16,7 +16,15 @@ export async function verify(
   ref: FhirServiceRef,
   change: { keyEncryptionKeyUrl: string; identity: RequestedIdentity },
 ): Promise<StepOutcome<VerifiedState>> {
-  const resource = await deps.fhirServices.get(ref);
+  return verifiedState(ref, await deps.fhirServices.get(ref), change);
+}
+
+/** The verification of a resource already read (e.g. the last read of a paced follow). */
+export function verifiedState(
+  ref: FhirServiceRef,
+  resource: FhirServiceResource | undefined,
+  change: { keyEncryptionKeyUrl: string; identity: RequestedIdentity },
+): StepOutcome<VerifiedState> {
   if (!resource) {
     throw new JobError({ code: "FhirServiceNotFound", message: `FHIR service ${ref.fhirService} disappeared during the change.`, target: ref.id });
   }
