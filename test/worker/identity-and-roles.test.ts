@@ -31,7 +31,9 @@ t.test("a role assignment younger than the propagation window: the job waits for
   const { monitor, seen } = await submit(stack, setKey("fhir-norole"));
   t.equal(monitor.status, "Succeeded", JSON.stringify(monitor.error ?? {}));
   t.ok(Date.now() - started >= 1500, "it waited for the window");
-  const waiting = seen.find((m) => (m.steps as Array<{ name: string; message?: string }>).some((step) => step.name === "Preflight" && /Waiting for a new role assignment/.test(step.message ?? "")));
+  // Every saved state is in the job's event log: a busy machine's polls may miss a short wait, the log does not.
+  const logged = [...seen, ...(await stack.app.jobStore.events.after(monitor.id, "0-0")).map((event) => event.monitor)];
+  const waiting = logged.find((m) => (m.steps as Array<{ name: string; message?: string }>).some((step) => step.name === "Preflight" && /Waiting for a new role assignment/.test(step.message ?? "")));
   t.ok(waiting, "the step message said it was waiting for propagation");
 });
 
