@@ -180,7 +180,9 @@ export class JobStore implements StoreContext {
    */
   private async readJobs(jobIds: readonly string[]): Promise<Array<ParsedJob | undefined>> {
     if (jobIds.length === 0) return [];
-    const results = await Promise.all(jobIds.map((jobId) => Promise.all([this.redis.hgetall(this.changes.toKey(jobId)), this.redis.lrange(this.keys.callback(jobId), 0, -1)])));
+    const results = await Promise.all(
+      sentTogether(this.redis, () => jobIds.map((jobId) => Promise.all([this.redis.hgetall(this.changes.toKey(jobId)), this.redis.lrange(this.keys.callback(jobId), 0, -1)]))),
+    );
     return jobIds.map((jobId, i) => {
       const [fields, texts] = results[i]!;
       return this.parsedJobs.get(jobId, [...snapshotSource(fields), ...texts], () => {
@@ -287,4 +289,20 @@ async function execAll(results: Promise<Array<[Error | null, unknown]> | null>):
 
 export function createJobStore(options: JobStoreOptions): JobStore {
   return new JobStore(options);
+}
+
+/**
+ * Runs `send` (commands issued without awaiting each other) with the connection's socket corked, so they
+ * leave in one write as a pipeline's would. Cluster connections and ones not ready yet (commands wait
+ * in ioredis' offline queue) send as they are.
+ */
+function sentTogether<T>(redis: Redis, send: () => T): T {
+  const socket = redis.status === "ready" ? (redis as unknown as { stream?: { cork?(): void; uncork(): void } }).stream : undefined;
+  if (!socket?.cork) return send();
+  socket.cork();
+  try {
+    return send();
+  } finally {
+    process.nextTick(() => socket.uncork());
+  }
 }
