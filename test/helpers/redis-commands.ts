@@ -4,8 +4,10 @@ import { Redis } from "ioredis";
  * Redis cost of a piece of work, measured two ways:
  * - commands, as the server counts them in `INFO commandstats` (calls made inside Lua scripts
  *   included, MULTI and EXEC included), on a redis-server of the test's own so nothing else counts;
- * - round trips, as the client makes them: every command sent on its own is one, a pipeline or a
- *   MULTI (sent as one write, answered together) is one.
+ * - round trips, as the client makes them: a pipeline or a MULTI (sent as one write, answered together)
+ *   is one, and so are commands sent on one connection in one turn of the event loop, before any answer
+ *   can have come (e.g. `Promise.all([redis.hgetall(a), redis.lrange(b, 0, -1)])`); a command sent after
+ *   awaiting another's answer is a trip of its own.
  */
 
 export interface CommandCount {
@@ -63,6 +65,7 @@ export interface RoundTripCounter {
 export function countRoundTrips(...connections: Redis[]): RoundTripCounter {
   let trips: string[][] = [];
   const pipelines = new WeakMap<object, string[]>();
+  const together = new Map<Sendable, string[]>();
   const count = (client: Sendable): (() => void) => {
     const original = client.sendCommand;
     client.sendCommand = function (this: unknown, command: { name: string }, stream?: unknown) {
@@ -75,7 +78,17 @@ export function countRoundTrips(...connections: Redis[]): RoundTripCounter {
         }
         trip.push(command.name);
       } else {
-        trips.push([command.name]);
+        // Sent in the same synchronous run as the trip still open on this connection: the same trip.
+        // The trip closes at the next microtask, so commands sent after any await count apart (a
+        // conservative count: no answer can arrive before the event loop turns).
+        let trip = together.get(client);
+        if (!trip) {
+          trip = [];
+          together.set(client, trip);
+          trips.push(trip);
+          queueMicrotask(() => together.delete(client));
+        }
+        trip.push(command.name);
       }
       return original.call(this, command, stream);
     };
