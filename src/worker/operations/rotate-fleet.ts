@@ -200,10 +200,16 @@ async function sharedPreflight(deps: WorkerDependencies, job: JobContext, reques
   };
 }
 
+/**
+ * A child is an ordinary RotateKey without an approval of its own (the fleet was approved once, on its
+ * parent) and with the parent window's end: a child that cannot begin writing before it ends
+ * Canceled/ChangeWindowMissed having written nothing (the worker's gate and the write claim see to it).
+ */
 function childData(parent: ChangeJobData, service: FleetService, parentJobId: string, target: string): ChangeJobData {
   const ticket = parent.request.ticket;
+  const notAfter = parent.request.schedule?.notAfter;
   return {
-    request: { operation: "RotateKey", fhirServiceId: service.id, ...(ticket ? { ticket } : {}) },
+    request: { operation: "RotateKey", fhirServiceId: service.id, ...(ticket ? { ticket } : {}), ...(notAfter ? { schedule: { notAfter } } : {}) },
     createdBy: parent.createdBy,
     createdDateTime: new Date().toISOString(),
     fleet: { parentJobId, targetKeyEncryptionKeyUrl: target },
