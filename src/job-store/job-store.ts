@@ -200,7 +200,7 @@ export class JobStore implements StoreContext {
    * Jobs' data and monitors from their hashes and deliveries: two commands per job, one round trip. What
    * was read is parsed again only when it changed (parsed-jobs.ts); the results are frozen.
    */
-  private async readJobs(jobIds: readonly string[]): Promise<Array<StoredJob | undefined>> {
+  async readJobs(jobIds: readonly string[]): Promise<Array<StoredJob | undefined>> {
     if (jobIds.length === 0) return [];
     const pipeline = this.redis.pipeline();
     for (const jobId of jobIds) pipeline.hgetall(this.changes.toKey(jobId)).lrange(this.keys.callback(jobId), 0, -1);

@@ -66,7 +66,7 @@ export interface JobsServiceOptions {
 }
 
 /** A job is visible to a caller limited to some subscriptions when they hold its FHIR service, or every subscription a fleet rotation may look in. */
-function visibleTo(principal: Principal | null, monitor: JobStatusMonitor): boolean {
+export function visibleTo(principal: Principal | null, monitor: JobStatusMonitor): boolean {
   if (!principal || principal.subscriptions === undefined) return true;
   if (!monitor.fhirServiceId) return monitor.subscriptions !== undefined && monitor.subscriptions.every((id) => maySubscription(principal, id));
   const subscription = subscriptionOfArmId(monitor.fhirServiceId);

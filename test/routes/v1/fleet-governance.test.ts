@@ -40,7 +40,7 @@ async function childrenOf(stack: Stack, parentJobId: string): Promise<Monitor[]>
   const found: Monitor[] = [];
   let url: string | undefined = `/v1/jobs?parentJobId=${parentJobId}&top=100`;
   while (url) {
-    const page = (await stack.app.inject({ method: "GET", url, headers: as("reader") })).json();
+    const page: Monitor = (await stack.app.inject({ method: "GET", url, headers: as("reader") })).json();
     found.push(...page.value);
     url = page.nextLink;
   }
@@ -184,4 +184,83 @@ t.test("a fleet whose window passes before it starts ends ChangeWindowMissed wit
   t.match(monitor, { status: "Canceled", operation: "RotateFleet", error: { code: "ChangeWindowMissed", message: /before the change could start/ } });
   t.same(await childrenOf(stack, parentId), []);
   t.same(fleetRequests(await sandboxRequests(stack.sandbox, since)), [], "nothing was sent");
+});
+
+t.test("rollback of a fleet parent: a new parent, approved once, with one SetKey child per child that moved a service", async (t) => {
+  const stack = await startStack(t, { env: { ...FAST, CMK_APPROVALS: "required" } });
+  const ids = await createFleet(stack, 4);
+  const ticket = { system: "servicenow", id: "CHG-FLEET-BACKOUT" };
+  // The first subscription only: a single SetKey's pre-flight lists role assignments in its FHIR service's
+  // subscription, so it cannot see fhir-other's (second subscription) grant at the vault in the first.
+  const rotationId = (await post(stack.app, "/v1/key-rotations", "operator", { keyUrl: KEY, targetVersion: V2, ticket, subscriptions: [seed.SUBSCRIPTION_ID] })).json().id as string;
+
+  const early = await post(stack.app, `/v1/jobs/${rotationId}/rollback`, "operator");
+  t.equal(early.statusCode, 409, "a fleet that has not ended");
+  t.match(early.json(), { code: "NotRollbackable", reasonCode: "NotSucceeded" });
+
+  t.equal((await post(stack.app, `/v1/jobs/${rotationId}/approve`, "approver")).statusCode, 200);
+  const { monitor: rotation } = await waitForJob(stack.app, rotationId, 60_000);
+  t.equal(rotation.status, "Succeeded", JSON.stringify(rotation.error ?? rotation.steps));
+  const total = ids.length + 1; // and fhir-uami
+  t.match(rotation, { subscriptions: [seed.SUBSCRIPTION_ID] });
+  const rotated = await childrenOf(stack, rotationId);
+  t.equal(rotated.length, total);
+  let keys = await keysInSandbox(stack);
+  t.ok(rotated.every((child) => keys.get(child.fhirServiceId.toLowerCase()) === KEY_V2), "every service on the target");
+  const since = await lastSeq(stack.sandbox);
+
+  const accepted = await post(stack.app, `/v1/jobs/${rotationId}/rollback`, "operator", { ticket: { system: "servicenow", id: "CHG-FLEET-BACKOUT-2" } });
+  t.equal(accepted.statusCode, 202, accepted.body);
+  const rollbackId = accepted.json().id as string;
+  t.equal(accepted.headers["operation-location"], `/v1/jobs/${rollbackId}`);
+  t.match(accepted.json(), { operation: "RotateFleet", rollbackOf: rotationId, keyUrl: KEY, subscriptions: [seed.SUBSCRIPTION_ID], status: "NotStarted", currentStep: "AwaitingApproval", approval: { state: "Pending" } });
+  t.match((await post(stack.app, "/v1/key-rotations", "operator", { keyUrl: KEY, targetVersion: V2 })).json(), { code: "ChangeInProgress" }, "the rollback holds the key");
+  t.same(puts(await sandboxRequests(stack.sandbox, since)), [], "nothing written before its approval");
+  t.same(await childrenOf(stack, rollbackId), []);
+  t.equal((await post(stack.app, `/v1/jobs/${rollbackId}/approve`, "operator")).statusCode, 403, "four eyes on the rollback too");
+  t.equal((await post(stack.app, `/v1/jobs/${rollbackId}/approve`, "approver")).statusCode, 200);
+
+  const { monitor } = await waitForJob(stack.app, rollbackId, 60_000);
+  t.equal(monitor.status, "Succeeded", JSON.stringify(monitor.error ?? monitor.steps));
+  t.match(monitor.result, { targetKeyEncryptionKeyUrl: KEY_V1, services: { total, succeeded: total, failed: 0, skipped: 0, canceled: 0 } });
+  t.same(monitor.steps.map((step: Monitor) => [step.name, step.status]), [["Discover", "Succeeded"], ["ResolveTarget", "Skipped"], ["Preflight", "Skipped"], ["FanOut", "Succeeded"], ["Aggregate", "Succeeded"]]);
+  t.match(monitor.steps[0].message, new RegExp(`${total} child job\\(s\\) of fleet rotation ${rotationId} read: ${total} moved a service`));
+
+  const children = await childrenOf(stack, rollbackId);
+  t.equal(children.length, total, "one rollback child per child that moved a service");
+  const originalOf = new Map(rotated.map((child) => [child.id, child]));
+  t.ok(
+    children.every(
+      (child) =>
+        child.operation === "SetKey" && child.status === "Succeeded" && child.approval === undefined && child.ticket?.id === "CHG-FLEET-BACKOUT-2" &&
+        originalOf.get(child.rollbackOf)?.fhirServiceId === child.fhirServiceId,
+    ),
+    "each a SetKey undoing one original child, with no approval of its own",
+  );
+  keys = await keysInSandbox(stack);
+  t.ok(rotated.every((child) => keys.get(child.fhirServiceId.toLowerCase()) === KEY_V1), "every service back on the version it had");
+  const written = puts(await sandboxRequests(stack.sandbox, since));
+  t.equal(written.length, total, "one write per service");
+  t.equal(new Set(written.map((request) => request.path.split("?")[0]!.toLowerCase())).size, total);
+
+  // Rolling the rollback back again would move them to V2: allowed, it changed something. Nothing to restore:
+  const none = (await post(stack.app, "/v1/key-rotations", "operator", { keyUrl: KEY, targetVersion: seed.VERSION_1, subscriptions: [seed.SUBSCRIPTION_ID] })).json().id as string;
+  t.equal((await post(stack.app, `/v1/jobs/${none}/approve`, "approver")).statusCode, 200);
+  t.match((await waitForJob(stack.app, none, 60_000)).monitor, { status: "Succeeded", result: { services: { total, succeeded: 0, skipped: total } } });
+  const nothing = await post(stack.app, `/v1/jobs/${none}/rollback`, "operator");
+  t.equal(nothing.statusCode, 409);
+  t.match(nothing.json(), { code: "NotRollbackable", reasonCode: "NoWrite", reason: /No child of fleet rotation/ });
+});
+
+t.test("rollback of a dry-run or rejected fleet is 409 NotRollbackable/NoWrite", async (t) => {
+  const stack = await startStack(t, { env: { ...FAST, CMK_APPROVALS: "required" } });
+  await createFleet(stack, 1);
+  const dry = (await post(stack.app, "/v1/key-rotations", "operator", { keyUrl: KEY, targetVersion: V2, dryRun: true })).json().id as string;
+  await waitForJob(stack.app, dry, 60_000);
+  t.match((await post(stack.app, `/v1/jobs/${dry}/rollback`, "operator")).json(), { code: "NotRollbackable", reasonCode: "NoWrite", reason: /dry run/ });
+  const rejected = (await post(stack.app, "/v1/key-rotations", "operator", { keyUrl: KEY, targetVersion: V2 })).json().id as string;
+  t.equal((await post(stack.app, `/v1/jobs/${rejected}/reject`, "approver", { comment: "no" })).statusCode, 200);
+  const answer = await post(stack.app, `/v1/jobs/${rejected}/rollback`, "operator");
+  t.equal(answer.statusCode, 409);
+  t.match(answer.json(), { code: "NotRollbackable", reasonCode: "NoWrite", reason: /Canceled, Rejected/ });
 });
