@@ -31,7 +31,7 @@ export function rollbackPlan(job: { data: ChangeJobData; progress: JobProgress |
   const { data, progress, monitor } = job;
   const { request } = data;
   if (!ROLLBACKABLE.has(request.operation) || request.operation === "RotateFleet") {
-    return { code: "OperationNotRollbackable", reason: `Only SetKey and RotateKey changes can be rolled back; job ${monitor.id} is ${request.operation}.` };
+    return { code: "OperationNotRollbackable", reason: `Only SetKey, RotateKey and fleet rotations can be rolled back; job ${monitor.id} is ${request.operation}.` };
   }
   if (monitor.status !== "Succeeded") return { code: "NotSucceeded", reason: `Job ${monitor.id} did not succeed (it is ${monitor.status}); only a Succeeded change can be rolled back.` };
   if (request.dryRun) return { code: "NoWrite", reason: `Job ${monitor.id} was a dry run: it made no write, so there is nothing to restore.` };
@@ -66,4 +66,46 @@ export function rollbackPlan(job: { data: ChangeJobData; progress: JobProgress |
       ...(options.schedule ? { schedule: options.schedule } : {}),
     },
   };
+}
+
+/**
+ * Whether a fleet rotation's parent can be rolled back: it has ended (not a dry run) and at least one of
+ * its children moved a service. The rollback is a new parent (`rollbackOf`) whose worker finds, among the
+ * original's children, each Succeeded one that wrote and adds one SetKey child per such child
+ * (`fleetChildRollbacks`); children with nothing to restore count as skipped.
+ */
+export function fleetRollbackRefusal(monitor: JobStatusMonitor): { reason: string; code: string } | undefined {
+  if (monitor.status !== "Succeeded" && monitor.status !== "Failed" && monitor.status !== "Canceled") {
+    return { code: "NotSucceeded", reason: `Fleet rotation ${monitor.id} has not ended (it is ${monitor.status}); roll it back when its last child has ended.` };
+  }
+  if (monitor.dryRun) return { code: "NoWrite", reason: `Fleet rotation ${monitor.id} was a dry run: it made no write, so there is nothing to restore.` };
+  if (!monitor.result?.services?.succeeded) {
+    return { code: "NoWrite", reason: `No child of fleet rotation ${monitor.id} moved a service (${monitor.status}${monitor.error ? `, ${monitor.error.code}` : ""}): there is nothing to restore.` };
+  }
+  return undefined;
+}
+
+/** One rollback child of a fleet rollback: the SetKey that undoes child `rollbackOf`, and the key its service is on now. */
+export interface FleetChildRollback {
+  rollbackOf: string;
+  request: SetKeyRequest;
+  currentKeyEncryptionKeyUrl: string | undefined;
+}
+
+/**
+ * The rollback children of a fleet rollback from the original's children: one per Succeeded child that
+ * wrote, each restoring what that child replaced (`rollbackPlan`); the others, with why, are skipped.
+ */
+export function fleetChildRollbacks(
+  children: ReadonlyArray<{ data: ChangeJobData; progress: JobProgress | undefined; monitor: JobStatusMonitor }>,
+  options: RollbackOptions,
+): { rollbacks: FleetChildRollback[]; skipped: Array<{ jobId: string; code: string }> } {
+  const rollbacks: FleetChildRollback[] = [];
+  const skipped: Array<{ jobId: string; code: string }> = [];
+  for (const child of children) {
+    const plan = rollbackPlan(child, options);
+    if ("reason" in plan) skipped.push({ jobId: child.monitor.id, code: plan.code });
+    else rollbacks.push({ rollbackOf: child.monitor.id, request: plan.request, currentKeyEncryptionKeyUrl: child.monitor.result?.keyEncryptionKeyUrl });
+  }
+  return { rollbacks, skipped };
 }

@@ -1,6 +1,6 @@
 import type { Queue } from "bullmq";
 import type { ChangeJobData, JobProgress, JobSnapshot } from "../domain/job-record.js";
-import { parseDecision } from "../domain/governance.js";
+import { CANCELED_CODES, parseDecision } from "../domain/governance.js";
 
 /**
  * What the store relies on of BullMQ's own key layout, in one place. Everything else goes through
@@ -43,15 +43,17 @@ export const END_STATE_FIELDS = [JOB_FIELDS.timestamp, JOB_FIELDS.finishedOn, JO
 /**
  * A job's state from END_STATE_FIELDS alone, without reading its data or progress: missing (no such
  * job), unfinished, or how it ended. Canceled jobs fail with a reason that starts `Canceled` (the cancel
- * script and the step runner both say so); a later success keeps an earlier attempt's failedReason, so a
- * return value decides first.
+ * script and the step runner both say so), or with a governance code that ends a job Canceled
+ * (`ChangeWindowMissed: …`, `Rejected: …`, as the monitor shows them); a later success keeps an earlier
+ * attempt's failedReason, so a return value decides first.
  */
 export function endStateFromFields(values: ReadonlyArray<string | null>): "missing" | "unfinished" | "Succeeded" | "Failed" | "Canceled" {
   const [timestamp, finishedOn, returnValue, failedReason] = values;
   if (timestamp === null || timestamp === undefined) return "missing";
   if (!finishedOn) return "unfinished";
   if (returnValue !== null && returnValue !== undefined) return "Succeeded";
-  return failedReason?.startsWith("Canceled") ? "Canceled" : "Failed";
+  const code = /^[A-Za-z]+/.exec(failedReason ?? "")?.[0];
+  return code !== undefined && CANCELED_CODES.has(code) ? "Canceled" : "Failed";
 }
 
 /**

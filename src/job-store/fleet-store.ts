@@ -1,6 +1,8 @@
 import type { ChangeJobData, CancelRecord } from "../domain/job-record.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import type { FleetService, ChildState } from "../domain/fleet-plan.js";
+import type { FleetChildRollback } from "../domain/rollback.js";
+import type { ParsedJob } from "./parsed-jobs.js";
 import type { KeyFacts, RoleAssignmentFacts, VaultFacts, Fact } from "../domain/checks/facts.js";
 import { END_STATE_FIELDS, endStateFromFields } from "./bullmq-layout.js";
 import type { CancelOutcome } from "./cancel.js";
@@ -43,6 +45,7 @@ export interface FleetStoreContext extends StoreContext {
   requestCancel(jobId: string, record: CancelRecord): Promise<CancelOutcome>;
   recordJobEnd(jobId: string): Promise<unknown>;
   readMonitors(jobIds: readonly string[]): Promise<Array<JobStatusMonitor | undefined>>;
+  readJobs(jobIds: readonly string[]): Promise<Array<ParsedJob | undefined>>;
 }
 
 const DATE_FIELDS = new Set(["notBefore", "expiresOn", "createdOn"]);
@@ -173,10 +176,35 @@ export class FleetStore {
     return states;
   }
 
+  /** The ids of every child a fleet rotation added (its parent index). */
+  async childIds(parentJobId: string): Promise<string[]> {
+    const members = await this.store.redis.zrange(this.store.keys.indexParent(parentJobId), 0, -1);
+    return members.map((member) => member.slice(member.indexOf(":") + 1));
+  }
+
+  /** Children's data, execution records and monitors, in batches of one round trip (what a fleet rollback undoes). */
+  async childJobs(jobIds: readonly string[]): Promise<ParsedJob[]> {
+    const jobs: ParsedJob[] = [];
+    for (let i = 0; i < jobIds.length; i += BATCH) jobs.push(...(await this.store.readJobs(jobIds.slice(i, i + BATCH))).filter((job): job is ParsedJob => job !== undefined));
+    return jobs;
+  }
+
+  /**
+   * A fleet rollback's plan (its children's SetKeys and how many of the original's children had nothing
+   * to restore), written once by its Discover step; a resumed rollback reads it instead of planning again.
+   */
+  saveRollbacks(jobId: string, plan: { rollbacks: FleetChildRollback[]; skipped: number; summary: string }): Promise<void> {
+    return this.hset(jobId, { rollbacks: JSON.stringify(plan) });
+  }
+
+  async rollbacks(jobId: string): Promise<{ rollbacks: FleetChildRollback[]; skipped: number; summary: string } | undefined> {
+    const saved = await this.store.redis.hget(this.store.keys.fleet(jobId), "rollbacks");
+    return saved ? (JSON.parse(saved) as { rollbacks: FleetChildRollback[]; skipped: number; summary: string }) : undefined;
+  }
+
   /** Cancels every unfinished child of a fleet rotation (those its parent index names). */
   async cancelChildrenOf(parentJobId: string, record: CancelRecord): Promise<number> {
-    const members = await this.store.redis.zrange(this.store.keys.indexParent(parentJobId), 0, -1);
-    const jobIds = members.map((member) => member.slice(member.indexOf(":") + 1));
+    const jobIds = await this.childIds(parentJobId);
     const states = await this.childStates(jobIds);
     return this.cancelChildren(jobIds.filter((jobId) => states.get(jobId) === "Running"), record);
   }

@@ -204,7 +204,7 @@ export class JobStore implements StoreContext {
    * promoted, and old space then grows by tens of MB per second (P1: 9 KB promoted per read, against
    * under 200 B this way; see README, Performance).
    */
-  private async readJobs(jobIds: readonly string[]): Promise<Array<StoredJob | undefined>> {
+  async readJobs(jobIds: readonly string[]): Promise<Array<StoredJob | undefined>> {
     if (jobIds.length === 0) return [];
     const results = await Promise.all(
       sentTogether(this.redis, () => jobIds.map((jobId) => Promise.all([this.redis.hgetall(this.changes.toKey(jobId)), this.redis.lrange(this.keys.callback(jobId), 0, -1)]))),

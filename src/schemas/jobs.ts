@@ -128,7 +128,9 @@ export const JobStatusMonitor = Type.Object(
     createdBy: Type.String({ description: "API key name or token subject that submitted the change." }),
     approval: Type.Optional(Type.Ref(Approval)),
     schedule: Type.Optional(Type.Ref(Schedule)),
-    rollbackOf: Type.Optional(Type.String({ description: "The Succeeded job whose change this job undoes (POST /v1/jobs/{jobId}/rollback)." })),
+    rollbackOf: Type.Optional(
+      Type.String({ description: "The Succeeded job whose change this job undoes (POST /v1/jobs/{jobId}/rollback); for a fleet rollback's parent, the fleet rotation's parent." }),
+    ),
     createdDateTime: DateTime("When the change was accepted."),
     lastUpdatedDateTime: DateTime("Last change of this record."),
     attempts: Type.Integer({ minimum: 0, description: "How many times a worker started the job." }),

@@ -4,15 +4,15 @@ import { ChangeInProgressError, IdempotencyKeyReusedError, NotFoundError, NotRol
 import { changeRequestRecord } from "../audit/audit-entry.js";
 import { jobTarget, type ChangeJobData, type JobRequest } from "../domain/job-record.js";
 import { scheduleProblems } from "../domain/governance.js";
-import { rollbackPlan, type RollbackOptions } from "../domain/rollback.js";
+import { fleetRollbackRefusal, rollbackPlan, type RollbackOptions } from "../domain/rollback.js";
 import type { ChangeRequest } from "../schemas/change-requests.js";
 import type { KeyRotationRequest } from "../schemas/key-rotations.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
-import { maySubscription, type Principal } from "../security/principal.js";
-import { subscriptionOfArmId } from "../security/subscription-scope.js";
+import type { Principal } from "../security/principal.js";
 import { fingerprint, type IdempotencyClaim } from "../job-store/idempotency.js";
 import type { JobStore } from "../job-store/job-store.js";
 import { redisOutageLog, type RedisProblem } from "../job-store/outage-log.js";
+import { visibleTo } from "./jobs.js";
 
 /** Where a change request came from, as its audit entry records it. */
 export interface RequestOrigin {
@@ -146,8 +146,22 @@ export function createChangesService({ store, withRedis, approvals, logger }: Ch
     submitRotation: (request, principal, idempotencyKey, origin) => submit({ ...request, operation: "RotateFleet" }, principal, idempotencyKey, origin),
     rollback: async (jobId, options, principal, origin) => {
       const job = await withRedis(() => store.readJob(jobId));
-      const subscription = job && subscriptionOfArmId(job.monitor.fhirServiceId);
-      if (!job || (principal.subscriptions !== undefined && !(subscription && maySubscription(principal, subscription)))) throw new NotFoundError(`Job ${jobId}`);
+      if (!job || !visibleTo(principal, job.monitor)) throw new NotFoundError(`Job ${jobId}`);
+      if (job.data.request.operation === "RotateFleet") {
+        // A fleet is rolled back by a new parent: its worker adds one SetKey child per child that moved a service.
+        const refusal = fleetRollbackRefusal(job.monitor);
+        if (refusal) throw new NotRollbackableError(jobId, refusal.reason, { reasonCode: refusal.code });
+        const { keyUrl, ticket } = job.data.request;
+        const request: JobRequest = {
+          operation: "RotateFleet",
+          keyUrl,
+          ...(job.data.scope ? { subscriptions: job.data.scope } : {}),
+          ...((options.ticket ?? ticket) ? { ticket: options.ticket ?? ticket } : {}),
+          ...(options.callbackUrl ? { callbackUrl: options.callbackUrl } : {}),
+          ...(options.schedule ? { schedule: options.schedule } : {}),
+        };
+        return withRedis(async () => added(await add(request, principal, origin, undefined, undefined, jobId)));
+      }
       const plan = rollbackPlan(job, options);
       if ("reason" in plan) throw new NotRollbackableError(jobId, plan.reason, { reasonCode: plan.code });
       return withRedis(async () => added(await add(plan.request, principal, origin, undefined, undefined, jobId)));

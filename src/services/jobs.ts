@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from "fastify";
 import { NotAwaitingApprovalError, NotCancellableError, NotFoundError, SelfApprovalForbiddenError, TooManyEventStreamsError } from "../errors.js";
 import { approvalDecisionRecord } from "../audit/audit-entry.js";
 import { releaseAtMs } from "../domain/governance.js";
-import { isTerminal, type ChangeJobData } from "../domain/job-record.js";
+import { isTerminal, jobTarget, type ChangeJobData } from "../domain/job-record.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import { maySubscription, type Principal } from "../security/principal.js";
 import { subscriptionOfArmId } from "../security/subscription-scope.js";
@@ -66,7 +66,7 @@ export interface JobsServiceOptions {
 }
 
 /** A job is visible to a caller limited to some subscriptions when they hold its FHIR service, or every subscription a fleet rotation may look in. */
-function visibleTo(principal: Principal | null, monitor: JobStatusMonitor): boolean {
+export function visibleTo(principal: Principal | null, monitor: JobStatusMonitor): boolean {
   if (!principal || principal.subscriptions === undefined) return true;
   if (!monitor.fhirServiceId) return monitor.subscriptions !== undefined && monitor.subscriptions.every((id) => maySubscription(principal, id));
   const subscription = subscriptionOfArmId(monitor.fhirServiceId);
@@ -132,7 +132,7 @@ export function createJobsService(options: JobsServiceOptions): JobsService {
         // From its wait for a decision to its window's start, or to the front of the queue.
         await store.releaseApproved(jobId, releaseAtMs(data, now.getTime()) - now.getTime());
       } else {
-        const rejected = { code: "Rejected", message: `Rejected by ${principal.name} at ${decision.decidedDateTime}${request.comment ? `: ${request.comment}` : ""}; nothing was written.`, target: data.request.fhirServiceId };
+        const rejected = { code: "Rejected", message: `Rejected by ${principal.name} at ${decision.decidedDateTime}${request.comment ? `: ${request.comment}` : ""}; nothing was written.`, target: jobTarget(data.request) };
         const canceled = await store.requestCancel(jobId, { by: principal.name, dateTime: decision.decidedDateTime }, rejected);
         // Ended here, not in a worker: its end (event, audit, webhook, lock) is ours to record. A worker
         // that holds the job (at its gate) ends it Rejected itself from the stored decision.

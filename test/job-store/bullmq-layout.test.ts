@@ -2,7 +2,7 @@ import t from "tap";
 import { UnrecoverableError, Worker, type Job } from "bullmq";
 import type { ChangeJobData } from "../../src/domain/job-record.js";
 import { jobStatus } from "../../src/domain/job-record.js";
-import { cancelKeys, deduplicationKeyPrefix, JOB_FIELDS, snapshotFromHash } from "../../src/job-store/bullmq-layout.js";
+import { cancelKeys, deduplicationKeyPrefix, endStateFromFields, JOB_FIELDS, snapshotFromHash } from "../../src/job-store/bullmq-layout.js";
 import { createJobStore } from "../../src/job-store/job-store.js";
 import { CHANGES_QUEUE } from "../../src/job-store/keys.js";
 import { exclusivityId } from "../../src/job-store/queue.js";
@@ -188,4 +188,18 @@ t.test("the accept-with-key script runs BullMQ's own add behind the Idempotency-
   const refused = await store.addChange(data("layout-add-claimed", "hold"), { jobId: "00000000-0000-4000-8000-0000000000a3", idempotency: other });
   t.same(refused, { accepted: false, activeJobId: claimed.jobId });
   t.equal(await redis.exists(other.key), 0, "the key is free again");
+});
+
+t.test("endStateFromFields: a job ended by governance (ChangeWindowMissed, Rejected, ApprovalExpired) is Canceled, as its monitor says", async (t) => {
+  const ended = (failedReason: string) => endStateFromFields(["1", "2", null, failedReason]);
+  t.equal(ended("Canceled: by test-operator"), "Canceled");
+  t.equal(ended("Canceled by test-operator at 2026-11-29T00:00:00Z"), "Canceled");
+  t.equal(ended("ChangeWindowMissed: The change window closed"), "Canceled");
+  t.equal(ended("Rejected: Rejected by test-approver"), "Canceled");
+  t.equal(ended("ApprovalExpired: No approver decided"), "Canceled");
+  t.equal(ended("PreflightFailed: 1 pre-flight check(s) failed"), "Failed");
+  t.equal(ended("KeyChanged: no longer uses the fleet's key"), "Failed");
+  t.equal(endStateFromFields(["1", "2", '{"armWrites":1}', "ChangeWindowMissed: earlier attempt"]), "Succeeded", "a return value decides first");
+  t.equal(endStateFromFields(["1", null, null, null]), "unfinished");
+  t.equal(endStateFromFields([null, null, null, null]), "missing");
 });

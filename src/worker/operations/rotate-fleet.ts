@@ -21,6 +21,8 @@ import {
 import type { CancelRecord, ChangeJobData } from "../../domain/job-record.js";
 import { isManagedHsmKey, parseKeyUrl, type KeyUrl } from "../../domain/key-url.js";
 import type { FleetJobRequest } from "../../schemas/key-rotations.js";
+import type { RotateKeyRequest, SetKeyRequest } from "../../schemas/change-requests.js";
+import { fleetChildRollbacks } from "../../domain/rollback.js";
 import type { JobResult } from "../../schemas/jobs.js";
 import { JobError } from "../../errors.js";
 import { JobCanceledError } from "../../job-store/cancel.js";
@@ -46,6 +48,7 @@ interface Discovered {
  * record), so a parent taken over by another worker resumes without discovering or adding anything twice.
  */
 export async function runRotateFleet(steps: JobSteps, deps: WorkerDependencies, request: FleetJobRequest, job: JobContext): Promise<JobResult> {
+  if (job.data.rollbackOf) return runFleetRollback(steps, deps, request, job, job.data.rollbackOf);
   const key = parseKeyUrl(request.keyUrl)!;
   const discovered = await steps.run<Discovered>("Discover", (context) => discover(deps, request, job, key, context));
   const target = await steps.run<string>("ResolveTarget", () => resolveTarget(deps, request, job, key));
@@ -67,16 +70,67 @@ export async function runRotateFleet(steps: JobSteps, deps: WorkerDependencies, 
     });
   }
 
-  const children = plan.move.map((service) => ({ jobId: fleetChildJobId(job.jobId, service.id), data: childData(job.data, service, job.jobId, target) }));
+  const children = plan.move.map((service) => ({
+    jobId: fleetChildJobId(job.jobId, service.id),
+    data: childData(job.data, { operation: "RotateKey", fhirServiceId: service.id }, job.jobId, target),
+  }));
+  await fanOut(steps, job, children, `${plan.skip.length} already on the target`);
+  return aggregate(steps, deps, job, request, target, fleetSizes(plan), movedFrom(plan.move), children);
+}
+
+/**
+ * The rollback of a fleet rotation (`POST /v1/jobs/{id}/rollback` on its parent): a parent like the
+ * rotation's, whose Discover reads the original's children instead of ARM, and adds one SetKey child per
+ * child that moved a service, back to the key URL and identity that child replaced (recorded right
+ * before its write). Each rollback child runs a SetKey's full pre-flight (the old version must still be
+ * enabled and reachable), so ResolveTarget and Preflight have nothing to do; FanOut and Aggregate are the
+ * rotation's. The parent was approved (and waited for its window) as a whole; children inherit notAfter.
+ */
+async function runFleetRollback(steps: JobSteps, deps: WorkerDependencies, request: FleetJobRequest, job: JobContext, originalId: string): Promise<JobResult> {
+  await steps.run("Discover", async () => {
+    const saved = (await job.fleets.rollbacks(job.jobId)) ?? (await planFleetRollback(job, request, originalId));
+    return { message: saved.summary, output: { rollbacks: saved.rollbacks.length, skipped: saved.skipped } };
+  });
+  const plan = await job.fleets.rollbacks(job.jobId);
+  if (!plan) throw new JobError({ code: "InternalError", message: "The fleet rollback's plan is gone from the job store.", target: request.keyUrl }, true);
+  await steps.skip(["ResolveTarget", "Preflight"], "Each service goes back to the key version it had before the rotation; each rollback child checks it (enabled, reachable by the identity) in its own pre-flight.");
+  const restored = [...new Set(plan.rollbacks.map((rollback) => rollback.request.keyEncryptionKeyUrl))];
+  const children = plan.rollbacks.map((rollback) => ({
+    jobId: fleetChildJobId(job.jobId, rollback.request.fhirServiceId),
+    data: childData(job.data, rollback.request, job.jobId, rollback.request.keyEncryptionKeyUrl, rollback.rollbackOf),
+  }));
+  await fanOut(steps, job, children, `${plan.skipped} child job(s) of ${originalId} with nothing to restore`);
+  const moved = plan.rollbacks.map((rollback) => rollback.currentKeyEncryptionKeyUrl).filter((url): url is string => url !== undefined);
+  return aggregate(steps, deps, job, request, restored.length === 1 ? restored[0] : undefined, { move: children.length, skip: plan.skipped }, moved, children);
+}
+
+/** What a fleet rollback undoes, from the original's children (read in batches), saved once with the job. */
+async function planFleetRollback(job: JobContext, request: FleetJobRequest, originalId: string) {
+  const originals = await job.fleets.childJobs(await job.fleets.childIds(originalId));
+  const { rollbacks, skipped } = fleetChildRollbacks(originals, { ticket: request.ticket });
+  const why = [...new Set(skipped.map((child) => child.code))].map((code) => `${skipped.filter((child) => child.code === code).length} ${code}`);
+  const summary =
+    `${originals.length} child job(s) of fleet rotation ${originalId} read: ${rollbacks.length} moved a service and get a rollback child` +
+    (skipped.length ? `, ${skipped.length} have nothing to restore (${why.join(", ")})` : "") +
+    ".";
+  const plan = { rollbacks, skipped: skipped.length, summary };
+  await job.fleets.saveRollbacks(job.jobId, plan);
+  return plan;
+}
+
+/** Adds the children (deterministic ids: adding them again adds none twice), saying how many wait for another change on their service. */
+async function fanOut(steps: JobSteps, job: JobContext, children: Array<{ jobId: string; data: ChangeJobData }>, others: string): Promise<void> {
   await steps.run("FanOut", async () => {
     const { added, waiting } = await job.fleets.addChildren(children);
     return {
-      message: `${children.length} service(s) to move, ${plan.skip.length} already on the target: ${added.length} child job(s) added${waiting.length ? `, ${waiting.length} wait for another change on their service to end` : ""}.`,
+      message: `${children.length} service(s) to change, ${others}: ${added.length} child job(s) added${waiting.length ? `, ${waiting.length} wait for another change on their service to end` : ""}.`,
       output: { children: children.length },
     };
   });
-  return aggregate(steps, deps, job, request, target, plan, children);
 }
+
+const fleetSizes = (plan: FleetPlan) => ({ move: plan.move.length, skip: plan.skip.length });
+const movedFrom = (services: readonly FleetService[]) => services.map((service) => service.keyEncryptionKeyUrl).filter((url): url is string => url !== undefined);
 
 /** Every service on the key in the subscriptions the rotation may look in, listed workspace by workspace. */
 async function discover(deps: WorkerDependencies, request: FleetJobRequest, job: JobContext, key: KeyUrl, context: StepContext): Promise<StepOutcome<Discovered>> {
@@ -200,12 +254,20 @@ async function sharedPreflight(deps: WorkerDependencies, job: JobContext, reques
   };
 }
 
-function childData(parent: ChangeJobData, service: FleetService, parentJobId: string, target: string): ChangeJobData {
-  const ticket = parent.request.ticket;
+/**
+ * A child is an ordinary RotateKey (in a fleet rollback, a SetKey) without an approval of its own (the
+ * fleet was approved once, on its parent) and with the parent window's end: a child that cannot begin writing before it ends
+ * Canceled/ChangeWindowMissed having written nothing (the worker's gate and the write claim see to it).
+ */
+function childData(parent: ChangeJobData, request: RotateKeyRequest | SetKeyRequest, parentJobId: string, target: string, rollbackOf?: string): ChangeJobData {
+  const ticket = request.ticket ?? parent.request.ticket;
+  const notAfter = parent.request.schedule?.notAfter;
   return {
-    request: { operation: "RotateKey", fhirServiceId: service.id, ...(ticket ? { ticket } : {}) },
+    request: { ...request, ...(ticket ? { ticket } : {}), ...(notAfter ? { schedule: { notAfter } } : {}) },
     createdBy: parent.createdBy,
+    ...(parent.createdById ? { createdById: parent.createdById } : {}),
     createdDateTime: new Date().toISOString(),
+    ...(rollbackOf ? { rollbackOf } : {}),
     fleet: { parentJobId, targetKeyEncryptionKeyUrl: target },
   };
 }
@@ -221,11 +283,11 @@ async function aggregate(
   deps: WorkerDependencies,
   job: JobContext,
   request: FleetJobRequest,
-  target: string,
-  plan: FleetPlan,
+  target: string | undefined,
+  sizes: { move: number; skip: number },
+  moved: readonly string[],
   children: Array<{ jobId: string; data: ChangeJobData }>,
 ): Promise<JobResult> {
-  const sizes = { move: plan.move.length, skip: plan.skip.length };
   const counts = await steps.run("Aggregate", async (context) => {
     const ended = new Map<string, ChildState>();
     const cancelSent = new Set<string>();
@@ -260,7 +322,7 @@ async function aggregate(
       await sleep(job.fleetPollMs);
     }
     const counts = fleetCounts(sizes, ended.values());
-    const result: JobResult = { targetKeyEncryptionKeyUrl: target, services: counts, ...(await previousVersions(deps, plan)) };
+    const result: JobResult = { ...(target ? { targetKeyEncryptionKeyUrl: target } : {}), services: counts, ...(await previousVersions(deps, moved)) };
     const failure = fleetFailure(request.keyUrl, counts, counts.failed > 0 ? await failedChildren(job, children.map((child) => child.jobId)) : []);
     // A fleet that ends otherwise than Succeeded keeps its counts too.
     if (canceled || failure) await steps.recordResult(result);
@@ -289,8 +351,8 @@ async function failedChildren(job: JobContext, jobIds: string[]): Promise<Array<
 }
 
 /** Whether the versions the services moved from are still enabled (data encrypted with them needs them): each distinct one read once. */
-async function previousVersions(deps: WorkerDependencies, plan: FleetPlan): Promise<{ previousVersionsDisabled?: string[] }> {
-  const urls = [...new Set(plan.move.map((service) => service.keyEncryptionKeyUrl!).filter(Boolean))];
+async function previousVersions(deps: WorkerDependencies, moved: readonly string[]): Promise<{ previousVersionsDisabled?: string[] }> {
+  const urls = [...new Set(moved)];
   const disabled: string[] = [];
   await Promise.all(
     urls.map(async (url) => {

@@ -192,7 +192,9 @@ const jobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           "reachable by the identity), approval (CMK_APPROVALS) and window (`schedule`). 202 with the new job's monitor and " +
           "`Operation-Location`. 409 `NotRollbackable` with the `reason` when there is nothing to restore: the job did not succeed, made no " +
           "write, is another operation, or replaced a Microsoft-managed key (ARM defines no way back to one). 409 `ChangeInProgress` while " +
-          "the FHIR service has an unfinished job.",
+          "the FHIR service has an unfinished job. On a fleet rotation's parent (RotateFleet) that has ended with at least one child " +
+          "that moved a service: a new RotateFleet parent (`rollbackOf`) approved once and windowed as a whole, which adds one SetKey " +
+          "child (`rollbackOf`: the original child) per child that moved a service; the others count as `skipped`.",
         security: [{ apiKey: [] }, { bearer: [] }],
         params: JobIdParams,
         body: RollbackBody,
