@@ -396,17 +396,25 @@ async function fleetChaos(services: number) {
   for (const child of children) perService.set(String(child.fhirServiceId).toLowerCase(), (perService.get(String(child.fhirServiceId).toLowerCase()) ?? 0) + 1);
   const twice = [...perService.values()].filter((count) => count > 1).length;
   const childrenSucceeded = children.filter((child) => child.status === "Succeeded").length;
+  const childErrors = new Map<string, number>();
+  for (const child of children as Array<{ status: string; error?: { code: string; message: string } }>) {
+    if (child.status === "Succeeded") continue;
+    const reason = `${child.status}${child.error ? ` ${child.error.code}: ${child.error.message.slice(0, 120)}` : ""}`;
+    childErrors.set(reason, (childErrors.get(reason) ?? 0) + 1);
+  }
   const counts = (parent.result?.services ?? {}) as { total?: number; succeeded?: number; failed?: number; skipped?: number; canceled?: number };
   const lost = Math.max(0, fleet.length - children.length) + (parent.status === "Lost" ? 1 : 0);
   const countsMatch = counts.total === onKey.length && counts.succeeded === onKey.filter((service) => keyOf(service) === target).length && counts.failed === 0;
 
   console.log("");
   console.log(`chaos fleet run: ${services} services over ${subscriptions.length} subscriptions, one rotation, 2 workers killed ${killer.kills} times in all, Redis restarted ${restarted ? "once" : "never (the fleet was done first)"}, ${FAULT_RATE * 100}% transient ARM faults`);
-  console.log(`  parent:                       ${parent.status} (${JSON.stringify(counts)})`);
+  console.log(`  parent:                       ${parent.status} (${JSON.stringify(counts)})${parent.error ? `: ${JSON.stringify(parent.error)}` : ""}`);
   console.log(`  target version:               ${target ?? "none"} (${versionsMade} new version(s) made)`);
   console.log(`  fleet services on the target: ${onTarget} of ${fleet.length} (emulator state)`);
   console.log(`  services on the key:          ${onKey.length}; parent counts equal the emulator's: ${countsMatch}`);
   console.log(`  children:                     ${children.length} listed, ${childrenSucceeded} succeeded, ${twice} service(s) with two`);
+  for (const [reason, count] of childErrors) console.log(`    ${count}× ${reason}`);
+  for (const [reason, count] of childErrors) console.log(`    ${count}× ${reason}`);
   console.log(`  lost:                         ${lost}`);
   console.log(`  accepted PUTs:                ${[...appliedPuts.values()].reduce((a, b) => a + b, 0)} for ${appliedPuts.size} services; exactly one per fleet service: ${onePutEach}`);
   console.log(`  duplicate ARM writes:         ${duplicates}`);
