@@ -381,7 +381,7 @@ async function fleetChaos(services: number) {
     if (request.method === "PUT" && match && request.status < 300) appliedPuts.set(match[1]!.toLowerCase(), (appliedPuts.get(match[1]!.toLowerCase()) ?? 0) + 1);
   }
   const duplicates = [...appliedPuts.values()].reduce((sum, count) => sum + Math.max(0, count - 1), 0);
-  const onePutEach = fleet.every((service) => appliedPuts.get(service.name.toLowerCase()) === 1);
+  const onePutEach = fleet.every((service) => appliedPuts.get(service.id.split("/").pop()!.toLowerCase()) === 1);
   const versionsMade = (await keyVersions(sandbox)) - versionsBefore;
 
   // The children as the API lists them: one per service, each ended Succeeded (none lost, none twice).
@@ -429,7 +429,6 @@ async function fleetChaos(services: number) {
 
 interface FhirServiceState {
   id: string;
-  name: string;
   properties?: { encryption?: { customerManagedKeyEncryption?: { keyEncryptionKeyUrl?: string } } };
 }
 /** How many versions the fleet's key has in the emulator. */
