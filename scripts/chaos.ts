@@ -57,14 +57,27 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   }
 }
 
-function startProcess(role: "api" | "worker", env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", SERVER], { env: { ...process.env, ...env, CMK_ROLE: role }, stdio: ["ignore", "ignore", "pipe"] });
+type Started = ChildProcess & { ready: Promise<void> };
+
+/** A server process; `ready` resolves when it says it has started (a worker under load takes seconds to). */
+function startProcess(role: "api" | "worker", env: Record<string, string>): Started {
+  const child = spawn(process.execPath, ["--import", "tsx", SERVER], { env: { ...process.env, ...env, CMK_ROLE: role }, stdio: ["ignore", "pipe", "pipe"] });
   child.stderr?.on("data", () => undefined);
-  return child;
+  const ready = new Promise<void>((resolve) => {
+    child.stdout?.on("data", (chunk: Buffer) => {
+      if (/started|listening/.test(chunk.toString())) resolve();
+    });
+    child.on("exit", () => resolve());
+  });
+  return Object.assign(child, { ready });
 }
 
-/** SIGKILLs one of the workers every 0.8-3 s and starts it again 0.3-1.3 s later, until stopped. */
-function killWorkersRepeatedly(workers: ChildProcess[], env: Record<string, string>) {
+/**
+ * SIGKILLs one of the workers every 0.8-3 s and starts it again 0.3-1.3 s later, until stopped. A
+ * worker is killed only once it has started (and, with `minUpMs`, run that long): on a loaded machine a
+ * worker takes seconds to start, and killing it before it takes a job tests nothing.
+ */
+function killWorkersRepeatedly(workers: Started[], env: Record<string, string>, minUpMs = 0) {
   let running = true;
   let kills = 0;
   const loop = (async () => {
@@ -72,7 +85,11 @@ function killWorkersRepeatedly(workers: ChildProcess[], env: Record<string, stri
       await sleep(800 + random() * 2200);
       if (!running) break;
       const index = Math.floor(random() * workers.length);
-      workers[index]!.kill("SIGKILL");
+      const victim = workers[index]!;
+      await victim.ready;
+      if (minUpMs > 0) await sleep(minUpMs * (0.5 + random()));
+      if (!running) break;
+      victim.kill("SIGKILL");
       kills += 1;
       await sleep(300 + random() * 1000);
       workers[index] = startProcess("worker", env);
@@ -159,7 +176,7 @@ async function setKeyChaos() {
     LOG_LEVEL: "error",
   };
   const api = startProcess("api", env);
-  const workers: ChildProcess[] = [startProcess("worker", env), startProcess("worker", env)];
+  const workers: Started[] = [startProcess("worker", env), startProcess("worker", env)];
   const base = `http://127.0.0.1:${apiPort}`;
   await waitFor("api", async () => (await fetch(`${base}/healthz`)).ok);
   await sandboxAdmin(sandbox, "PUT", "/_sandbox/faults", {
@@ -311,7 +328,7 @@ async function fleetChaos(services: number) {
     LOG_LEVEL: "error",
   };
   const api = startProcess("api", env);
-  const workers: ChildProcess[] = [startProcess("worker", env), startProcess("worker", env)];
+  const workers: Started[] = [startProcess("worker", env), startProcess("worker", env)];
   const base = `http://127.0.0.1:${apiPort}`;
   const call = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(`${base}${path}`, { method, headers: { "x-api-key": API_KEY, ...(body ? { "content-type": "application/json", "idempotency-key": "chaos-fleet" } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
@@ -327,7 +344,8 @@ async function fleetChaos(services: number) {
   });
 
   // The kills start with the request: the parent's steps (discovery, the new version, fan-out) are hit too.
-  const killer = killWorkersRepeatedly(workers, env);
+  // Each worker runs 2-6 s between kills: long enough to take jobs and write, short enough to die mid-step.
+  const killer = killWorkersRepeatedly(workers, env, 4000);
   let accepted: { status: number; json: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
   for (;;) {
     accepted = await call("POST", "/v1/key-rotations", { keyUrl: FLEET_KEY, createNewVersion: true }).catch(() => ({ status: 0, json: {} }));
