@@ -166,7 +166,12 @@ async function main() {
   const memoryBefore = await usedMemory(redis.url);
   let requests = followRequestLog(sandbox, ((await admin(sandbox, "GET", "/_sandbox/requests")) as Array<{ seq: number }>).at(-1)?.seq ?? 0);
   const started = Date.now();
-  const accepted = await call("POST", "/v1/key-rotations", { keyUrl: KEY, createNewVersion: true });
+  // On a loaded machine the API may answer 503 (Redis slow to answer): a client retries.
+  let accepted = await call("POST", "/v1/key-rotations", { keyUrl: KEY, createNewVersion: true });
+  for (let tries = 1; accepted.status === 503 && tries < 10; tries += 1) {
+    await sleep(1000);
+    accepted = await call("POST", "/v1/key-rotations", { keyUrl: KEY, createNewVersion: true });
+  }
   if (accepted.status !== 202) throw new Error(`rotation not accepted: ${JSON.stringify(accepted.json)}`);
   const parentId = accepted.json.id as string;
   let parent: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

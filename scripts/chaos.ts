@@ -1,5 +1,6 @@
 /**
  * `npm run chaos [-- --jobs 200] [-- --cluster]`: SetKey jobs under crashes, restarts and transient Azure faults.
+ * `npm run chaos -- --fleet 300`: one fleet rotation under the same (see fleetChaos below).
  *
  * Starts its own Redis (AOF, on a free port; with `--cluster` a Redis Cluster of three masters, and the
  * service with CMK_REDIS_CLUSTER=true), the sandbox, the API and two worker processes; creates
@@ -31,6 +32,7 @@ const JOBS = argument("--jobs", 200);
 const FAULT_RATE = argument("--fault-rate", 0.2);
 const SEED = argument("--seed", Date.now() % 100_000);
 const CLUSTER = process.argv.includes("--cluster");
+const FLEET = argument("--fleet", 0);
 const SERVER = fileURLToPath(new URL("../src/server.ts", import.meta.url));
 const SUBSCRIPTION = "22222222-2222-2222-2222-222222222222";
 const RESOURCE_GROUP = "rg-sandbox";
@@ -38,6 +40,8 @@ const WORKSPACE = "wssandbox";
 const UAMI = `/subscriptions/${SUBSCRIPTION}/resourceGroups/${RESOURCE_GROUP}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-sandbox`;
 const KEY_URL = "https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048/00000000000000000000000000000002";
 const API_KEY = `chaos-${randomUUID()}`;
+const FLEET_KEY = "https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048";
+const FLEET_KEY_V1 = `${FLEET_KEY}/00000000000000000000000000000001`;
 
 // A small deterministic generator, so a run can be repeated with --seed.
 let state = SEED;
@@ -53,10 +57,53 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   }
 }
 
-function startProcess(role: "api" | "worker", env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", SERVER], { env: { ...process.env, ...env, CMK_ROLE: role }, stdio: ["ignore", "ignore", "pipe"] });
+type Started = ChildProcess & { ready: Promise<void> };
+
+/** A server process; `ready` resolves when it says it has started (a worker under load takes seconds to). */
+function startProcess(role: "api" | "worker", env: Record<string, string>): Started {
+  const child = spawn(process.execPath, ["--import", "tsx", SERVER], { env: { ...process.env, ...env, CMK_ROLE: role }, stdio: ["ignore", "pipe", "pipe"] });
   child.stderr?.on("data", () => undefined);
-  return child;
+  const ready = new Promise<void>((resolve) => {
+    child.stdout?.on("data", (chunk: Buffer) => {
+      if (/started|listening/.test(chunk.toString())) resolve();
+    });
+    child.on("exit", () => resolve());
+  });
+  return Object.assign(child, { ready });
+}
+
+/**
+ * SIGKILLs one of the workers every 0.8-3 s and starts it again 0.3-1.3 s later, until stopped. A
+ * worker is killed only once it has started (and, with `minUpMs`, run that long): on a loaded machine a
+ * worker takes seconds to start, and killing it before it takes a job tests nothing.
+ */
+function killWorkersRepeatedly(workers: Started[], env: Record<string, string>, minUpMs = 0) {
+  let running = true;
+  let kills = 0;
+  const loop = (async () => {
+    while (running) {
+      await sleep(800 + random() * 2200);
+      if (!running) break;
+      const index = Math.floor(random() * workers.length);
+      const victim = workers[index]!;
+      await victim.ready;
+      if (minUpMs > 0) await sleep(minUpMs * (0.5 + random()));
+      if (!running) break;
+      victim.kill("SIGKILL");
+      kills += 1;
+      await sleep(300 + random() * 1000);
+      workers[index] = startProcess("worker", env);
+    }
+  })();
+  return {
+    get kills() {
+      return kills;
+    },
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
 }
 
 async function sandboxAdmin(sandbox: RunningSandbox, method: string, path: string, body?: unknown): Promise<unknown> {
@@ -73,7 +120,7 @@ async function sandboxAdmin(sandbox: RunningSandbox, method: string, path: strin
   });
 }
 
-async function main() {
+async function setKeyChaos() {
   const dir = await mkdtemp(join(tmpdir(), "cmk-chaos-"));
   const cleanups: Array<() => unknown> = [];
   // AOF with fsync on every write, so the restart below loses nothing BullMQ was told was stored.
@@ -129,7 +176,7 @@ async function main() {
     LOG_LEVEL: "error",
   };
   const api = startProcess("api", env);
-  const workers: ChildProcess[] = [startProcess("worker", env), startProcess("worker", env)];
+  const workers: Started[] = [startProcess("worker", env), startProcess("worker", env)];
   const base = `http://127.0.0.1:${apiPort}`;
   await waitFor("api", async () => (await fetch(`${base}/healthz`)).ok);
   await sandboxAdmin(sandbox, "PUT", "/_sandbox/faults", {
@@ -141,19 +188,7 @@ async function main() {
   });
 
   // 3. Chaos: kill and restart workers at random moments; restart Redis once.
-  let chaos = true;
-  let kills = 0;
-  const killer = (async () => {
-    while (chaos) {
-      await sleep(800 + random() * 2200);
-      if (!chaos) break;
-      const index = Math.floor(random() * workers.length);
-      workers[index]!.kill("SIGKILL");
-      kills += 1;
-      await sleep(300 + random() * 1000);
-      workers[index] = startProcess("worker", env);
-    }
-  })();
+  const killer = killWorkersRepeatedly(workers, env);
   // Redis goes down while submissions are still coming in: a quarter of them in.
   let submitted = 0;
   const redisRestart = (async () => {
@@ -218,11 +253,10 @@ async function main() {
         if (["Succeeded", "Failed", "Canceled"].includes(monitor.status)) outcomes.set(name, monitor.status);
       }
     }
-    if (outcomes.size >= accepted.size * 0.9) chaos = false;
+    if (outcomes.size >= accepted.size * 0.9) killer.stop();
     await sleep(500);
   }
-  chaos = false;
-  await Promise.all([killer, redisRestart]);
+  await Promise.all([killer.stop(), redisRestart]);
 
   const requests = (await sandboxAdmin(sandbox, "GET", `/_sandbox/requests?since=${since}`)) as Array<{ method: string; path: string; status: number }>;
   const appliedPuts = new Map<string, number>();
@@ -236,7 +270,7 @@ async function main() {
 
   console.log("");
   const restarted = cluster ? `Redis Cluster of ${cluster.nodes.length} masters, the master holding {chaos} restarted once` : "Redis restarted once";
-  console.log(`chaos run: ${JOBS} SetKey jobs, 2 workers killed ${kills} times in all, ${restarted}, ${FAULT_RATE * 100}% transient ARM faults`);
+  console.log(`chaos run: ${JOBS} SetKey jobs, 2 workers killed ${killer.kills} times in all, ${restarted}, ${FAULT_RATE * 100}% transient ARM faults`);
   console.log(`  accepted:                 ${accepted.size}`);
   console.log(`  succeeded:                ${count("Succeeded")}`);
   console.log(`  failed:                   ${count("Failed")}`);
@@ -244,7 +278,6 @@ async function main() {
   console.log(`  unfinished after 10 min:  ${unfinished}`);
   console.log(`  duplicate ARM writes:     ${duplicates} (applied PUTs: ${[...appliedPuts.values()].reduce((a, b) => a + b, 0)} for ${appliedPuts.size} services)`);
 
-  chaos = false;
   for (const child of [api, ...workers]) child.kill("SIGKILL");
   for (const cleanup of cleanups) await cleanup();
   await sandbox.close();
@@ -253,4 +286,175 @@ async function main() {
   process.exit(clean ? 0 : 1);
 }
 
-await main();
+/**
+ * `--fleet N`: N FHIR services made at once (`createFleet`, over two subscriptions, all on one key
+ * version), one `POST /v1/key-rotations` with createNewVersion, workers SIGKILLed and restarted at random
+ * moments from the request to the parent's end, Redis (AOF) restarted once while the children run, and
+ * the same transient ARM faults. ARM's write budget is emulated (and told to the service), so the
+ * children's writes spread over tens of seconds and the kills land in every step. Then it checks against
+ * the emulator: every service on the target version, exactly one accepted PUT per service, and the
+ * parent Succeeded with counts equal to what the emulator holds; and that every child the parent names
+ * exists (none lost) and no service has two children.
+ */
+async function fleetChaos(services: number) {
+  const dir = await mkdtemp(join(tmpdir(), "cmk-chaos-fleet-"));
+  const cleanups: Array<() => unknown> = [];
+  const redis = await startOwnRedis({ teardown: (cleanup) => cleanups.push(cleanup) }, ["--appendonly", "yes", "--appendfsync", "always", "--maxmemory-policy", "noeviction"]);
+  const subscriptions = [SUBSCRIPTION, "33333333-3333-3333-3333-333333333333"];
+  const writes = { capacity: 20, refillPerSecond: 10 };
+  const sandbox = await startSandbox({ port: 0, caFile: join(dir, "ca.pem"), lroMs: 1000, throttle: { reads: { capacity: 5000, refillPerSecond: 2000 }, writes } });
+  const created = (await sandboxAdmin(sandbox, "POST", "/_sandbox/scenarios", { action: "createFleet", count: services, keyUrl: FLEET_KEY_V1, subscriptions })) as { created: number };
+  const since = ((await sandboxAdmin(sandbox, "GET", "/_sandbox/requests")) as Array<{ seq: number }>).at(-1)?.seq ?? 0;
+  const versionsBefore = await keyVersions(sandbox);
+  log(`redis ${redis.url} (AOF), sandbox ${sandbox.url}: ${created.created} FHIR services over ${subscriptions.length} subscriptions, write budget ${writes.capacity} + ${writes.refillPerSecond}/s per subscription, ${FAULT_RATE * 100}% transient ARM faults, seed ${SEED}`);
+
+  const apiPort = await freePort();
+  const env = {
+    REDIS_URL: redis.url,
+    CMK_QUEUE_PREFIX: "chaosfleet",
+    CMK_SANDBOX_URL: sandbox.url,
+    CMK_SANDBOX_CA_FILE: join(dir, "ca.pem"),
+    CMK_API_KEYS: JSON.stringify([{ name: "chaos", sha256: sha256Hex(API_KEY), roles: ["operator"] }]),
+    CMK_WORKER_LOCK_MS: "2000",
+    CMK_WORKER_CONCURRENCY: "25",
+    CMK_ARM_POLL_INTERVAL_MS: "300",
+    CMK_ARM_WRITES_PER_SECOND: String(writes.refillPerSecond),
+    CMK_ARM_WRITE_BURST: String(writes.capacity),
+    CMK_RATE_LIMIT_PER_MINUTE: "1000000",
+    // The fleet's role assignments are minutes old on the emulator's clock.
+    CMK_ROLE_PROPAGATION_WINDOW_MS: "0",
+    PORT: String(apiPort),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "error",
+  };
+  const api = startProcess("api", env);
+  const workers: Started[] = [startProcess("worker", env), startProcess("worker", env)];
+  const base = `http://127.0.0.1:${apiPort}`;
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${base}${path}`, { method, headers: { "x-api-key": API_KEY, ...(body ? { "content-type": "application/json", "idempotency-key": "chaos-fleet" } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    return { status: response.status, json: (await response.json().catch(() => ({}))) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  };
+  await waitFor("api", async () => (await fetch(`${base}/healthz`)).ok, 60_000);
+  await sandboxAdmin(sandbox, "PUT", "/_sandbox/faults", {
+    rules: [
+      { service: "arm", status: 503, probability: FAULT_RATE / 2, retryAfterSeconds: 0 },
+      { service: "arm", status: 429, probability: FAULT_RATE / 2, retryAfterSeconds: 1 },
+    ],
+    lroDurationMs: 1000,
+  });
+
+  // The kills start with the request: the parent's steps (discovery, the new version, fan-out) are hit too.
+  // Each worker runs 2-6 s between kills: long enough to take jobs and write, short enough to die mid-step.
+  const killer = killWorkersRepeatedly(workers, env, 4000);
+  let accepted: { status: number; json: Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  for (;;) {
+    accepted = await call("POST", "/v1/key-rotations", { keyUrl: FLEET_KEY, createNewVersion: true }).catch(() => ({ status: 0, json: {} }));
+    if (accepted.status === 202) break;
+    await sleep(500);
+  }
+  const parentId = accepted.json.id as string;
+  log(`fleet rotation ${parentId} accepted`);
+
+  // Redis goes down once, while the children run: when a quarter of the services are on the new version.
+  const moved = async () => {
+    const state = (await sandboxAdmin(sandbox, "GET", "/_sandbox/state")) as { fhirServices: FhirServiceState[] };
+    return state.fhirServices.filter((service) => /\/fhirservices\/fleet-\d+$/.test(service.id)).filter((service) => keyOf(service) !== FLEET_KEY_V1).length;
+  };
+  let parent: Record<string, any> = {}; // eslint-disable-line @typescript-eslint/no-explicit-any
+  let restarted = false;
+  const deadline = Date.now() + 15 * 60_000;
+  for (let shown = ""; Date.now() < deadline; ) {
+    const answer = await call("GET", `/v1/jobs/${parentId}`).catch(() => undefined);
+    if (answer?.status === 200) {
+      parent = answer.json;
+      const line = `parent ${parent.status} ${parent.percentComplete}% ${parent.currentStep ?? ""}`;
+      if (line !== shown) log((shown = line));
+      if (["Succeeded", "Failed", "Canceled"].includes(parent.status)) break;
+    } else if (answer?.status === 404) {
+      parent = { status: "Lost" };
+      break;
+    }
+    if (!restarted && (await moved()) >= services / 4) {
+      restarted = true;
+      log("restarting redis");
+      await redis.stop();
+      await sleep(1000);
+      await redis.start();
+      log("redis is back");
+    }
+    await sleep(1000);
+  }
+  await killer.stop();
+
+  // What the emulator holds and what ARM accepted.
+  const state = (await sandboxAdmin(sandbox, "GET", "/_sandbox/state")) as { fhirServices: FhirServiceState[] };
+  const target = parent.result?.targetKeyEncryptionKeyUrl as string | undefined;
+  const fleet = state.fhirServices.filter((service) => /\/fhirservices\/fleet-\d+$/.test(service.id));
+  const onTarget = fleet.filter((service) => target !== undefined && keyOf(service) === target).length;
+  const onKey = state.fhirServices.filter((service) => keyOf(service)?.startsWith(`${FLEET_KEY}/`));
+  const requests = (await sandboxAdmin(sandbox, "GET", `/_sandbox/requests?since=${since}`)) as Array<{ method: string; path: string; status: number }>;
+  const appliedPuts = new Map<string, number>();
+  for (const request of requests) {
+    const match = /\/fhirservices\/([^/]+)$/i.exec(request.path);
+    if (request.method === "PUT" && match && request.status < 300) appliedPuts.set(match[1]!.toLowerCase(), (appliedPuts.get(match[1]!.toLowerCase()) ?? 0) + 1);
+  }
+  const duplicates = [...appliedPuts.values()].reduce((sum, count) => sum + Math.max(0, count - 1), 0);
+  const onePutEach = fleet.every((service) => appliedPuts.get(service.id.split("/").pop()!.toLowerCase()) === 1);
+  const versionsMade = (await keyVersions(sandbox)) - versionsBefore;
+
+  // The children as the API lists them: one per service, each ended Succeeded (none lost, none twice).
+  const children: Array<{ id: string; status: string; fhirServiceId?: string }> = [];
+  for (let page: string | undefined = `/v1/jobs?parentJobId=${parentId}&top=100`; page; ) {
+    const answer = await call("GET", page);
+    if (answer.status !== 200) throw new Error(`children list: HTTP ${answer.status} ${JSON.stringify(answer.json)}`);
+    children.push(...(answer.json.value as typeof children));
+    page = answer.json.nextLink ? new URL(answer.json.nextLink as string, base).pathname + new URL(answer.json.nextLink as string, base).search : undefined;
+  }
+  const perService = new Map<string, number>();
+  for (const child of children) perService.set(String(child.fhirServiceId).toLowerCase(), (perService.get(String(child.fhirServiceId).toLowerCase()) ?? 0) + 1);
+  const twice = [...perService.values()].filter((count) => count > 1).length;
+  const childrenSucceeded = children.filter((child) => child.status === "Succeeded").length;
+  const childErrors = new Map<string, number>();
+  for (const child of children as Array<{ status: string; error?: { code: string; message: string } }>) {
+    if (child.status === "Succeeded") continue;
+    const reason = `${child.status}${child.error ? ` ${child.error.code}: ${child.error.message.slice(0, 120)}` : ""}`;
+    childErrors.set(reason, (childErrors.get(reason) ?? 0) + 1);
+  }
+  const counts = (parent.result?.services ?? {}) as { total?: number; succeeded?: number; failed?: number; skipped?: number; canceled?: number };
+  const lost = Math.max(0, fleet.length - children.length) + (parent.status === "Lost" ? 1 : 0);
+  const countsMatch = counts.total === onKey.length && counts.succeeded === onKey.filter((service) => keyOf(service) === target).length && counts.failed === 0;
+
+  console.log("");
+  console.log(`chaos fleet run: ${services} services over ${subscriptions.length} subscriptions, one rotation, 2 workers killed ${killer.kills} times in all, Redis restarted ${restarted ? "once" : "never (the fleet was done first)"}, ${FAULT_RATE * 100}% transient ARM faults`);
+  console.log(`  parent:                       ${parent.status} (${JSON.stringify(counts)})${parent.error ? `: ${JSON.stringify(parent.error)}` : ""}`);
+  console.log(`  target version:               ${target ?? "none"} (${versionsMade} new version(s) made)`);
+  console.log(`  fleet services on the target: ${onTarget} of ${fleet.length} (emulator state)`);
+  console.log(`  services on the key:          ${onKey.length}; parent counts equal the emulator's: ${countsMatch}`);
+  console.log(`  children:                     ${children.length} listed, ${childrenSucceeded} succeeded, ${twice} service(s) with two`);
+  for (const [reason, count] of childErrors) console.log(`    ${count}× ${reason}`);
+  for (const [reason, count] of childErrors) console.log(`    ${count}× ${reason}`);
+  console.log(`  lost:                         ${lost}`);
+  console.log(`  accepted PUTs:                ${[...appliedPuts.values()].reduce((a, b) => a + b, 0)} for ${appliedPuts.size} services; exactly one per fleet service: ${onePutEach}`);
+  console.log(`  duplicate ARM writes:         ${duplicates}`);
+
+  for (const child of [api, ...workers]) child.kill("SIGKILL");
+  for (const cleanup of cleanups) await cleanup();
+  await sandbox.close();
+  await rm(dir, { recursive: true, force: true });
+  const clean = parent.status === "Succeeded" && onTarget === fleet.length && onePutEach && duplicates === 0 && lost === 0 && twice === 0 && countsMatch && versionsMade === 1;
+  process.exit(clean ? 0 : 1);
+}
+
+interface FhirServiceState {
+  id: string;
+  properties?: { encryption?: { customerManagedKeyEncryption?: { keyEncryptionKeyUrl?: string } } };
+}
+/** How many versions the fleet's key has in the emulator. */
+async function keyVersions(sandbox: RunningSandbox): Promise<number> {
+  const state = (await sandboxAdmin(sandbox, "GET", "/_sandbox/state")) as { vaults: Array<{ name: string; keys: Array<{ name: string; versions: unknown[] }> }> };
+  return state.vaults.find((vault) => vault.name === "kvsandbox")?.keys.find((key) => key.name === "cmk-rsa-2048")?.versions.length ?? 0;
+}
+const keyOf = (service: FhirServiceState) => service.properties?.encryption?.customerManagedKeyEncryption?.keyEncryptionKeyUrl;
+
+if (FLEET > 0) await fleetChaos(FLEET);
+else await setKeyChaos();

@@ -35,6 +35,7 @@ import { callbackUrlPolicy } from "./security/callback-url.js";
 import { clientRequestIdOf } from "./security/client-request-id.js";
 import healthRoutes from "./routes/health/index.js";
 import { redisTarget, type RedisTarget } from "./job-store/redis-connection.js";
+import { armBudgetLimits } from "./job-store/arm-budget.js";
 import v1Routes from "./routes/v1/index.js";
 
 declare module "fastify" {
@@ -183,6 +184,16 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
     retentionHours: config.CMK_JOB_RETENTION_HOURS,
     webhookBackoffMs: config.CMK_WEBHOOK_BACKOFF_MS,
   });
+  // The API's own ARM requests (pre-flight checks, validations) draw from the budget the workers share;
+  // a process that runs both keeps the worker's (the same buckets in the same Redis).
+  const armPacing = options.azure.armPacing;
+  if (!armPacing.current) {
+    const budget = app.jobStore.armBudget(armBudgetLimits(config));
+    armPacing.use(budget);
+    app.addHook("onClose", async () => {
+      if (armPacing.current === budget) armPacing.use(undefined);
+    });
+  }
   await app.register(authentication, { apiKeys: options.apiKeys, tokenVerifier, tokenSubscriptions: config.tokenSubscriptions });
   await app.register(rateLimit, { perMinute: config.CMK_RATE_LIMIT_PER_MINUTE });
   await app.register(requestPolicy, { callbackUrls: callbackUrlPolicy(config) });

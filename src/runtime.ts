@@ -9,6 +9,7 @@ import { createChangeWorker, runningJobCount } from "./worker/worker.js";
 import { generateWebhookSecret, startWebhookWorker } from "./worker/webhook-delivery.js";
 import { sha256Hex } from "./plugins/app/authentication.js";
 import { createJobStore } from "./job-store/job-store.js";
+import { armBudgetLimits } from "./job-store/arm-budget.js";
 import { redisOutageLog, redisProblemOf } from "./job-store/outage-log.js";
 import { asRedisTarget, createRedisConnection, describeRedisAuth, redactRedisUrl, redisTarget, type RedisTarget } from "./job-store/redis-connection.js";
 import { RedisEntraAuth } from "./job-store/redis-entra-auth.js";
@@ -96,12 +97,7 @@ export function startWorker(
     logger,
   });
   // ARM's per-subscription budget, shared with every other worker through this store's Redis.
-  adapters.armPacing.use(
-    store.armBudget({
-      writes: { perSecond: config.CMK_ARM_WRITES_PER_SECOND, burst: config.CMK_ARM_WRITE_BURST },
-      reads: { perSecond: config.CMK_ARM_READS_PER_SECOND, burst: config.CMK_ARM_READ_BURST },
-    }),
-  );
+  adapters.armPacing.use(store.armBudget(armBudgetLimits(config)));
   const worker = createChangeWorker(
     { ...adapters, propagationWindowMs: config.CMK_ROLE_PROPAGATION_WINDOW_MS },
     { store, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger, fleetSubscriptions: config.fleetSubscriptions },

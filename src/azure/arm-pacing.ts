@@ -41,7 +41,8 @@ export class ArmPacing {
 
 /** How often one request is sent again after 429s before the 429 is left to the caller (with a budget, never in practice). */
 const MAX_THROTTLED_ATTEMPTS = 30;
-const SUBSCRIPTION_OF_PATH = /^\/subscriptions\/([0-9a-fA-F-]{36})(?:\/|$)/;
+// Leading slashes, not one: the SDK's getById joins the endpoint and a full ARM id into `//subscriptions/…`.
+const SUBSCRIPTION_OF_PATH = /^\/+subscriptions\/([0-9a-fA-F-]{36})(?:\/|$)/;
 
 /** Seconds or an HTTP date, as ARM and the SDK's throttling policy read it; undefined when absent or unreadable. */
 export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {

@@ -41,7 +41,29 @@ export function planFleet(services: readonly FleetService[], key: Pick<KeyUrl, "
     seen.add(id);
     (service.keyEncryptionKeyUrl!.toLowerCase() === target.toLowerCase() ? plan.skip : plan.move).push(service);
   }
-  return plan;
+  return { move: interleaveBySubscription(plan.move), skip: plan.skip };
+}
+
+/**
+ * The services taken in turn from each subscription (in the order the subscriptions first appear). Each
+ * subscription has its own ARM write budget and workers take children first in, first out: in discovery
+ * order the first subscription's children would fill every worker slot, all waiting for that one budget,
+ * while the other subscriptions' budgets went unused (the fleet would write at 1/n of what ARM allows).
+ */
+export function interleaveBySubscription<T extends { id: string }>(services: readonly T[]): T[] {
+  const bySubscription = new Map<string, T[]>();
+  for (const service of services) {
+    const subscription = /^\/subscriptions\/([^/]+)/i.exec(service.id)?.[1]?.toLowerCase() ?? "";
+    const list = bySubscription.get(subscription) ?? [];
+    if (list.length === 0) bySubscription.set(subscription, list);
+    list.push(service);
+  }
+  const lists = [...bySubscription.values()];
+  const interleaved: T[] = [];
+  for (let index = 0; interleaved.length < services.length; index += 1) {
+    for (const list of lists) if (index < list.length) interleaved.push(list[index]!);
+  }
+  return interleaved;
 }
 
 /**

@@ -6,6 +6,19 @@ export interface ArmBudgetLimits {
   burst: number;
 }
 
+/** The budget's limits as configured (CMK_ARM_*), the same in every process that sends ARM requests. */
+export function armBudgetLimits(config: {
+  CMK_ARM_WRITES_PER_SECOND: number;
+  CMK_ARM_WRITE_BURST: number;
+  CMK_ARM_READS_PER_SECOND: number;
+  CMK_ARM_READ_BURST: number;
+}): Record<ArmRequestKind, ArmBudgetLimits> {
+  return {
+    writes: { perSecond: config.CMK_ARM_WRITES_PER_SECOND, burst: config.CMK_ARM_WRITE_BURST },
+    reads: { perSecond: config.CMK_ARM_READS_PER_SECOND, burst: config.CMK_ARM_READ_BURST },
+  };
+}
+
 /** An idle bucket is gone after this long (it is full again by then anyway). */
 const IDLE_MS = 10 * 60_000;
 

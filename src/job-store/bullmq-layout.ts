@@ -35,6 +35,8 @@ export const JOB_FIELDS = {
   approval: "approval",
   /** Set when the job is added. */
   timestamp: "timestamp",
+  /** Times the job was found stalled (its worker gone) and taken over; BullMQ fails it past maxStalledCount. */
+  stalledCount: "stc",
 } as const;
 
 /** The fields `endStateFromFields` reads (HMGET, in this order): a fleet parent follows its children with them. */

@@ -107,6 +107,17 @@ export class JobStore implements StoreContext {
     this.fleets = new FleetStore(this);
   }
 
+  /**
+   * Forgets how often a job held by this worker was taken over. BullMQ counts takeovers over the job's
+   * whole life and fails it past maxStalledCount, to stop a job that kills every worker that runs it; a
+   * job that saved progress since its takeover is not that, however many workers died under it (a fleet
+   * parent lives as long as its fleet, through restarts and deploys).
+   */
+  async clearStalls(jobId: string): Promise<void> {
+    // Held by the caller, so the job exists: HSET recreates nothing.
+    await this.redis.hset(this.changes.toKey(jobId), JOB_FIELDS.stalledCount, "0");
+  }
+
   /** ARM's per-subscription request budget, shared by every worker (arm-budget.ts). */
   armBudget(limits: Record<ArmRequestKind, ArmBudgetLimits>): RedisArmBudget {
     return new RedisArmBudget(this, limits);

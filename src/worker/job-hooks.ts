@@ -28,6 +28,7 @@ export function jobLogger(logger: FastifyBaseLogger, job: Job<ChangeJobData> | u
 export function jobHooks(job: Job<ChangeJobData>, store: JobStore, logger: FastifyBaseLogger): JobHooks {
   const control = store.control(job.id!);
   const log = jobLogger(logger, job);
+  let stalled = job.stalledCounter > 0;
   const notAfter = job.data.request.schedule?.notAfter === undefined ? undefined : Date.parse(job.data.request.schedule.notAfter);
   return {
     throwIfCanceled: () => control.throwIfCanceled(),
@@ -40,6 +41,11 @@ export function jobHooks(job: Job<ChangeJobData>, store: JobStore, logger: Fasti
       await control.claim(what);
     },
     saved: async (progress: JobProgress) => {
+      // Progress since a takeover: the count of takeovers starts again (job-store's clearStalls).
+      if (stalled) {
+        stalled = false;
+        await store.clearStalls(job.id!).catch((error: Error) => log.warn({ err: error.message }, "stall count not cleared"));
+      }
       // The event log is for followers; the job record was saved already, so a failure here stops nothing.
       await store.events.append(runningMonitor(job, progress)).catch((error: Error) => log.warn({ err: error.message }, "job event not appended"));
     },

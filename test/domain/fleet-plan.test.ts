@@ -1,5 +1,5 @@
 import t from "tap";
-import { fleetChildJobId, fleetCounts, fleetFailure, fleetFraction, namesKey, newestEnabledVersion, planFleet, versionMadeSince } from "../../src/domain/fleet-plan.js";
+import { fleetChildJobId, fleetCounts, fleetFailure, fleetFraction, interleaveBySubscription, namesKey, newestEnabledVersion, planFleet, versionMadeSince } from "../../src/domain/fleet-plan.js";
 import { parseKeyUrl } from "../../src/domain/key-url.js";
 import { JobIdParams } from "../../src/schemas/jobs.js";
 
@@ -24,6 +24,15 @@ t.test("planFleet: services on the key move unless already on the target; others
   );
   t.same(plan.move.map((s) => s.id.split("/").pop()), ["a", "e"], "a duplicate (ids compare case-insensitively) counts once");
   t.same(plan.skip.map((s) => s.id.split("/").pop()), ["b"]);
+});
+
+t.test("planFleet: the services to move alternate between subscriptions (each has its own ARM write budget)", async (t) => {
+  const in33 = (name: string) => ({ ...service(name, v("1")), id: service(name).id.replace("22222222-2222-2222-2222-222222222222", "33333333-3333-3333-3333-333333333333") });
+  const discovered = [service("a1", v("1")), service("a2", v("1")), service("a3", v("1")), in33("b1"), in33("b2")];
+  const plan = planFleet(discovered, KEY, v("2"));
+  t.same(plan.move.map((s) => s.id.split("/").pop()), ["a1", "b1", "a2", "b2", "a3"], "not a1 a2 a3 b1 b2: workers take children first in, first out");
+  t.same(interleaveBySubscription([]), []);
+  t.same(interleaveBySubscription(discovered).length, discovered.length, "each service once");
 });
 
 t.test("fleetChildJobId: one id per parent and service, a UUID the API takes", async (t) => {

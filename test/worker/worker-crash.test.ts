@@ -72,3 +72,21 @@ t.test("SIGTERM: the worker lets its running job finish within the deadline, the
   const monitor = (await app.inject({ method: "GET", url: `/v1/jobs/${jobId}`, headers: { "x-api-key": KEYS.reader } })).json();
   t.equal(monitor.status, "Succeeded", "the running job reached its end before the process stopped");
 });
+
+t.test("a job taken over again and again starts its stall count anew once it saves progress (BullMQ fails it past 5 takeovers otherwise)", async (t) => {
+  // Regression (npm run chaos -- --fleet): a fleet parent lives as long as its fleet; BullMQ counted every
+  // worker that died under it over its whole life and failed it after the fifth, although each one had
+  // resumed it and moved it on.
+  const { app, config } = await startStack(t, { worker: false });
+  const accepted = await app.inject({ method: "POST", url: "/v1/change-requests", payload: setKey("fhir-sys"), headers: { "x-api-key": KEYS.operator } });
+  const jobId = accepted.json().id as string;
+  const jobKey = app.jobStore.changes.toKey(jobId);
+  // What BullMQ's stalled-job check leaves on a job whose workers died five times (the most it allows).
+  await app.redis.hset(jobKey, "stc", "5");
+  const { startWorker } = await import("../../src/runtime.js");
+  const worker = startWorker(config, app.azure, app.log);
+  t.teardown(() => worker.close());
+  const { monitor } = await waitForJob(app, jobId, 60_000);
+  t.equal(monitor.status, "Succeeded");
+  t.equal(await app.redis.hget(jobKey, "stc"), "0", "the takeovers before its progress no longer count against it");
+});

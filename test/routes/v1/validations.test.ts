@@ -51,3 +51,21 @@ t.test("a job writes on fresh reads and verifies what it wrote, whatever the cac
   t.ok(log.slice(put + 1).some((entry) => entry.method === "GET" && entry.path === fhirId("fhir-uami")), "and verified with one");
   t.equal((await read()).keyEncryptionKeyUrl, KEY_V2, "the process's own write replaced what its cache held");
 });
+
+t.test("the API process alone (no worker in it) draws its ARM reads from the budget the workers share", async (t) => {
+  const { app, azure, sandbox } = await startStack(t, { worker: false, env: { CMK_READ_CACHE_MS: "0", CMK_ARM_READ_BURST: "50", CMK_ARM_READS_PER_SECOND: "0.01" } });
+  t.ok(azure.armPacing.current, "a budget is bound without a worker");
+  const bucket = app.jobStore.keys.armBudget("22222222-2222-2222-2222-222222222222", "reads");
+  t.equal(await app.redis.exists(bucket), 0, "no ARM read yet");
+  const since = await lastSeq(sandbox);
+  t.equal((await app.inject({ method: "POST", url: "/v1/validations", payload: setKey("fhir-sys"), headers: { "x-api-key": KEYS.reader } })).statusCode, 200);
+  const armReadPaths = (await sandboxRequests(sandbox, since)).filter((entry) => entry.host === "management.azure.com" && entry.method === "GET" && entry.path.startsWith("/subscriptions/22222222-2222-2222-2222-222222222222/")).map((entry) => entry.path);
+  const armReads = armReadPaths.length;
+  t.ok(armReads > 0, `the validation read ARM (${armReads} read(s) in the subscription)`);
+  const tokens = Number(await app.redis.hget(bucket, "tokens"));
+  // At 0.01 a second the bucket refills nothing to speak of meanwhile: one token per read (the role
+  // definition's too, read by its full id: `//subscriptions/…` once charged another budget).
+  t.equal(Math.floor(tokens), 50 - armReads, `the shared bucket was spent (${tokens} of 50 left after ${armReads} read(s))`);
+  await app.close();
+  t.notOk(azure.armPacing.current, "closing the API unbinds its budget");
+});
