@@ -1,0 +1,98 @@
+import t from "tap";
+import { readFile } from "node:fs/promises";
+import { seed } from "../../src/sandbox/index.js";
+import { KEYS, waitForJob } from "../helpers/app.js";
+import { startStack } from "../helpers/stack.js";
+import { sandboxRequest } from "../helpers/sandbox.js";
+import { fhirId, KEY_V2, setKey } from "../helpers/requests.js";
+
+/**
+ * The service identity holding only deploy/cmk-service-role.json (at both seed subscriptions), as an operator
+ * would assign it instead of Contributor: every operation still works; without one of its actions, the
+ * operation that needs it fails with AzureAuthorizationFailed naming the action, as ARM and Key Vault word it.
+ */
+
+type Stack = Awaited<ReturnType<typeof startStack>>;
+type Monitor = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const SUBSCRIPTIONS = [seed.SUBSCRIPTION_ID, seed.OTHER_SUBSCRIPTION_ID].map((id) => `/subscriptions/${id}`);
+const UAMI = `/subscriptions/${seed.SUBSCRIPTION_ID}/resourceGroups/rg-sandbox/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-sandbox`;
+const KEY = "https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048";
+const FAST = { CMK_ROLE_PROPAGATION_WINDOW_MS: "0" };
+
+async function roleFile(): Promise<Record<string, unknown> & { Actions: string[]; DataActions: string[] }> {
+  const role = JSON.parse(await readFile(new URL("../../deploy/cmk-service-role.json", import.meta.url), "utf8"));
+  return { ...role, AssignableScopes: SUBSCRIPTIONS };
+}
+
+async function scenario(stack: Stack, body: object): Promise<Record<string, unknown>> {
+  const answer = await sandboxRequest(stack.sandbox, { method: "POST", path: "/_sandbox/scenarios", body });
+  if (answer.status !== 200) throw new Error(`scenario ${JSON.stringify(body)}: ${answer.status} ${answer.text}`);
+  return answer.json as Record<string, unknown>;
+}
+
+/** Defines (or redefines) the custom role and makes it the service identity's only role. */
+async function onlyCustomRole(stack: Stack, without: string[] = []): Promise<void> {
+  const role = await roleFile();
+  const defined = await scenario(stack, {
+    action: "defineRole",
+    role: { ...role, Actions: role.Actions.filter((a) => !without.includes(a)), DataActions: role.DataActions.filter((a) => !without.includes(a)) },
+  });
+  if (defined.updated) return;
+  const removed = await scenario(stack, { action: "removeRoleAssignments", principalId: seed.SERVICE_APP.objectId });
+  if ((removed.removed as string[]).length === 0) throw new Error("the seed gave the service no role to take away");
+  for (const scope of SUBSCRIPTIONS) await scenario(stack, { action: "addRoleAssignment", principalId: seed.SERVICE_APP.objectId, role: role.Name, scope });
+}
+
+async function run(stack: Stack, url: string, body: object): Promise<Monitor> {
+  const accepted = await stack.app.inject({ method: "POST", url, payload: body, headers: { "x-api-key": KEYS.operator } });
+  if (accepted.statusCode !== 202) throw new Error(accepted.body);
+  return (await waitForJob(stack.app, accepted.json().id, 60_000)).monitor;
+}
+const change = (stack: Stack, body: object) => run(stack, "/v1/change-requests", body);
+
+t.test("with only the custom role: SetKey (both identity types), RotateKey and a fleet dry run succeed", async (t) => {
+  const stack = await startStack(t, { lroMs: 200, env: FAST });
+  await onlyCustomRole(stack);
+  const state = (await sandboxRequest(stack.sandbox, { path: "/_sandbox/state" })).json as { roleAssignments: Array<{ principalId: string; roleName: string | null; scope: string }> };
+  const mine = state.roleAssignments.filter((assignment) => assignment.principalId === seed.SERVICE_APP.objectId);
+  t.same(mine.map((assignment) => assignment.roleName), ["CMK Service Operator", "CMK Service Operator"], "the custom role is all the service holds");
+
+  const system = await change(stack, setKey("fhir-sys"));
+  t.equal(system.status, "Succeeded", JSON.stringify(system.error ?? {}));
+  const user = await change(stack, setKey("fhir-uami", KEY_V2, { type: "UserAssigned", userAssignedIdentityId: UAMI }));
+  t.equal(user.status, "Succeeded", JSON.stringify(user.error ?? {}));
+  t.match(user.result, { identityType: "UserAssigned" });
+  const rotated = await change(stack, { operation: "RotateKey", fhirServiceId: fhirId("fhir-uami") });
+  t.equal(rotated.status, "Succeeded", JSON.stringify(rotated.error ?? {}));
+  const fleet = await run(stack, "/v1/key-rotations", { keyUrl: KEY, createNewVersion: true, dryRun: true });
+  t.equal(fleet.status, "Succeeded", JSON.stringify(fleet.error ?? {}));
+  t.ok(fleet.result.services.total >= 1, "the dry run found the services on the key in both subscriptions");
+});
+
+t.test("without fhirservices/write, SetKey fails with AzureAuthorizationFailed naming the action", async (t) => {
+  const stack = await startStack(t, { lroMs: 200, env: FAST });
+  await onlyCustomRole(stack);
+  await onlyCustomRole(stack, ["Microsoft.HealthcareApis/workspaces/fhirservices/write"]);
+  const monitor = await change(stack, setKey("fhir-sys"));
+  t.equal(monitor.status, "Failed");
+  t.match(monitor.error, { code: "AzureAuthorizationFailed", message: /does not have authorization to perform action 'Microsoft\.HealthcareApis\/workspaces\/fhirservices\/write'/ });
+});
+
+t.test("without userAssignedIdentities/assign/action, a user-assigned SetKey fails with ARM's linked check", async (t) => {
+  const stack = await startStack(t, { lroMs: 200, env: FAST });
+  await onlyCustomRole(stack);
+  await onlyCustomRole(stack, ["Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"]);
+  const monitor = await change(stack, setKey("fhir-uami", KEY_V2, { type: "UserAssigned", userAssignedIdentityId: UAMI }));
+  t.equal(monitor.status, "Failed");
+  t.match(monitor.error, { code: "AzureAuthorizationFailed", message: /LinkedAuthorizationFailed.*'Microsoft\.ManagedIdentity\/userAssignedIdentities\/assign\/action'/ });
+});
+
+t.test("without keys/rotate/action, RotateKey fails naming the data action", async (t) => {
+  const stack = await startStack(t, { lroMs: 200, env: FAST });
+  await onlyCustomRole(stack);
+  await onlyCustomRole(stack, ["Microsoft.KeyVault/vaults/keys/rotate/action"]);
+  const monitor = await change(stack, { operation: "RotateKey", fhirServiceId: fhirId("fhir-uami") });
+  t.equal(monitor.status, "Failed");
+  t.match(monitor.error, { code: "AzureAuthorizationFailed", message: /Microsoft\.KeyVault\/vaults\/keys\/rotate\/action/ });
+});
