@@ -18,6 +18,7 @@ type Monitor = Record<string, any>; // eslint-disable-line @typescript-eslint/no
 const SUBSCRIPTIONS = [seed.SUBSCRIPTION_ID, seed.OTHER_SUBSCRIPTION_ID].map((id) => `/subscriptions/${id}`);
 const UAMI = `/subscriptions/${seed.SUBSCRIPTION_ID}/resourceGroups/rg-sandbox/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-sandbox`;
 const KEY = "https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048";
+const HSM_KEY = `https://${seed.MANAGED_HSM}.managedhsm.azure.net/keys/${seed.KEY_HSM_3072}/${seed.VERSION_1}`;
 const FAST = { CMK_ROLE_PROPAGATION_WINDOW_MS: "0" };
 
 async function roleFile(): Promise<Record<string, unknown> & { Actions: string[]; DataActions: string[] }> {
@@ -51,13 +52,22 @@ async function run(stack: Stack, url: string, body: object): Promise<Monitor> {
 }
 const change = (stack: Stack, body: object) => run(stack, "/v1/change-requests", body);
 
-t.test("with only the custom role: SetKey (both identity types), RotateKey and a fleet dry run succeed", async (t) => {
+interface Check {
+  principalId: string;
+  kind: "action" | "dataAction";
+  permission: string;
+  granted: boolean;
+}
+
+t.test("with only the custom role every operation succeeds, and together they need every action in it", async (t) => {
   const stack = await startStack(t, { lroMs: 200, env: FAST });
   await onlyCustomRole(stack);
   const state = (await sandboxRequest(stack.sandbox, { path: "/_sandbox/state" })).json as { roleAssignments: Array<{ principalId: string; roleName: string | null; scope: string }> };
   const mine = state.roleAssignments.filter((assignment) => assignment.principalId === seed.SERVICE_APP.objectId);
   t.same(mine.map((assignment) => assignment.roleName), ["CMK Service Operator", "CMK Service Operator"], "the custom role is all the service holds");
 
+  const onHsm = await change(stack, setKey("fhir-sys", HSM_KEY));
+  t.equal(onHsm.status, "Succeeded", JSON.stringify(onHsm.error ?? {}));
   const system = await change(stack, setKey("fhir-sys"));
   t.equal(system.status, "Succeeded", JSON.stringify(system.error ?? {}));
   const user = await change(stack, setKey("fhir-uami", KEY_V2, { type: "UserAssigned", userAssignedIdentityId: UAMI }));
@@ -68,6 +78,26 @@ t.test("with only the custom role: SetKey (both identity types), RotateKey and a
   const fleet = await run(stack, "/v1/key-rotations", { keyUrl: KEY, createNewVersion: true, dryRun: true });
   t.equal(fleet.status, "Succeeded", JSON.stringify(fleet.error ?? {}));
   t.ok(fleet.result.services.total >= 1, "the dry run found the services on the key in both subscriptions");
+  const created = await change(stack, {
+    operation: "CreateService",
+    fhirServiceId: fhirId("fhir-new"),
+    location: "westus3",
+    keyEncryptionKeyUrl: KEY_V2,
+    identity: { type: "UserAssigned", userAssignedIdentityId: UAMI },
+  });
+  t.equal(created.status, "Succeeded", JSON.stringify(created.error ?? {}));
+  await scenario(stack, { action: "deleteKey", keyUrl: `${KEY}/${seed.VERSION_1}` });
+  const recovered = await change(stack, { operation: "RecoverKeyAccess", fhirServiceId: fhirId("fhir-uami"), recoverDeletedKey: true });
+  t.equal(recovered.status, "Succeeded", JSON.stringify(recovered.error ?? {}));
+  t.match(recovered.result.changes, [/Recovered soft-deleted key cmk-rsa-2048/]);
+
+  const checks = (await sandboxRequest(stack.sandbox, { path: "/_sandbox/authorization-checks" })).json as Check[];
+  const service = checks.filter((check) => check.principalId === seed.SERVICE_APP.objectId);
+  t.same(service.filter((check) => !check.granted), [], "no refusal on the way");
+  const used = (kind: Check["kind"]) => [...new Set(service.filter((check) => check.kind === kind).map((check) => check.permission.toLowerCase()))].sort();
+  const role = await roleFile();
+  t.same(used("action"), role.Actions.map((action) => action.toLowerCase()).sort(), "the control-plane actions used are exactly the role's");
+  t.same(used("dataAction"), role.DataActions.map((action) => action.toLowerCase()).sort(), "the data actions used are exactly the role's");
 });
 
 t.test("without fhirservices/write, SetKey fails with AzureAuthorizationFailed naming the action", async (t) => {
@@ -95,4 +125,23 @@ t.test("without keys/rotate/action, RotateKey fails naming the data action", asy
   const monitor = await change(stack, { operation: "RotateKey", fhirServiceId: fhirId("fhir-uami") });
   t.equal(monitor.status, "Failed");
   t.match(monitor.error, { code: "AzureAuthorizationFailed", message: /Microsoft\.KeyVault\/vaults\/keys\/rotate\/action/ });
+});
+
+t.test("with only the reader role: validations and health work, a change fails at its first write", async (t) => {
+  const stack = await startStack(t, { lroMs: 200, env: FAST });
+  const reader = JSON.parse(await readFile(new URL("../../deploy/cmk-service-reader-role.json", import.meta.url), "utf8"));
+  await scenario(stack, { action: "defineRole", role: { ...reader, AssignableScopes: SUBSCRIPTIONS } });
+  await scenario(stack, { action: "removeRoleAssignments", principalId: seed.SERVICE_APP.objectId });
+  for (const scope of SUBSCRIPTIONS) await scenario(stack, { action: "addRoleAssignment", principalId: seed.SERVICE_APP.objectId, role: reader.Name, scope });
+
+  const validation = await stack.app.inject({ method: "POST", url: "/v1/validations", payload: setKey("fhir-sys"), headers: { "x-api-key": KEYS.reader } });
+  t.equal(validation.json().valid, true, JSON.stringify(validation.json().checks.filter((check: { status: string }) => check.status === "Failed")));
+  const health = await stack.app.inject({ method: "GET", url: `/v1/subscriptions/${seed.SUBSCRIPTION_ID}/resourceGroups/rg-sandbox/workspaces/wssandbox/fhirservices/fhir-uami/encryption/health`, headers: { "x-api-key": KEYS.reader } });
+  t.equal(health.statusCode, 200, health.body);
+  t.equal(health.json().status, "Healthy");
+  const checks = (await sandboxRequest(stack.sandbox, { path: "/_sandbox/authorization-checks" })).json as Check[];
+  t.same(checks.filter((check) => check.principalId === seed.SERVICE_APP.objectId && !check.granted), [], "reads need nothing the reader role lacks");
+
+  const monitor = await change(stack, setKey("fhir-sys"));
+  t.match(monitor.error, { code: "AzureAuthorizationFailed", message: /'Microsoft\.HealthcareApis\/workspaces\/fhirservices\/write'/ });
 });

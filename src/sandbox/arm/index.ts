@@ -121,7 +121,9 @@ export function createArmService(runtime: SandboxRuntime): ArmService {
 
     const { caller } = request;
     const action = isOpenRead(request.method, request.path) ? undefined : requiredAction(request.method, request.path);
-    if (action && !findGrant(runtime.world, caller.objectId, request.path, { action })) {
+    const granted = action ? findGrant(runtime.world, caller.objectId, request.path, { action }) !== undefined : true;
+    if (action) runtime.requestLog.recordCheck({ principalId: caller.objectId, kind: "action", permission: action, scope: request.path, granted });
+    if (!granted) {
       return armError(
         403,
         "AuthorizationFailed",
@@ -129,7 +131,11 @@ export function createArmService(runtime: SandboxRuntime): ArmService {
       );
     }
     // Attaching a user-assigned identity also needs `assign/action` on the identity: ARM's linked access check.
-    const unassignable = action ? linkedIdentities(request).filter((identityId) => !findGrant(runtime.world, caller.objectId, identityId, { action: ASSIGN_IDENTITY })) : [];
+    const unassignable = (action ? linkedIdentities(request) : []).filter((identityId) => {
+      const linkedGranted = findGrant(runtime.world, caller.objectId, identityId, { action: ASSIGN_IDENTITY }) !== undefined;
+      runtime.requestLog.recordCheck({ principalId: caller.objectId, kind: "action", permission: ASSIGN_IDENTITY, scope: identityId, granted: linkedGranted });
+      return !linkedGranted;
+    });
     if (action && unassignable.length > 0) {
       return armError(
         403,
