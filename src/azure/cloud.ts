@@ -40,6 +40,7 @@ export const AZURE_CHINA_CLOUD: AzureCloud = {
   resourceManager: "https://management.chinacloudapi.cn",
   authorityHost: "https://login.chinacloudapi.cn",
   keyVaultSuffixes: ["vault.azure.cn", "managedhsm.azure.cn"],
+  // Unverified: no Azure China source found documents Azure Health Data Services' FHIR host there; this follows the .cn pattern.
   fhirSuffix: "fhir.azurehealthcareapis.cn",
 };
 
