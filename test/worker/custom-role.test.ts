@@ -145,3 +145,35 @@ t.test("with only the reader role: validations and health work, a change fails a
   const monitor = await change(stack, setKey("fhir-sys"));
   t.match(monitor.error, { code: "AzureAuthorizationFailed", message: /'Microsoft\.HealthcareApis\/workspaces\/fhirservices\/write'/ });
 });
+
+/**
+ * Each further action of the role and a request that needs it: without it the job names it, in its error
+ * or in the pre-flight check that could not read. Not yet so for three reads (see the README): without
+ * workspaces/read a fleet finds no service and says "no access (HTTP 403)"; without vaults/read the key
+ * access check blames the FHIR identity; without managedHSMs/read two HSM checks are skipped.
+ */
+const NEEDS: Array<{ missing: string; url?: string; body: (stack: Stack) => Promise<object> | object; before?: (stack: Stack) => Promise<unknown> }> = [
+  { missing: "Microsoft.HealthcareApis/workspaces/fhirservices/read", body: () => setKey("fhir-sys") },
+  { missing: "Microsoft.HealthcareApis/locations/operationresults/read", body: () => setKey("fhir-sys") },
+  { missing: "Microsoft.ManagedIdentity/userAssignedIdentities/read", body: () => setKey("fhir-uami", KEY_V2, { type: "UserAssigned", userAssignedIdentityId: UAMI }) },
+  { missing: "Microsoft.Authorization/roleAssignments/read", body: () => setKey("fhir-sys") },
+  { missing: "Microsoft.Authorization/roleDefinitions/read", body: () => setKey("fhir-sys") },
+  { missing: "Microsoft.KeyVault/vaults/keys/read", body: () => setKey("fhir-sys") },
+  {
+    missing: "Microsoft.KeyVault/vaults/keys/recover/action",
+    before: (stack) => scenario(stack, { action: "deleteKey", keyUrl: `${KEY}/${seed.VERSION_1}` }),
+    body: () => ({ operation: "RecoverKeyAccess", fhirServiceId: fhirId("fhir-uami"), recoverDeletedKey: true }),
+  },
+];
+
+for (const need of NEEDS) {
+  t.test(`without ${need.missing}, the job that needs it names it`, async (t) => {
+    const stack = await startStack(t, { lroMs: 200, env: { ...FAST, CMK_READ_CACHE_MS: "0" } });
+    await onlyCustomRole(stack);
+    await onlyCustomRole(stack, [need.missing]);
+    await need.before?.(stack);
+    const monitor = await run(stack, need.url ?? "/v1/change-requests", await need.body(stack));
+    const said = JSON.stringify({ error: monitor.error, steps: monitor.steps });
+    t.ok(said.includes(`'${need.missing}'`), `the job names the missing action: ${monitor.status} ${said.slice(0, 1500)}`);
+  });
+}
