@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { CronExpressionParser } from "cron-parser";
+import { AZURE_CLOUD_NAMES } from "./azure/cloud.js";
 
 /** An integer read from an environment string. */
 const Integer = (options: { minimum: number; maximum: number; default: number; description: string }) =>
@@ -48,6 +49,10 @@ export const EnvSchema = Type.Object({
   CMK_MODE: Type.Union([Type.Literal("sandbox"), Type.Literal("azure")], {
     default: "sandbox",
     description: "sandbox (the emulator) or azure (DefaultAzureCredential)",
+  }),
+  CMK_CLOUD: Type.Union(AZURE_CLOUD_NAMES.map((name) => Type.Literal(name)), {
+    default: "AzurePublicCloud",
+    description: "the Azure cloud in azure mode: sign-in host, ARM endpoint and audience, Key Vault / Managed HSM and FHIR host names, key URL rules",
   }),
   CMK_SANDBOX_URL: Type.Optional(
     Type.String({ pattern: "^https://", description: "in sandbox mode, the emulator to use; unset: start an embedded one" }),
@@ -249,6 +254,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (parsed.CMK_REDIS_AUTH === "entra") {
     const url = new URL(parsed.REDIS_URL);
     if (url.username || url.password) throw new ConfigError("REDIS_URL", "must carry no user or password with CMK_REDIS_AUTH=entra (the token is the password; CMK_REDIS_USERNAME sets the user)");
+  }
+  // The emulator answers the public cloud's host names only.
+  if (parsed.CMK_MODE === "sandbox" && parsed.CMK_CLOUD !== "AzurePublicCloud") {
+    throw new ConfigError("CMK_CLOUD", `${parsed.CMK_CLOUD} needs CMK_MODE=azure: the sandbox emulates AzurePublicCloud's host names`);
   }
   const cronProblem = complianceCronProblem(parsed.CMK_COMPLIANCE_SCAN_CRON);
   if (cronProblem) throw new ConfigError("CMK_COMPLIANCE_SCAN_CRON", `${cronProblem} (got ${JSON.stringify(parsed.CMK_COMPLIANCE_SCAN_CRON)})`);

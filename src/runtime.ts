@@ -4,6 +4,7 @@ import type { Worker } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
 import { listenError, type ApiKeyEntry, type Config } from "./config.js";
 import { createAzureContext, createSandboxContext, type AzureContext } from "./azure/azure-context.js";
+import { azureCloud } from "./azure/cloud.js";
 import { createAzureAdapters, type AzureAdapters } from "./azure/adapters.js";
 import { createChangeWorker, runningJobCount } from "./worker/worker.js";
 import { generateWebhookSecret, startWebhookWorker } from "./worker/webhook-delivery.js";
@@ -48,7 +49,7 @@ export async function connectSandbox(config: Config, log: Pick<FastifyBaseLogger
 }
 
 export function createContext(config: Config, sandbox: SandboxHandle | undefined): AzureContext {
-  if (config.CMK_MODE === "azure") return createAzureContext();
+  if (config.CMK_MODE === "azure") return createAzureContext(azureCloud(config.CMK_CLOUD));
   if (!sandbox) throw new Error("sandbox mode needs a sandbox connection");
   return createSandboxContext(sandbox);
 }

@@ -100,3 +100,14 @@ t.test("compliance settings: defaults, the scan schedule's cron syntax checked a
   t.throws(() => loadConfig({ CMK_REQUIRE_CUSTOMER_MANAGED_KEY: "yes" }), { name: "ConfigError", variable: "CMK_REQUIRE_CUSTOMER_MANAGED_KEY" });
   t.throws(() => loadConfig({ CMK_FOLLOW_LATEST_KEY_VERSION: "1x" }), { name: "ConfigError", variable: "CMK_FOLLOW_LATEST_KEY_VERSION" });
 });
+
+t.test("CMK_CLOUD: the public cloud by default, the sovereign clouds in azure mode, a clear error otherwise", async (t) => {
+  t.equal(loadConfig({}).CMK_CLOUD, "AzurePublicCloud");
+  t.equal(loadConfig({ CMK_MODE: "azure", CMK_CLOUD: "AzureUSGovernment" }).CMK_CLOUD, "AzureUSGovernment");
+  t.equal(loadConfig({ CMK_MODE: "azure", CMK_CLOUD: "AzureChinaCloud" }).CMK_CLOUD, "AzureChinaCloud");
+  t.throws(() => loadConfig({ CMK_MODE: "azure", CMK_CLOUD: "AzureGermanCloud" }), {
+    variable: "CMK_CLOUD",
+    message: 'CMK_CLOUD: must be one of AzurePublicCloud, AzureUSGovernment, AzureChinaCloud (got "AzureGermanCloud")',
+  });
+  t.throws(() => loadConfig({ CMK_CLOUD: "AzureUSGovernment" }), { variable: "CMK_CLOUD", message: /needs CMK_MODE=azure: the sandbox emulates AzurePublicCloud/ });
+});

@@ -1,4 +1,5 @@
 import type { Fact } from "../domain/checks/facts.js";
+import { missingPermission } from "./azure-errors.js";
 
 interface HttpErrorShape {
   statusCode?: number;
@@ -26,7 +27,11 @@ export async function readFact<T>(read: () => Promise<T | undefined>): Promise<G
     if (http.statusCode === 404) return { status: "missing", detail: code };
     const reason = `${code}${http.statusCode ? ` (HTTP ${http.statusCode})` : ""}`;
     if (inner === "ForbiddenByFirewall") return { status: "unreadable", reason, cause: "firewall" };
-    if (http.statusCode === 401 || http.statusCode === 403 || http.statusCode === 400) return { status: "unreadable", reason, cause: "permission" };
+    if (http.statusCode === 401 || http.statusCode === 403 || http.statusCode === 400) {
+      // Name the permission Azure said is missing, so the check's message says what to grant.
+      const missing = http.statusCode === 403 ? missingPermission(http.message) : undefined;
+      return { status: "unreadable", reason: missing ? `${reason}: the service's identity lacks '${missing}'` : reason, cause: "permission" };
+    }
     return { status: "unreadable", reason: `${reason}: Azure did not answer`, cause: "unavailable", transient: true };
   }
 }

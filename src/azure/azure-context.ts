@@ -44,6 +44,7 @@ export function createSandboxContext(sandbox: SandboxConnection): AzureContext {
   return { credential, cloud: AZURE_PUBLIC_CLOUD, clientOptions: { httpClient, userAgentOptions }, mode: "sandbox" };
 }
 
-export function createAzureContext(): AzureContext {
-  return { credential: new DefaultAzureCredential(), cloud: AZURE_PUBLIC_CLOUD, clientOptions: { userAgentOptions }, mode: "azure" };
+/** Azure mode: DefaultAzureCredential signing in at the cloud's authority host; every client talks to the cloud's endpoints. */
+export function createAzureContext(cloud: AzureCloud = AZURE_PUBLIC_CLOUD): AzureContext {
+  return { credential: new DefaultAzureCredential({ authorityHost: cloud.authorityHost }), cloud, clientOptions: { userAgentOptions }, mode: "azure" };
 }

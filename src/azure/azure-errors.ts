@@ -7,6 +7,17 @@ interface SdkErrorShape {
   statusCode?: number;
 }
 
+/**
+ * The permission a 403 names: ARM's AuthorizationFailed ("does not have authorization to perform action
+ * 'X'") and LinkedAuthorizationFailed ("permission to perform action(s) 'X' on the linked scope(s)"), and
+ * Key Vault's ForbiddenByRbac ("Action: 'X'"). Undefined when the message names none.
+ */
+export function missingPermission(message: string | undefined): string | undefined {
+  if (!message) return undefined;
+  const linked = /does not have permission to perform action\(s\) '([^']+)'/.exec(message);
+  return (linked ?? /authorization to perform action '([^']+)'/.exec(message) ?? /Action: '([^']+)'/.exec(message))?.[1];
+}
+
 const LRO_FAILURE = /^The long-running operation has failed(?:\. ([^.]+)\. ([\s\S]*))?$/;
 const TRANSIENT_NETWORK_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EPIPE", "REQUEST_SEND_ERROR"]);
 

@@ -53,7 +53,7 @@ interface LocalDefinition {
 }
 
 export function createManagedHsmsAdapter(context: AzureContext, cache: ReadCache = createReadCache(0)): ManagedHsmsAdapter {
-  const arm = perSubscription((subscriptionId) => new KeyVaultManagementClient(context.credential, subscriptionId, { ...context.clientOptions }));
+  const arm = perSubscription((subscriptionId) => new KeyVaultManagementClient(context.credential, subscriptionId, { ...context.clientOptions, endpoint: context.cloud.resourceManager }));
   const pipeline: Pipeline = createEmptyPipeline();
   pipeline.addPolicy(keyVaultAuthenticationPolicy(context.credential));
   const httpClient = context.clientOptions.httpClient ?? createDefaultHttpClient();

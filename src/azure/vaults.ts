@@ -31,7 +31,7 @@ export function toVaultFacts(vault: Vault): VaultFacts {
 
 /** `Microsoft.KeyVault/vaults` through `@azure/arm-keyvault`. */
 export function createVaultsAdapter(context: AzureContext, cache: ReadCache = createReadCache(0)): VaultsAdapter {
-  const client = perSubscription((subscriptionId) => new KeyVaultManagementClient(context.credential, subscriptionId, { ...context.clientOptions }));
+  const client = perSubscription((subscriptionId) => new KeyVaultManagementClient(context.credential, subscriptionId, { ...context.clientOptions, endpoint: context.cloud.resourceManager }));
   return {
     vaultFacts: (vaultName, subscriptionIds) =>
       cache.read(`vault:${vaultName}:${subscriptionIds.join(",")}`.toLowerCase(), () => find(vaultName, subscriptionIds), keepAnswers),

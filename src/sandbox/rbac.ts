@@ -1,20 +1,12 @@
 import * as seed from "./seed.js";
-import type { RoleAssignmentRecord, World } from "./world.js";
+import type { RoleAssignmentRecord, RoleDefinition, World } from "./world.js";
+
+export type { RoleDefinition } from "./world.js";
 
 /**
  * Built-in role definitions the sandbox knows (azure-contracts.md 6.1; action lists from the Azure
  * built-in roles reference) and the permission check shared by ARM, Key Vault and the FHIR RP.
  */
-
-export interface RoleDefinition {
-  id: string;
-  roleName: string;
-  description: string;
-  actions: string[];
-  notActions: string[];
-  dataActions: string[];
-  notDataActions: string[];
-}
 
 const KEY_VAULT_READ_ACTIONS = [
   "Microsoft.Authorization/*/read",
@@ -91,10 +83,20 @@ export const ROLE_DEFINITIONS: readonly RoleDefinition[] = [
   }),
 ];
 
-/** Finds a role definition from any form of its id (bare GUID, tenant- or subscription-scoped). */
-export function findRoleDefinition(roleDefinitionId: string): RoleDefinition | undefined {
+/** Built-in roles, then the world's custom roles (when given). */
+export function roleDefinitions(world?: Pick<World, "customRoles">): RoleDefinition[] {
+  return [...ROLE_DEFINITIONS, ...(world?.customRoles.values() ?? [])];
+}
+
+/** Finds a role definition from any form of its id (bare GUID, tenant- or subscription-scoped); custom roles need the world. */
+export function findRoleDefinition(roleDefinitionId: string, world?: Pick<World, "customRoles">): RoleDefinition | undefined {
   const guid = roleDefinitionId.split("/").pop()?.toLowerCase();
-  return ROLE_DEFINITIONS.find((definition) => definition.id === guid);
+  return roleDefinitions(world).find((definition) => definition.id === guid);
+}
+
+/** A role by id or by name (case-insensitive), built-in or custom. */
+export function findRoleByIdOrName(idOrName: string, world: Pick<World, "customRoles">): RoleDefinition | undefined {
+  return findRoleDefinition(idOrName, world) ?? roleDefinitions(world).find((definition) => definition.roleName.toLowerCase() === idOrName.toLowerCase());
 }
 
 function wildcardMatches(pattern: string, action: string): boolean {
@@ -130,7 +132,7 @@ export function findGrant(world: World, principalId: string, scope: string, perm
   const principal = principalId.toLowerCase();
   for (const assignment of world.roleAssignments.values()) {
     if (assignment.principalId.toLowerCase() !== principal || !scopeCovers(assignment.scope, scope)) continue;
-    const definition = findRoleDefinition(assignment.roleDefinitionId);
+    const definition = findRoleDefinition(assignment.roleDefinitionId, world);
     if (!definition) continue;
     const actionOk = !permission.action || grants(definition.actions, definition.notActions, permission.action);
     const dataOk = !permission.dataAction || grants(definition.dataActions, definition.notDataActions, permission.dataAction);

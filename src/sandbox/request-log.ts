@@ -8,9 +8,29 @@ export interface RequestLogEntry {
   status: number;
 }
 
+/** One Azure RBAC decision: which principal needed which control-plane action or data action where. */
+export interface AuthorizationCheck {
+  principalId: string;
+  /** `action` (ARM) or `dataAction` (Key Vault data plane). */
+  kind: "action" | "dataAction";
+  permission: string;
+  scope: string;
+  granted: boolean;
+}
+
 export class RequestLog {
   private entries: RequestLogEntry[] = [];
   private nextSeq = 1;
+  private checks: AuthorizationCheck[] = [];
+
+  /** Kept so tests can see exactly which permissions a workload needed (`GET /_sandbox/authorization-checks`). */
+  recordCheck(check: AuthorizationCheck): void {
+    this.checks.push(check);
+  }
+
+  authorizationChecks(): AuthorizationCheck[] {
+    return [...this.checks];
+  }
 
   record(entry: Omit<RequestLogEntry, "seq">): void {
     this.entries.push({ seq: this.nextSeq++, ...entry });
@@ -22,6 +42,7 @@ export class RequestLog {
 
   clear(): void {
     this.entries = [];
+    this.checks = [];
     this.nextSeq = 1;
   }
 }

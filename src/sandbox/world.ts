@@ -174,6 +174,21 @@ export interface World {
   disabledPrincipals: Set<string>;
   /** Template deployments (`Microsoft.Resources/deployments`), keyed by their lower-cased id. */
   deployments: Map<string, DeploymentRecord>;
+  /** Custom role definitions (scenario `defineRole`), keyed by lower-case GUID. */
+  customRoles: Map<string, RoleDefinition>;
+}
+
+/** An Azure role definition as the emulator evaluates it (built-in or custom). */
+export interface RoleDefinition {
+  id: string;
+  roleName: string;
+  description: string;
+  actions: string[];
+  notActions: string[];
+  dataActions: string[];
+  notDataActions: string[];
+  /** Custom roles only; built-in roles are assignable everywhere. */
+  assignableScopes?: string[];
 }
 
 export function lower(id: string): string {
@@ -304,6 +319,7 @@ export function createSeedWorld(keyCacheDir?: string): World {
     operations: new Map(),
     disabledPrincipals: new Set(),
     deployments: new Map(),
+    customRoles: new Map(),
   };
   for (const spec of seed.SEED_WORKSPACES) {
     const workspace = seedWorkspace(spec);

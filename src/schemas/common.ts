@@ -24,7 +24,8 @@ export const KeyUrl = Type.String({
   maxLength: 400,
   description:
     "Versioned key identifier, exactly as Key Vault shows it: https://{vault}.vault.azure.net/keys/{name}/{version} or " +
-    "https://{hsm}.managedhsm.azure.net/keys/{name}/{version}, host in lower case, version 32 lower-case hex characters. " +
+    "https://{hsm}.managedhsm.azure.net/keys/{name}/{version} (with CMK_CLOUD=AzureUSGovernment or AzureChinaCloud, that cloud's " +
+    "Key Vault and Managed HSM host names), host in lower case, version 32 lower-case hex characters. " +
     "Any other spelling (port, user, query, fragment, percent-encoding, dot segments, spaces, control characters) is refused.",
   example: SEED_EXAMPLES.keyUrl,
 });

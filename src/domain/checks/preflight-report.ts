@@ -80,7 +80,7 @@ function checkFhirService(request: PreflightRequest, fhir: Fact<FhirServiceFacts
       return failed("FhirServiceExists", `FHIR service ${name} was not found.`, "Check the fhirServiceId (subscription, resource group, workspace and service name), or create the service with a CreateService request.");
     }
   }
-  return warning("FhirServiceExists", `The service could not read FHIR service ${name}: ${fhir.reason}.`, "Give the service's identity Contributor on the workspace.");
+  return warning("FhirServiceExists", `The service could not read FHIR service ${name}: ${fhir.reason}.`, "Give the service's identity the role in deploy/cmk-service-role.json (or deploy/cmk-service-reader-role.json) on the workspace's subscription.");
 }
 
 function checkWorkspace(request: PreflightRequest, workspace: Fact<{ location: string }> | undefined): CheckResult {

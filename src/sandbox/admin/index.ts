@@ -65,6 +65,8 @@ export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRe
       if (!Number.isInteger(since) || since < 0) return adminError(400, "InvalidQuery", "'since' must be a non-negative integer.");
       return json(200, runtime.requestLog.since(since));
     })
+    // Extension: every Azure RBAC decision so far (principal, action or data action, scope, granted).
+    .on("GET", "/_sandbox/authorization-checks", () => json(200, runtime.requestLog.authorizationChecks()))
     .on("GET", "/_sandbox/faults", () => json(200, runtime.faults.snapshot()))
     .on("PUT", "/_sandbox/faults", configure(runtime.faults, parseFaultConfiguration, FaultValidationError, "InvalidFaults"))
     .on("GET", "/_sandbox/throttling", () => json(200, runtime.throttling.snapshot()))

@@ -3,9 +3,10 @@ import { encryptionPrincipal, keyStoreOf, parseKeyUrl } from "../key-access.js";
 import { recoverDeletedKey, softDeleteKey } from "../key-vault/model.js";
 import { isRecord } from "../http/responses.js";
 import { newGuid } from "../ids.js";
-import { findRoleDefinition, ROLE_DEFINITIONS, scopeCovers } from "../rbac.js";
+import { findRoleByIdOrName, scopeCovers } from "../rbac.js";
 import { roleDefinitionId } from "../seed.js";
 import { idKey, lower, subscriptionOfScope, type VaultRecord, type World } from "../world.js";
+import { defineRole } from "./custom-roles.js";
 import { createFleet } from "./fleet.js";
 import { ScenarioError } from "./scenario-error.js";
 
@@ -21,6 +22,8 @@ import { ScenarioError } from "./scenario-error.js";
  * - `disableIdentity` / `enableIdentity`: `{ principalId | fhirServiceId | userAssignedIdentityId }`.
  * - `addRoleAssignment` (extension): `{ principalId | fhirServiceId | userAssignedIdentityId, role, scope }`
  *   where `role` is a built-in role name or id, e.g. to give a principal back its key access.
+ * - `defineRole` (extension): `{ role: { Name, Actions, DataActions, AssignableScopes, ... } }`, a custom
+ *   role in `az role definition create` form (see custom-roles.ts); `addRoleAssignment` then takes its name.
  * - `createFleet` (api-contract v1.1): `{ count, keyUrl, subscriptions?, workspaces? }`, see fleet.ts.
  */
 
@@ -114,9 +117,13 @@ export function runScenario(world: World, body: unknown, nowMs: number): Record<
     }
     case "addRoleAssignment": {
       const principalId = principalTarget(world, body);
-      const role = typeof body.role === "string" ? findRoleDefinition(body.role) ?? ROLE_DEFINITIONS.find((definition) => lower(definition.roleName) === lower(String(body.role))) : undefined;
-      if (!role) throw new ScenarioError(400, "InvalidScenario", "'role' must name a built-in role (name or id).");
+      const role = typeof body.role === "string" ? findRoleByIdOrName(body.role, world) : undefined;
+      if (!role) throw new ScenarioError(400, "InvalidScenario", "'role' must name a built-in role or a role made by 'defineRole' (name or id).");
       if (typeof body.scope !== "string" || !body.scope.startsWith("/")) throw new ScenarioError(400, "InvalidScenario", "'scope' must be an ARM scope such as a vault id.");
+      const scope = body.scope;
+      if (role.assignableScopes && !role.assignableScopes.some((assignable) => scopeCovers(assignable, scope))) {
+        throw new ScenarioError(400, "InvalidScenario", `Role '${role.roleName}' is not assignable at '${scope}': its AssignableScopes are ${role.assignableScopes.join(", ")}.`);
+      }
       const { name } = addRoleAssignment(world, {
         name: newGuid(),
         scope: body.scope,
@@ -136,11 +143,13 @@ export function runScenario(world: World, body: unknown, nowMs: number): Record<
     }
     case "createFleet":
       return createFleet(world, body, nowMs);
+    case "defineRole":
+      return defineRole(world, body);
     default:
       throw new ScenarioError(
         400,
         "UnknownAction",
-        `Unknown action '${action}'. Use disableKey, enableKey, deleteKey, recoverKey, removeRoleAssignments, addRoleAssignment, disableIdentity, enableIdentity or createFleet.`,
+        `Unknown action '${action}'. Use disableKey, enableKey, deleteKey, recoverKey, removeRoleAssignments, addRoleAssignment, defineRole, disableIdentity, enableIdentity or createFleet.`,
       );
   }
 }

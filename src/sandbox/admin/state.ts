@@ -68,7 +68,7 @@ export function worldSnapshot(runtime: SandboxRuntime): Record<string, unknown> 
     roleAssignments: [...world.roleAssignments.values()].map((assignment) => ({
       id: `${assignment.scope === "/" ? "" : assignment.scope}/providers/Microsoft.Authorization/roleAssignments/${assignment.name}`,
       ...assignment,
-      roleName: findRoleDefinition(assignment.roleDefinitionId)?.roleName ?? null,
+      roleName: findRoleDefinition(assignment.roleDefinitionId, world)?.roleName ?? null,
     })),
     operations: [...world.operations.values()].map((operation) => ({
       id: operation.id,

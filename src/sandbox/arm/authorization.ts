@@ -2,7 +2,7 @@ import { empty, isRecord, json } from "../http/responses.js";
 import type { Router } from "../http/router.js";
 import type { RouteParams, SandboxResponse } from "../http/types.js";
 import { encryptionPrincipal } from "../key-access.js";
-import { findRoleDefinition, normalizeScope, ROLE_DEFINITIONS, scopeCovers, type RoleDefinition } from "../rbac.js";
+import { findRoleDefinition, normalizeScope, roleDefinitions, scopeCovers, type RoleDefinition } from "../rbac.js";
 import type { SandboxRuntime } from "../runtime.js";
 import { APPS } from "../seed.js";
 import { lower, type RoleAssignmentRecord, type World } from "../world.js";
@@ -60,9 +60,9 @@ function definitionResource(definition: RoleDefinition, scope: string): Record<s
     id: `${scope === "/" ? "" : scope}/providers/${DEFINITION_TYPE}/${definition.id}`,
     properties: {
       roleName: definition.roleName,
-      type: "BuiltInRole",
+      type: definition.assignableScopes ? "CustomRole" : "BuiltInRole",
       description: definition.description,
-      assignableScopes: ["/"],
+      assignableScopes: definition.assignableScopes ?? ["/"],
       permissions: [
         { actions: definition.actions, notActions: definition.notActions, dataActions: definition.dataActions, notDataActions: definition.notDataActions },
       ],
@@ -154,7 +154,7 @@ function createAssignment(runtime: SandboxRuntime, request: ArmRequest, params: 
     return invalidRequestContent("The request content was invalid: 'properties.roleDefinitionId' and 'properties.principalId' are required.");
   }
   const { roleDefinitionId, principalId } = properties as { roleDefinitionId: string; principalId: string };
-  if (!findRoleDefinition(roleDefinitionId)) {
+  if (!findRoleDefinition(roleDefinitionId, world)) {
     return armError(400, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${roleDefinitionId.split("/").pop()}' does not exist.`);
   }
   const principalType = typeof properties.principalType === "string" ? properties.principalType : undefined;
@@ -168,7 +168,7 @@ function createAssignment(runtime: SandboxRuntime, request: ArmRequest, params: 
   const sameAs = (assignment: RoleAssignmentRecord) =>
     normalizeScope(assignment.scope) === normalizeScope(scope) &&
     lower(assignment.principalId) === lower(principalId) &&
-    findRoleDefinition(assignment.roleDefinitionId)?.id === findRoleDefinition(roleDefinitionId)?.id;
+    findRoleDefinition(assignment.roleDefinitionId, world)?.id === findRoleDefinition(roleDefinitionId, world)?.id;
   if (existing) {
     if (sameAs(existing)) return json(200, assignmentResource(existing));
     return armError(400, "RoleAssignmentUpdateNotPermitted", "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.");
@@ -227,12 +227,12 @@ export function registerAuthorization(router: Router<ArmRequest>, runtime: Sandb
   router.on("GET", `{*scope}/providers/${DEFINITION_TYPE}`, (request, params) => {
     const filter = request.query.get("$filter") ?? "";
     const roleName = /roleName\s+eq\s+'([^']+)'/i.exec(filter)?.[1];
-    const matching = ROLE_DEFINITIONS.filter((definition) => !roleName || lower(definition.roleName) === lower(roleName));
+    const matching = roleDefinitions(runtime.world).filter((definition) => !roleName || lower(definition.roleName) === lower(roleName));
     return pagedList(request, matching, { pageSize: ROLE_ASSIGNMENTS_PAGE_SIZE }, (definition) => definitionResource(definition, scopeOf(params)));
   });
 
   router.on("GET", `{*scope}/providers/${DEFINITION_TYPE}/{id}`, (_request, params) => {
-    const definition = findRoleDefinition(params.id ?? "");
+    const definition = findRoleDefinition(params.id ?? "", runtime.world);
     if (!definition) return armError(404, "RoleDefinitionDoesNotExist", `The specified role definition with ID '${params.id}' does not exist.`);
     return json(200, definitionResource(definition, scopeOf(params)));
   });

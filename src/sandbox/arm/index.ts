@@ -1,6 +1,6 @@
 import { identifyCaller, type CallerCheck } from "../caller.js";
 import { faultRetryHeaders } from "../faults.js";
-import { withHeaders } from "../http/responses.js";
+import { isRecord, jsonBody, withHeaders } from "../http/responses.js";
 import { Router, type RouteDescription } from "../http/router.js";
 import type { SandboxRequest, SandboxResponse } from "../http/types.js";
 import { newGuid } from "../ids.js";
@@ -63,6 +63,21 @@ function authenticationFailure(runtime: SandboxRuntime, check: Exclude<CallerChe
   }
 }
 
+const ASSIGN_IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action";
+
+/** The user-assigned identities a write attaches (`identity.userAssignedIdentities` keys); none when the body is not JSON. */
+function linkedIdentities(request: SandboxRequest): string[] {
+  if (request.method !== "PUT" && request.method !== "PATCH") return [];
+  let body: unknown;
+  try {
+    body = jsonBody(request);
+  } catch {
+    return [];
+  }
+  const identity = isRecord(body) && isRecord(body.identity) ? body.identity : undefined;
+  return identity && isRecord(identity.userAssignedIdentities) ? Object.keys(identity.userAssignedIdentities) : [];
+}
+
 function routingRequestId(nowMs: number): string {
   const stamp = new Date(nowMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   return `WESTUS3:${stamp}:${newGuid()}`;
@@ -106,11 +121,26 @@ export function createArmService(runtime: SandboxRuntime): ArmService {
 
     const { caller } = request;
     const action = isOpenRead(request.method, request.path) ? undefined : requiredAction(request.method, request.path);
-    if (action && !findGrant(runtime.world, caller.objectId, request.path, { action })) {
+    const granted = action ? findGrant(runtime.world, caller.objectId, request.path, { action }) !== undefined : true;
+    if (action) runtime.requestLog.recordCheck({ principalId: caller.objectId, kind: "action", permission: action, scope: request.path, granted });
+    if (!granted) {
       return armError(
         403,
         "AuthorizationFailed",
         `The client '${caller.appId}' with object id '${caller.objectId}' does not have authorization to perform action '${action}' over scope '${request.path}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+      );
+    }
+    // Attaching a user-assigned identity also needs `assign/action` on the identity: ARM's linked access check.
+    const unassignable = (action ? linkedIdentities(request) : []).filter((identityId) => {
+      const linkedGranted = findGrant(runtime.world, caller.objectId, identityId, { action: ASSIGN_IDENTITY }) !== undefined;
+      runtime.requestLog.recordCheck({ principalId: caller.objectId, kind: "action", permission: ASSIGN_IDENTITY, scope: identityId, granted: linkedGranted });
+      return !linkedGranted;
+    });
+    if (action && unassignable.length > 0) {
+      return armError(
+        403,
+        "LinkedAuthorizationFailed",
+        `The client '${caller.appId}' with object id '${caller.objectId}' has permission to perform action '${action}' on scope '${request.path}'; however, it does not have permission to perform action(s) '${ASSIGN_IDENTITY}' on the linked scope(s) '${unassignable.join(",")}' (respectively) or the linked scope(s) are invalid.`,
       );
     }
 

@@ -26,6 +26,8 @@ interface ServedType {
   display: string;
   /** RBAC operations on the type: `read`, `write`, `delete`, or `<name>/action`. */
   operations: readonly string[];
+  /** The type as operation names spell it, when that differs (resource groups: `subscriptions/resourceGroups`). */
+  operationsType?: string;
   /** Key Vault keys' data-plane actions (isDataAction: true). */
   dataOperations?: readonly string[];
 }
@@ -74,7 +76,7 @@ export const SERVED_PROVIDERS: readonly ServedProvider[] = [
     namespace: "Microsoft.ManagedIdentity",
     display: "Managed Service Identity",
     resourceTypes: [
-      { resourceType: "userAssignedIdentities", apiVersions: ["2024-11-30", "2023-01-31", "2022-01-31-preview"], regional: true, tracked: true, display: "User Assigned Identities", operations: CRUD },
+      { resourceType: "userAssignedIdentities", apiVersions: ["2024-11-30", "2023-01-31", "2022-01-31-preview"], regional: true, tracked: true, display: "User Assigned Identities", operations: [...CRUD, "assign/action"] },
       { resourceType: "identities", apiVersions: ["2024-11-30", "2023-01-31"], display: "Identities", operations: READ },
       { resourceType: "operations", apiVersions: ["2024-11-30", "2023-01-31"], display: "Operations", operations: READ },
     ],
@@ -94,7 +96,7 @@ export const SERVED_PROVIDERS: readonly ServedProvider[] = [
     resourceTypes: [
       { resourceType: "deployments", apiVersions: ["2026-06-01", "2025-04-01", "2022-09-01"], display: "Deployments", operations: ["read", "write", "validate/action"] },
       { resourceType: "deployments/operationStatuses", apiVersions: ["2026-06-01", "2025-04-01", "2022-09-01"], display: "Deployment operation statuses", operations: READ },
-      { resourceType: "resourceGroups", apiVersions: ["2025-04-01", "2022-09-01"], display: "Resource groups", operations: ["read", "write"] },
+      { resourceType: "resourceGroups", operationsType: "subscriptions/resourceGroups", apiVersions: ["2025-04-01", "2022-09-01"], display: "Resource groups", operations: ["read", "write"] },
       { resourceType: "subscriptions", apiVersions: ["2022-12-01"], display: "Subscriptions", operations: READ },
       { resourceType: "subscriptions/resources", apiVersions: ["2025-04-01", "2022-09-01"], display: "Resources", operations: READ },
       { resourceType: "subscriptions/providers", apiVersions: ["2025-04-01", "2022-09-01"], display: "Resource providers", operations: READ },
@@ -140,7 +142,7 @@ function operationsOf(provider: ServedProvider): Record<string, unknown>[] {
     const verb = operation.replace(/\/action$/, "");
     const words = verb === "read" ? "Read" : verb === "write" ? "Create or update" : verb === "delete" ? "Delete" : verb.charAt(0).toUpperCase() + verb.slice(1);
     return {
-      name: `${provider.namespace}/${type.resourceType}/${operation}`,
+      name: `${provider.namespace}/${type.operationsType ?? type.resourceType}/${operation}`,
       ...(full ? { isDataAction } : {}),
       display: { provider: provider.display, resource: type.display, operation: `${words} ${type.display.toLowerCase()}`, description: `${words} ${type.display.toLowerCase()}.` },
       ...(full ? { origin: "user,system" } : {}),

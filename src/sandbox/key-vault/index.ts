@@ -44,7 +44,9 @@ function authorize(runtime: SandboxRuntime, request: KeyVaultRequest, keyName: s
     return { assignment: findLocalGrant(vault, caller.objectId, scope, actions.managedHsm)?.name, action: actions.managedHsm, scope };
   }
   const scope = keyName ? keyScope(vault, keyName) : vaultScope(vault);
-  return { assignment: findGrant(runtime.world, caller.objectId, scope, { dataAction: actions.vault })?.name, action: actions.vault, scope };
+  const assignment = findGrant(runtime.world, caller.objectId, scope, { dataAction: actions.vault })?.name;
+  runtime.requestLog.recordCheck({ principalId: caller.objectId, kind: "dataAction", permission: actions.vault, scope, granted: assignment !== undefined });
+  return { assignment, action: actions.vault, scope };
 }
 
 
