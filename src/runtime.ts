@@ -104,7 +104,18 @@ export function startWorker(
   );
   const worker = createChangeWorker(
     { ...adapters, propagationWindowMs: config.CMK_ROLE_PROPAGATION_WINDOW_MS },
-    { store, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger, fleetSubscriptions: config.fleetSubscriptions },
+    {
+      store,
+      concurrency: config.CMK_WORKER_CONCURRENCY,
+      lockMs: config.CMK_WORKER_LOCK_MS,
+      logger,
+      fleetSubscriptions: config.fleetSubscriptions,
+      compliance: {
+        settings: { requireCustomerManagedKey: config.CMK_REQUIRE_CUSTOMER_MANAGED_KEY, keyMaxAgeDays: config.CMK_KEY_MAX_AGE_DAYS },
+        follow: config.CMK_FOLLOW_LATEST_KEY_VERSION,
+        approvals: { required: config.CMK_APPROVALS === "required", ttlMs: Math.round(config.CMK_APPROVAL_TTL_HOURS * 3_600_000) },
+      },
+    },
   );
   // Webhook deliveries run wherever changes run.
   const webhookSecret = options.webhookSecret ?? config.CMK_WEBHOOK_SECRET;

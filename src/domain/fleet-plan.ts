@@ -16,6 +16,10 @@ export interface FleetService {
   keyEncryptionKeyUrl?: string;
   /** Its user-assigned identities, whose principals the parent reads once for all children. */
   userAssignedIdentityIds?: string[];
+  /** Region, identity type and system-assigned principal, as the list shows them (what a compliance scan judges from). */
+  location?: string;
+  identityType?: string;
+  principalId?: string;
 }
 
 export interface FleetPlan {

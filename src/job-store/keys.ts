@@ -78,3 +78,21 @@ export function keyEventKeys(prefix: string) {
 export function keyDigest(versionlessKeyUrl: string): string {
   return createHash("sha256").update(versionlessKeyUrl.toLowerCase()).digest("hex").slice(0, 40);
 }
+
+/**
+ * Keys of compliance scans (`POST /v1/compliance-scans`, `GET /v1/compliance`): the latest finished
+ * report, a scan's report until it is complete, and the markers of RotateKeys started by following the
+ * latest key version (one per FHIR service and target version).
+ */
+export function complianceKeys(prefix: string) {
+  const base = `${prefix}:compliance`;
+  return {
+    /** String: the latest finished scan's report, gzipped JSON. */
+    latest: `${base}:latest`,
+    /** String: a scan's report (gzipped JSON), from Evaluate until Store makes it the latest. */
+    pending: (jobId: string) => `${base}:pending:${jobId}`,
+    /** String, set NX: a RotateKey was started for this service and key version by following. */
+    followed: (fhirServiceId: string, keyVersionUrl: string) =>
+      `${base}:followed:${createHash("sha256").update(`${canonicalArmId(fhirServiceId)}\n${keyVersionUrl.toLowerCase()}`).digest("hex").slice(0, 40)}`,
+  };
+}
