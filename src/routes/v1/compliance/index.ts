@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import { ANY_V1_ROUTE, RATE_LIMIT_HEADERS, WITH_BODY, jsonResponse, problemResponses, responseHeaders } from "../../../schemas/common.js";
 import { PROBLEM_EXAMPLES as problems, SEED_EXAMPLES } from "../../../schemas/examples.js";
 import { ComplianceQuery, ComplianceReport, ComplianceScanRequest } from "../../../schemas/compliance.js";
@@ -118,7 +119,7 @@ const complianceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             description: "The report (JSON), or one CSV row per service with `Accept: text/csv`.",
             headers: responseHeaders(RATE_LIMIT_HEADERS),
             content: {
-              "application/json": { schema: ComplianceReport, example: REPORT_EXAMPLE },
+              "application/json": { schema: Type.Ref(ComplianceReport), example: REPORT_EXAMPLE },
               "text/csv": {
                 schema: { type: "string", description: "Header row, then one row per FHIR service; CRLF line ends." },
                 example:
