@@ -6,6 +6,7 @@ import { listenError, type ApiKeyEntry, type Config } from "./config.js";
 import { createAzureContext, createSandboxContext, type AzureContext } from "./azure/azure-context.js";
 import { createAzureAdapters, type AzureAdapters } from "./azure/adapters.js";
 import { createChangeWorker, runningJobCount } from "./worker/worker.js";
+import { startComplianceSchedule } from "./worker/compliance-schedule.js";
 import { generateWebhookSecret, startWebhookWorker } from "./worker/webhook-delivery.js";
 import { sha256Hex } from "./plugins/app/authentication.js";
 import { createJobStore } from "./job-store/job-store.js";
@@ -117,6 +118,11 @@ export function startWorker(
       },
     },
   );
+  // Scheduled compliance scans: every worker registers the same scheduler (or removes it with `off`).
+  const schedule = startComplianceSchedule(store, config.CMK_COMPLIANCE_SCAN_CRON, logger).catch((error: Error) => {
+    logger.warn({ err: error.message }, "compliance scan schedule not registered; the next worker start tries again");
+    return undefined;
+  });
   // Webhook deliveries run wherever changes run.
   const webhookSecret = options.webhookSecret ?? config.CMK_WEBHOOK_SECRET;
   if (!webhookSecret) logger.warn("CMK_WEBHOOK_SECRET is not set: jobs with a callbackUrl record their webhook as failed.");
@@ -145,6 +151,7 @@ export function startWorker(
       // Cutting the connection ends whatever close still waits for; unfinished jobs keep their saved
       // step and are taken over once their lock expires. A delivery cut short is retried (webhook-id
       // stays the same, so receivers see it once).
+      await (await schedule)?.close().catch(() => undefined);
       connection.disconnect();
       await store.close();
       await webhooks.close(outcome === "timeout" || !waitForJobs);

@@ -54,7 +54,12 @@ export function planFleet(services: readonly FleetService[], key: Pick<KeyUrl, "
  * a UUID, as every job id is.
  */
 export function fleetChildJobId(parentJobId: string, fhirServiceId: string): string {
-  const hex = createHash("sha256").update(`${parentJobId.toLowerCase()}\n${canonicalArmId(fhirServiceId)}`).digest("hex");
+  return derivedJobId(`${parentJobId.toLowerCase()}\n${canonicalArmId(fhirServiceId)}`);
+}
+
+/** A job id (UUID form, version 8: custom) derived from `text`: the same text, the same job, however often it is added. */
+export function derivedJobId(text: string): string {
+  const hex = createHash("sha256").update(text).digest("hex");
   const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

@@ -4,6 +4,8 @@ import { canonicalArmId } from "../domain/arm-ids.js";
 /** The queue every change request goes through, and the one that delivers webhooks. */
 export const CHANGES_QUEUE = "changes";
 export const WEBHOOKS_QUEUE = "webhooks";
+/** BullMQ's job schedulers (scheduled compliance scans): each tick adds the real job to the changes queue. */
+export const SCHEDULES_QUEUE = "schedules";
 
 /**
  * Every Redis key the service uses, under one prefix (CMK_QUEUE_PREFIX), so one prefix holds a whole
