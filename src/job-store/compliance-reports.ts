@@ -1,6 +1,7 @@
 import { gunzip, gzip } from "node:zlib";
 import { promisify } from "node:util";
 import type { ComplianceReport } from "../schemas/compliance.js";
+import type { ReportStats } from "../domain/compliance/report.js";
 import { complianceKeys } from "./keys.js";
 import type { StoreContext } from "./store-context.js";
 
@@ -26,13 +27,22 @@ export class ComplianceReports {
     await this.store.redis.set(this.keys.pending(jobId), await zip(JSON.stringify(report)), "PX", this.store.keepMs);
   }
 
-  /** Makes the scan's saved report the latest (its size in bytes, zipped); false when it is gone. */
-  async publish(jobId: string): Promise<number | false> {
+  /** Makes the scan's saved report the latest, with its stats (its size in bytes, zipped); false when it is gone. */
+  async publish(jobId: string, stats: (report: ComplianceReport) => ReportStats): Promise<number | false> {
     const zipped = await this.store.redis.getBuffer(this.keys.pending(jobId));
     if (!zipped) return false;
-    // Set, then forget the pending copy: a retried Store finds the latest already there.
-    await this.store.redis.multi().set(this.keys.latest, zipped).del(this.keys.pending(jobId)).exec();
+    const report = JSON.parse((await unzip(zipped)).toString("utf8")) as ComplianceReport;
+    // One MULTI: the report and its stats change together; the pending copy is forgotten (a retried Store finds the latest there).
+    const results = await this.store.redis.multi().set(this.keys.latest, zipped).set(this.keys.stats, JSON.stringify(stats(report))).del(this.keys.pending(jobId)).exec();
+    const failed = results?.find(([error]) => error);
+    if (failed) throw failed[0];
     return zipped.length;
+  }
+
+  /** The latest report's stats (metrics); undefined before the first scan. */
+  async stats(): Promise<ReportStats | undefined> {
+    const text = await this.store.redis.get(this.keys.stats);
+    return text ? (JSON.parse(text) as ReportStats) : undefined;
   }
 
   /** The scan's report as saved (before publish), or the latest one when it was published already. */

@@ -91,6 +91,8 @@ export function complianceKeys(prefix: string) {
   return {
     /** String: the latest finished scan's report, gzipped JSON. */
     latest: `${base}:latest`,
+    /** String: the latest report's counts and the scan's duration (JSON, small: what metrics read). */
+    stats: `${base}:stats`,
     /** String: a scan's report (gzipped JSON), from Evaluate until Store makes it the latest. */
     pending: (jobId: string) => `${base}:pending:${jobId}`,
     /** String, set NX: a RotateKey was started for this service and key version by following. */

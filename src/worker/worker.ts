@@ -22,12 +22,11 @@ export interface ChangeWorkerOptions {
   fleetSubscriptions?: readonly string[] | undefined;
   /** How often a fleet parent looks at its children (default 1 s). */
   fleetPollMs?: number;
-  /** Compliance scans: the rules' settings, following, CMK_APPROVALS for the RotateKeys following starts, a scan's observer (metrics). */
+  /** Compliance scans: the rules' settings, following, and CMK_APPROVALS for the RotateKeys following starts. */
   compliance?: {
     settings?: ComplianceSettings;
     follow?: boolean;
     approvals?: ApprovalPolicy;
-    observe?: ScanContext["observe"];
   };
   concurrency: number;
   /** Lock duration and stalled-job check interval: how soon a dead worker's job is taken over. */
@@ -71,7 +70,6 @@ export function createChangeWorker(deps: WorkerDependencies, options: ChangeWork
     follow: scan.follow ?? false,
     reports: store.compliance,
     followLatest: (moves) => followLatestVersion(store, moves, scan.approvals),
-    ...(scan.observe ? { observe: scan.observe } : {}),
   };
   const run = async (job: Job<ChangeJobData>, token?: string): Promise<JobResult> => {
     count.jobs += 1;

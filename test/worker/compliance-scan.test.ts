@@ -115,6 +115,17 @@ t.test("a scan of the seed and a 200-service fleet: every service with its findi
   const records = csv.body.match(/^\/subscriptions\//gm) ?? [];
   t.equal(records.length, services, "one row per service");
   t.equal((await report(stack, "", { accept: "application/json, text/csv;q=0.5" })).headers["content-type"], "application/json; charset=utf-8", "JSON when preferred");
+
+  // Metrics: the report's counts, bounded labels.
+  const metrics = (await stack.app.inject({ method: "GET", url: "/metrics" })).body;
+  t.match(metrics, /cmk_compliance_services\{encryption="CustomerManaged"\} 202/);
+  t.match(metrics, /cmk_compliance_services\{encryption="MicrosoftManaged"\} 2/);
+  t.match(metrics, /cmk_compliance_findings\{rule="MicrosoftManagedKey",severity="Low"\} 2/);
+  t.match(metrics, /cmk_compliance_findings\{rule="KeyVersionBehindLatest",severity="Low"\} 202/);
+  t.match(metrics, /cmk_compliance_findings\{rule="KeyExpired",severity="High"\} 0/);
+  t.equal(metrics.match(/^cmk_compliance_findings\{/gm)?.length, 18, "six rules by three severities");
+  t.match(metrics, /cmk_compliance_scan_duration_seconds \d/);
+  t.match(metrics, new RegExp(`cmk_compliance_last_success_timestamp_seconds ${Math.floor(Date.parse(body.scannedDateTime) / 1000)}`));
 });
 
 t.test("one scan at a time: a second request while one is unfinished is 409 ChangeInProgress naming it; readers may not scan", async (t) => {

@@ -1,5 +1,5 @@
 import { parseFhirServiceId, parseUserAssignedIdentityId } from "../../domain/arm-ids.js";
-import { buildReport } from "../../domain/compliance/report.js";
+import { buildReport, reportStats } from "../../domain/compliance/report.js";
 import { evaluateService, suggestKeyUrl, type ComplianceSettings, type KeyVersionFacts } from "../../domain/compliance/rules.js";
 import type { Fact, KeyFacts, PrincipalFacts, RoleAssignmentFacts } from "../../domain/checks/facts.js";
 import { diagnoseEncryption, type EncryptionHealth } from "../../domain/encryption.js";
@@ -50,7 +50,7 @@ export async function runComplianceScan(steps: JobSteps, deps: WorkerDependencie
     evaluate(deps, job, services, keys, discovered.subscriptions),
   );
   await steps.run("Store", async () => {
-    const size = await job.compliance.reports.publish(job.jobId);
+    const size = await job.compliance.reports.publish(job.jobId, (report) => reportStats(report, Date.now() - started));
     if (size === false) {
       // A retried Store after the report was published: nothing left to move.
       const latest = await job.compliance.reports.latest();
@@ -73,7 +73,6 @@ export async function runComplianceScan(steps: JobSteps, deps: WorkerDependencie
       output: { started: outcome.started },
     };
   });
-  job.compliance.observe?.({ durationMs: Date.now() - started, jobId: job.jobId });
   return steps.succeed({ scannedServices: counted.services, findings: counted.findings, keysRead: Object.keys(keys).length, ...(followed.started ? { followStarted: followed.started } : {}) });
 }
 

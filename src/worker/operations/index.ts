@@ -42,8 +42,6 @@ export interface ScanContext {
   reports: ComplianceReports;
   /** Starts the RotateKeys of following (job-store/follow-latest.ts, with CMK_APPROVALS). */
   followLatest(moves: readonly FollowMove[]): Promise<FollowOutcome>;
-  /** Hears each finished scan (metrics). */
-  observe?: (scan: { durationMs: number; jobId: string }) => void;
 }
 
 /** One operation as the worker runs it: its named steps, and the function that runs them. */
