@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Worker } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
-import { listenError, type ApiKeyEntry, type Config } from "./config.js";
+import { approvalPolicyOf, listenError, type ApiKeyEntry, type Config } from "./config.js";
 import { createAzureContext, createSandboxContext, type AzureContext } from "./azure/azure-context.js";
 import { createAzureAdapters, type AzureAdapters } from "./azure/adapters.js";
 import { createChangeWorker, runningJobCount } from "./worker/worker.js";
@@ -114,7 +114,7 @@ export function startWorker(
       compliance: {
         settings: { requireCustomerManagedKey: config.CMK_REQUIRE_CUSTOMER_MANAGED_KEY, keyMaxAgeDays: config.CMK_KEY_MAX_AGE_DAYS },
         follow: config.CMK_FOLLOW_LATEST_KEY_VERSION,
-        approvals: { required: config.CMK_APPROVALS === "required", ttlMs: Math.round(config.CMK_APPROVAL_TTL_HOURS * 3_600_000) },
+        approvals: approvalPolicyOf(config),
       },
     },
   );

@@ -1,16 +1,14 @@
 import { approvalFor, type ApprovalPolicy } from "../domain/governance.js";
+import type { FollowMove } from "../domain/compliance/follow.js";
 import type { ChangeJobData } from "../domain/job-record.js";
 import type { AddOutcome } from "./job-store.js";
 import type { ComplianceReports } from "./compliance-reports.js";
 
+export type { FollowMove };
+
 /** Who following the latest key version acts as (the monitor's createdBy, the audit's principal). */
 export const FOLLOW_PRINCIPAL = "policy:follow-latest-key-version";
 
-/** A FHIR service to move to a key version (versioned URL) it is behind. */
-export interface FollowMove {
-  fhirServiceId: string;
-  keyVersionUrl: string;
-}
 
 export interface FollowOutcome {
   started: number;

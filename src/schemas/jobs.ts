@@ -63,6 +63,7 @@ export const JobResult = Type.Object(
       ),
     ),
     keysRead: Type.Optional(Type.Integer({ minimum: 0, description: "ComplianceScan: distinct keys read from Key Vault (each once)." })),
+    followStarted: Type.Optional(Type.Integer({ minimum: 0, description: "ComplianceScan with CMK_FOLLOW_LATEST_KEY_VERSION: RotateKey jobs it started." })),
     resourceBody: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: "Dry runs: the full FHIR service body the change would PUT (SDK model: properties flattened)." }),
     ),

@@ -1,5 +1,6 @@
 import { parseFhirServiceId, parseUserAssignedIdentityId } from "../../domain/arm-ids.js";
 import { buildReport, reportStats } from "../../domain/compliance/report.js";
+import { behindLatestMoves } from "../../domain/compliance/follow.js";
 import { evaluateService, suggestKeyUrl, type ComplianceSettings, type KeyVersionFacts } from "../../domain/compliance/rules.js";
 import type { Fact, KeyFacts, PrincipalFacts, RoleAssignmentFacts } from "../../domain/checks/facts.js";
 import { diagnoseEncryption, type EncryptionHealth } from "../../domain/encryption.js";
@@ -62,14 +63,10 @@ export async function runComplianceScan(steps: JobSteps, deps: WorkerDependencie
   const followed = await steps.run<{ started: number }>("Follow", async () => {
     if (!job.compliance.follow) return { status: "Skipped", message: "CMK_FOLLOW_LATEST_KEY_VERSION is off: nothing started.", output: { started: 0 } };
     const report = await job.compliance.reports.latest();
-    const behind = (report?.scanId === job.jobId ? report.services : []).filter((service) => service.findings.some((finding) => finding.rule === "KeyVersionBehindLatest"));
-    const moves = behind.flatMap((service) => {
-      const key = parseKeyUrl(service.keyEncryptionKeyUrl ?? "");
-      return key && service.latestKeyVersion ? [{ fhirServiceId: service.fhirServiceId, keyVersionUrl: `${key.vaultUrl}/keys/${key.keyName}/${service.latestKeyVersion}` }] : [];
-    });
+    const moves = report?.scanId === job.jobId ? behindLatestMoves(report) : [];
     const outcome = await job.compliance.followLatest(moves);
     return {
-      message: `${behind.length} service(s) behind their key's newest version: ${outcome.started} RotateKey job(s) started, ${outcome.already} started before, ${outcome.busy} with another change running.`,
+      message: `${moves.length} service(s) behind their key's newest version: ${outcome.started} RotateKey job(s) started, ${outcome.already} started before, ${outcome.busy} with another change running.`,
       output: { started: outcome.started },
     };
   });
