@@ -119,10 +119,7 @@ export function startWorker(
     },
   );
   // Scheduled compliance scans: every worker registers the same scheduler (or removes it with `off`).
-  const schedule = startComplianceSchedule(store, config.CMK_COMPLIANCE_SCAN_CRON, logger).catch((error: Error) => {
-    logger.warn({ err: error.message }, "compliance scan schedule not registered; the next worker start tries again");
-    return undefined;
-  });
+  const schedule = startComplianceSchedule(store, config.CMK_COMPLIANCE_SCAN_CRON, logger);
   // Webhook deliveries run wherever changes run.
   const webhookSecret = options.webhookSecret ?? config.CMK_WEBHOOK_SECRET;
   if (!webhookSecret) logger.warn("CMK_WEBHOOK_SECRET is not set: jobs with a callbackUrl record their webhook as failed.");
@@ -151,7 +148,7 @@ export function startWorker(
       // Cutting the connection ends whatever close still waits for; unfinished jobs keep their saved
       // step and are taken over once their lock expires. A delivery cut short is retried (webhook-id
       // stays the same, so receivers see it once).
-      await (await schedule)?.close().catch(() => undefined);
+      await schedule.close().catch(() => undefined);
       connection.disconnect();
       await store.close();
       await webhooks.close(outcome === "timeout" || !waitForJobs);

@@ -10,6 +10,8 @@ import { redisOutageLog } from "../job-store/outage-log.js";
 export const SCHEDULE_PRINCIPAL = "schedule:CMK_COMPLIANCE_SCAN_CRON";
 
 export interface RunningSchedule {
+  /** Settles once the scheduler is registered (or removed), or could not be. */
+  ready: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -19,10 +21,10 @@ export interface RunningSchedule {
  * scan runs adds nothing), with a job id derived from the tick's, so a tick retried or run by two workers
  * adds one scan.
  */
-export async function startComplianceSchedule(store: JobStore, cron: string, logger: FastifyBaseLogger): Promise<RunningSchedule> {
+export function startComplianceSchedule(store: JobStore, cron: string, logger: FastifyBaseLogger): RunningSchedule {
   const queue = createSchedulesQueue(store.redis, store.keys.prefix);
-  const applied = await applyComplianceSchedule(queue, cron);
-  logger.info({ cron, schedule: applied }, applied === "scheduled" ? "compliance scans scheduled (CMK_COMPLIANCE_SCAN_CRON, UTC)" : "no scheduled compliance scans (CMK_COMPLIANCE_SCAN_CRON=off)");
+  // Redis trouble is the outage log's to tell (one line, then reminders), never an unhandled error event.
+  queue.on("error", (error) => redisOutageLog.error(logger, error, "schedule queue error"));
   const tick = async (job: Job<ScheduleTickData>) => {
     const added = await store.addChange(
       { request: { operation: "ComplianceScan" }, createdBy: SCHEDULE_PRINCIPAL, createdById: SCHEDULE_PRINCIPAL, createdDateTime: new Date().toISOString() },
@@ -31,12 +33,24 @@ export async function startComplianceSchedule(store: JobStore, cron: string, log
     if (added.accepted) logger.info({ jobId: added.jobId, tick: job.id }, "scheduled compliance scan added");
     else logger.info({ tick: job.id, activeJobId: "activeJobId" in added ? added.activeJobId : undefined }, "scheduled compliance scan not added: a scan is unfinished");
   };
-  const worker = applied === "scheduled" ? new Worker<ScheduleTickData>(SCHEDULES_QUEUE, tick, { connection: store.redis, prefix: store.keys.prefix, concurrency: 1 }) : undefined;
-  worker?.on("error", (error) => redisOutageLog.error(logger, error, "schedule worker error"));
+  let worker: Worker<ScheduleTickData> | undefined;
+  let closed = false;
+  // Registered in the background: a Redis that does not answer yet delays the schedule, never the worker's start or its shutdown.
+  const applied = applyComplianceSchedule(queue, cron).then(
+    (outcome) => {
+      logger.info({ cron, schedule: outcome }, outcome === "scheduled" ? "compliance scans scheduled (CMK_COMPLIANCE_SCAN_CRON, UTC)" : "no scheduled compliance scans (CMK_COMPLIANCE_SCAN_CRON=off)");
+      if (outcome !== "scheduled" || closed) return;
+      worker = new Worker<ScheduleTickData>(SCHEDULES_QUEUE, tick, { connection: store.redis, prefix: store.keys.prefix, concurrency: 1 });
+      worker.on("error", (error) => redisOutageLog.error(logger, error, "schedule worker error"));
+    },
+    (error: Error) => logger.warn({ err: error.message }, "compliance scan schedule not registered; the next worker start tries again"),
+  );
   return {
+    ready: applied,
     close: async () => {
+      closed = true;
       await worker?.close();
-      await queue.close();
+      await queue.close().catch(() => undefined);
     },
   };
 }

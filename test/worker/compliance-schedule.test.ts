@@ -21,8 +21,9 @@ t.test("two workers register one scheduler; every tick runs once and adds at mos
   const { logger } = capturingLogger();
 
   // Every second (six fields: seconds first), registered by both workers.
-  const schedules = await Promise.all(stores.map((store) => startComplianceSchedule(store, "* * * * * *", logger as never)));
+  const schedules = stores.map((store) => startComplianceSchedule(store, "* * * * * *", logger as never));
   t.teardown(() => Promise.all(schedules.map((schedule) => schedule.close())));
+  await Promise.all(schedules.map((schedule) => schedule.ready));
   const queue = createSchedulesQueue(connections[0]!, config.CMK_QUEUE_PREFIX);
   t.teardown(() => queue.close());
   const schedulers = await queue.getJobSchedulers();
@@ -40,7 +41,8 @@ t.test("two workers register one scheduler; every tick runs once and adds at mos
   t.match(scans[0]!.data, { request: { operation: "ComplianceScan" }, createdBy: SCHEDULE_PRINCIPAL });
 
   // off: the scheduler is gone (a worker started with it removes it for all).
-  const off = await startComplianceSchedule(stores[1]!, "off", logger as never);
+  const off = startComplianceSchedule(stores[1]!, "off", logger as never);
+  await off.ready;
   await off.close();
   t.equal((await queue.getJobSchedulers()).length, 0, "off removes the scheduler");
 });
