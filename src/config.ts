@@ -277,6 +277,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+/** CMK_APPROVALS and CMK_APPROVAL_TTL_HOURS as the changes service, following and the worker take them. */
+export function approvalPolicyOf(config: Pick<Config, "CMK_APPROVALS" | "CMK_APPROVAL_TTL_HOURS">): { required: boolean; ttlMs: number } {
+  return { required: config.CMK_APPROVALS === "required", ttlMs: Math.round(config.CMK_APPROVAL_TTL_HOURS * 3_600_000) };
+}
+
 /**
  * Why a CMK_COMPLIANCE_SCAN_CRON value cannot be used, or undefined when it can: `off`, or a cron
  * expression of 5 fields (6 with seconds first) or a macro such as `@daily`, as BullMQ's job scheduler parses it (cron-parser, the version

@@ -2,11 +2,12 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Worker } from "bullmq";
 import type { FastifyBaseLogger } from "fastify";
-import { listenError, type ApiKeyEntry, type Config } from "./config.js";
+import { approvalPolicyOf, listenError, type ApiKeyEntry, type Config } from "./config.js";
 import { createAzureContext, createSandboxContext, type AzureContext } from "./azure/azure-context.js";
 import { azureCloud } from "./azure/cloud.js";
 import { createAzureAdapters, type AzureAdapters } from "./azure/adapters.js";
 import { createChangeWorker, runningJobCount } from "./worker/worker.js";
+import { startComplianceSchedule } from "./worker/compliance-schedule.js";
 import { generateWebhookSecret, startWebhookWorker } from "./worker/webhook-delivery.js";
 import { sha256Hex } from "./plugins/app/authentication.js";
 import { createJobStore } from "./job-store/job-store.js";
@@ -101,8 +102,21 @@ export function startWorker(
   adapters.armPacing.use(store.armBudget(armBudgetLimits(config)));
   const worker = createChangeWorker(
     { ...adapters, propagationWindowMs: config.CMK_ROLE_PROPAGATION_WINDOW_MS },
-    { store, concurrency: config.CMK_WORKER_CONCURRENCY, lockMs: config.CMK_WORKER_LOCK_MS, logger, fleetSubscriptions: config.fleetSubscriptions },
+    {
+      store,
+      concurrency: config.CMK_WORKER_CONCURRENCY,
+      lockMs: config.CMK_WORKER_LOCK_MS,
+      logger,
+      fleetSubscriptions: config.fleetSubscriptions,
+      compliance: {
+        settings: { requireCustomerManagedKey: config.CMK_REQUIRE_CUSTOMER_MANAGED_KEY, keyMaxAgeDays: config.CMK_KEY_MAX_AGE_DAYS },
+        follow: config.CMK_FOLLOW_LATEST_KEY_VERSION,
+        approvals: approvalPolicyOf(config),
+      },
+    },
   );
+  // Scheduled compliance scans: every worker registers the same scheduler (or removes it with `off`).
+  const schedule = startComplianceSchedule(store, config.CMK_COMPLIANCE_SCAN_CRON, logger);
   // Webhook deliveries run wherever changes run.
   const webhookSecret = options.webhookSecret ?? config.CMK_WEBHOOK_SECRET;
   if (!webhookSecret) logger.warn("CMK_WEBHOOK_SECRET is not set: jobs with a callbackUrl record their webhook as failed.");
@@ -131,6 +145,7 @@ export function startWorker(
       // Cutting the connection ends whatever close still waits for; unfinished jobs keep their saved
       // step and are taken over once their lock expires. A delivery cut short is retried (webhook-id
       // stays the same, so receivers see it once).
+      await schedule.close().catch(() => undefined);
       connection.disconnect();
       await store.close();
       await webhooks.close(outcome === "timeout" || !waitForJobs);

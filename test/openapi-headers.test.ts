@@ -138,6 +138,16 @@ t.test("the headers, media types and problem examples the document declares are 
   t.equal((await rotation({ keyUrl: "https://kvsandbox.vault.azure.net/keys/cmk-rsa-3072", dryRun: true }, { "idempotency-key": "fleet" })).headers["idempotent-replayed"], "true");
   t.equal((await rotation({ keyUrl: "https://kvsandbox.vault.azure.net/keys/cmk-rsa-3072/00000000000000000000000000000001" })).json().code, "ValidationFailed");
 
+  // Compliance: no report before the first scan, a scan, then the report as JSON and CSV.
+  const compliance = (query = "", headers: Record<string, string> = {}) => call(app, "get", "/v1/compliance", { headers: { ...as(KEYS.reader), ...headers }, query });
+  t.equal((await compliance()).statusCode, 404);
+  const scan = await call(app, "post", "/v1/compliance-scans", { headers: as(KEYS.operator) });
+  t.equal(scan.statusCode, 202, scan.body);
+  t.equal((await waitForJob(app, scan.json().id, 60_000)).monitor.status, "Succeeded");
+  t.equal((await compliance()).statusCode, 200);
+  t.equal((await compliance("", { accept: "text/csv" })).headers["content-type"], "text/csv; charset=utf-8");
+  t.equal((await compliance("?severity=Critical")).statusCode, 400);
+
   // Reads of Azure through the sandbox.
   const post = (path: string, payload: object) => call(app, "post", path, { payload, headers: as(KEYS.reader) });
   t.equal((await post("/v1/validations", exampleSetKey)).statusCode, 200);

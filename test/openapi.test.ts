@@ -75,8 +75,8 @@ t.test("problems are application/problem+json with the Problem schema and a name
   }
 });
 
-t.test("successes are application/json, but for the event stream and the metrics", async (t) => {
-  const media: Record<string, string[]> = { "get /v1/jobs/{jobId}/events": ["text/event-stream"], "get /metrics": ["text/plain"] };
+t.test("successes are application/json, but for the event stream, the metrics and the compliance report's CSV", async (t) => {
+  const media: Record<string, string[]> = { "get /v1/jobs/{jobId}/events": ["text/event-stream"], "get /metrics": ["text/plain"], "get /v1/compliance": ["application/json", "text/csv"] };
   for (const { operation, name } of operations) {
     for (const [status, response] of Object.entries(operation.responses)) {
       if (!status.startsWith("2") || !response.content) continue;

@@ -51,7 +51,14 @@ export function createDiscoveryAdapter(context: AzureContext): DiscoveryAdapter 
         if (!service.id) continue;
         const keyEncryptionKeyUrl = service.encryption?.customerManagedKeyEncryption?.keyEncryptionKeyUrl;
         const userAssigned = Object.keys(service.identity?.userAssignedIdentities ?? {});
-        found.push({ id: service.id, ...(keyEncryptionKeyUrl ? { keyEncryptionKeyUrl } : {}), ...(userAssigned.length ? { userAssignedIdentityIds: userAssigned } : {}) });
+        found.push({
+          id: service.id,
+          ...(keyEncryptionKeyUrl ? { keyEncryptionKeyUrl } : {}),
+          ...(userAssigned.length ? { userAssignedIdentityIds: userAssigned } : {}),
+          ...(service.location ? { location: service.location } : {}),
+          ...(service.identity?.type ? { identityType: service.identity.type } : {}),
+          ...(service.identity?.principalId ? { principalId: service.identity.principalId } : {}),
+        });
       }
       return found;
     },

@@ -66,7 +66,8 @@ export interface HealthFacts {
   vault: Fact<VaultFacts>;
   principal: Fact<PrincipalFacts>;
   roleAssignments: Fact<RoleAssignmentFacts[]>;
-  dataPlane: { status: number | undefined; detail: string };
+  /** Absent: not asked (a compliance scan judges from Azure's control and key planes only, one list per workspace). */
+  dataPlane?: { status: number | undefined; detail: string };
 }
 
 /** Checks that mean the service cannot use its key (the FHIR API answers 500 while any of them fails). */
@@ -131,7 +132,9 @@ export function diagnoseEncryption(
 
   const plane = facts.dataPlane;
   checks.push(
-    plane.status === undefined
+    plane === undefined
+      ? skipped("FhirDataPlane", "Not asked: judged from the key, identity and role assignments alone.")
+      : plane.status === undefined
       ? warning("FhirDataPlane", `The FHIR data plane could not be reached: ${plane.detail}.`)
       : plane.status >= 500
         ? failed("FhirDataPlane", `The FHIR API answers ${plane.status} (${plane.detail}): data is unreachable until key access is restored.`, "Fix the failed checks above, then send RecoverKeyAccess.")

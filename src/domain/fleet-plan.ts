@@ -16,6 +16,10 @@ export interface FleetService {
   keyEncryptionKeyUrl?: string;
   /** Its user-assigned identities, whose principals the parent reads once for all children. */
   userAssignedIdentityIds?: string[];
+  /** Region, identity type and system-assigned principal, as the list shows them (what a compliance scan judges from). */
+  location?: string;
+  identityType?: string;
+  principalId?: string;
 }
 
 export interface FleetPlan {
@@ -72,7 +76,12 @@ export function interleaveBySubscription<T extends { id: string }>(services: rea
  * a UUID, as every job id is.
  */
 export function fleetChildJobId(parentJobId: string, fhirServiceId: string): string {
-  const hex = createHash("sha256").update(`${parentJobId.toLowerCase()}\n${canonicalArmId(fhirServiceId)}`).digest("hex");
+  return derivedJobId(`${parentJobId.toLowerCase()}\n${canonicalArmId(fhirServiceId)}`);
+}
+
+/** A job id (UUID form, version 8: custom) derived from `text`: the same text, the same job, however often it is added. */
+export function derivedJobId(text: string): string {
+  const hex = createHash("sha256").update(text).digest("hex");
   const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

@@ -41,6 +41,22 @@ export interface ApprovalDecision {
   comment?: string;
 }
 
+/** CMK_APPROVALS and CMK_APPROVAL_TTL_HOURS. */
+export interface ApprovalPolicy {
+  required: boolean;
+  ttlMs: number;
+}
+
+/**
+ * The approval a new job waits for, if any: every change that would write to Azure under
+ * CMK_APPROVALS=required. Dry runs and compliance scans write nothing; a fleet rotation is approved once,
+ * on its parent.
+ */
+export function approvalFor(request: Pick<ChangeJobData["request"], "operation" | "dryRun">, policy: ApprovalPolicy | undefined, now: Date): ChangeJobData["approval"] {
+  if (!policy?.required || request.dryRun || request.operation === "ComplianceScan") return undefined;
+  return { expiresDateTime: new Date(now.getTime() + policy.ttlMs).toISOString() };
+}
+
 /** Whether `data` waits for an approval: set once, when the change was accepted. */
 export function needsApproval(data: Pick<ChangeJobData, "approval">): boolean {
   return data.approval !== undefined;

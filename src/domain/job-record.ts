@@ -1,5 +1,6 @@
 import type { ChangeRequest } from "../schemas/change-requests.js";
 import type { FleetJobRequest } from "../schemas/key-rotations.js";
+import type { ComplianceScanJobRequest } from "../schemas/compliance.js";
 import type { JobErrorBody, JobResult, JobStatus, JobStatusMonitor, JobStep, StepStatus } from "../schemas/jobs.js";
 import type { RequestedIdentity } from "./fhir-resource.js";
 import { approvalView, awaitedBefore, awaiting, CANCELED_CODES, type ApprovalDecision } from "./governance.js";
@@ -48,8 +49,11 @@ export interface ReplacedSettings {
   identityType: string;
 }
 
-/** What a job carries out: a change request, or a fleet rotation (the parent of RotateKey children). */
-export type JobRequest = ChangeRequest | FleetJobRequest;
+/** What a job carries out: a change request, a fleet rotation (the parent of RotateKey children), or a compliance scan. */
+export type JobRequest = ChangeRequest | FleetJobRequest | ComplianceScanJobRequest;
+
+/** What a scan's exclusivity and error targets name: there is one unfinished scan at a time. */
+export const COMPLIANCE_SCAN_TARGET = "compliance-scans";
 
 /** A fleet rotation's child: which parent made it, and the key version the parent resolved. */
 export interface FleetMembership {
@@ -70,7 +74,7 @@ export interface ChangeJobData {
   /** Children of a fleet rotation only. */
   fleet?: FleetMembership;
   /**
-   * RotateFleet only: the subscriptions it may look in, fixed when it was accepted (the body's
+   * RotateFleet and ComplianceScan: the subscriptions it may look in, fixed when it was accepted (the body's
    * `subscriptions`, else the caller's allow-list); absent: every subscription the service can list.
    */
   scope?: string[];
@@ -78,7 +82,9 @@ export interface ChangeJobData {
 
 /** What a job is about, for error targets: its FHIR service, or a fleet rotation's key. */
 export function jobTarget(request: JobRequest): string {
-  return request.operation === "RotateFleet" ? request.keyUrl : request.fhirServiceId;
+  if (request.operation === "RotateFleet") return request.keyUrl;
+  if (request.operation === "ComplianceScan") return COMPLIANCE_SCAN_TARGET;
+  return request.fhirServiceId;
 }
 
 export interface StepPlan {
@@ -181,7 +187,8 @@ export function toStatusMonitor(snapshot: JobSnapshot, now = new Date()): JobSta
     })),
     ...(data.request.fhirServiceId ? { fhirServiceId: data.request.fhirServiceId } : {}),
     ...(data.fleet ? { parentJobId: data.fleet.parentJobId } : {}),
-    ...(data.request.operation === "RotateFleet" ? { keyUrl: data.request.keyUrl, ...(data.scope ? { subscriptions: data.scope } : {}) } : {}),
+    ...(data.request.operation === "RotateFleet" ? { keyUrl: data.request.keyUrl } : {}),
+    ...((data.request.operation === "RotateFleet" || data.request.operation === "ComplianceScan") && data.scope ? { subscriptions: data.scope } : {}),
     createdBy: data.createdBy,
     createdDateTime: data.createdDateTime,
     lastUpdatedDateTime:

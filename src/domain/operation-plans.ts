@@ -57,12 +57,22 @@ export const ROTATE_FLEET_STEPS = [
   { name: "Aggregate", weight: 80 },
 ] as const satisfies readonly StepPlan[];
 
-export const STEP_PLANS: Readonly<Record<Operation | "RotateFleet", readonly StepPlan[]>> = {
+/** A compliance scan: listing and key reads are most of it. */
+export const COMPLIANCE_SCAN_STEPS = [
+  { name: "Discover", weight: 40 },
+  { name: "ReadKeys", weight: 30 },
+  { name: "Evaluate", weight: 20 },
+  { name: "Store", weight: 5 },
+  { name: "Follow", weight: 5 },
+] as const satisfies readonly StepPlan[];
+
+export const STEP_PLANS: Readonly<Record<Operation | "RotateFleet" | "ComplianceScan", readonly StepPlan[]>> = {
   SetKey: SET_KEY_STEPS,
   CreateService: CREATE_SERVICE_STEPS,
   RotateKey: ROTATE_KEY_STEPS,
   RecoverKeyAccess: RECOVER_KEY_ACCESS_STEPS,
   RotateFleet: ROTATE_FLEET_STEPS,
+  ComplianceScan: COMPLIANCE_SCAN_STEPS,
 };
 
 /** The steps `operation` runs; none for a name no operation has (a record from another version). */

@@ -30,7 +30,7 @@ const ROLLBACKABLE = new Set(["SetKey", "RotateKey"]);
 export function rollbackPlan(job: { data: ChangeJobData; progress: JobProgress | undefined; monitor: JobStatusMonitor }, options: RollbackOptions = {}): RollbackPlan {
   const { data, progress, monitor } = job;
   const { request } = data;
-  if (!ROLLBACKABLE.has(request.operation) || request.operation === "RotateFleet") {
+  if (!ROLLBACKABLE.has(request.operation) || request.operation === "RotateFleet" || request.operation === "ComplianceScan") {
     return { code: "OperationNotRollbackable", reason: `Only SetKey, RotateKey and fleet rotations can be rolled back; job ${monitor.id} is ${request.operation}.` };
   }
   if (monitor.status !== "Succeeded") return { code: "NotSucceeded", reason: `Job ${monitor.id} did not succeed (it is ${monitor.status}); only a Succeeded change can be rolled back.` };

@@ -22,7 +22,8 @@ import type { ArmRequestKind } from "../azure/arm-pacing.js";
 import { JobEventLog } from "./job-events.js";
 import { listJobs, queueIndexJob, queueMaintainIndexes, type JobListFilters, type JobListPage } from "./job-index.js";
 import { storeKeys, type StoreKeys } from "./keys.js";
-import { createChangesQueue, createWebhooksQueue, enqueueWebhook, exclusivityId, fleetExclusivityId, type ChangesQueue, type WebhookType, type WebhooksQueue } from "./queue.js";
+import { ComplianceReports } from "./compliance-reports.js";
+import { COMPLIANCE_SCAN_EXCLUSIVITY_ID, createChangesQueue, createWebhooksQueue, enqueueWebhook, exclusivityId, fleetExclusivityId, type ChangesQueue, type WebhookType, type WebhooksQueue } from "./queue.js";
 import { redisOutageLog } from "./outage-log.js";
 import { RateCounters } from "./rate-counters.js";
 import { withStoreScripts } from "./scripts.js";
@@ -78,6 +79,8 @@ export class JobStore implements StoreContext {
   readonly pageCursors: PageCursors;
   /** Fleet rotations' own records and their children (fleet-store.ts). */
   readonly fleets: FleetStore;
+  /** Compliance reports and the follow markers (compliance-reports.ts). */
+  readonly compliance: ComplianceReports;
   private readonly webhookBackoffMs: number;
   private readonly logger: Pick<FastifyBaseLogger, "info" | "warn"> | undefined;
   private webhooksQueue: WebhooksQueue | undefined;
@@ -105,6 +108,7 @@ export class JobStore implements StoreContext {
     this.deliveries = new WebhookDeliveries(this);
     this.pageCursors = pageCursors(() => this.pageCursorKey());
     this.fleets = new FleetStore(this);
+    this.compliance = new ComplianceReports(this);
   }
 
   /**
@@ -146,7 +150,12 @@ export class JobStore implements StoreContext {
     const jobId = options.jobId ?? randomUUID();
     const { request } = data;
     const exclusive = !request.dryRun;
-    const deduplicationId = request.operation === "RotateFleet" ? fleetExclusivityId(request.keyUrl) : exclusivityId(request.fhirServiceId);
+    const deduplicationId =
+      request.operation === "RotateFleet"
+        ? fleetExclusivityId(request.keyUrl)
+        : request.operation === "ComplianceScan"
+          ? COMPLIANCE_SCAN_EXCLUSIVITY_ID
+          : exclusivityId(request.fhirServiceId);
     // A change awaiting approval or its window is a delayed job: it holds the lock, not a worker slot.
     const delay = initialDelayMs(data, Date.now());
     const jobOptions: JobsOptions = {

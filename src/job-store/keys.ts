@@ -4,6 +4,8 @@ import { canonicalArmId } from "../domain/arm-ids.js";
 /** The queue every change request goes through, and the one that delivers webhooks. */
 export const CHANGES_QUEUE = "changes";
 export const WEBHOOKS_QUEUE = "webhooks";
+/** BullMQ's job schedulers (scheduled compliance scans): each tick adds the real job to the changes queue. */
+export const SCHEDULES_QUEUE = "schedules";
 
 /**
  * Every Redis key the service uses, under one prefix (CMK_QUEUE_PREFIX), so one prefix holds a whole
@@ -77,4 +79,24 @@ export function keyEventKeys(prefix: string) {
 /** Key Vault key names and hosts compare without case: one digest per versionless key. */
 export function keyDigest(versionlessKeyUrl: string): string {
   return createHash("sha256").update(versionlessKeyUrl.toLowerCase()).digest("hex").slice(0, 40);
+}
+
+/**
+ * Keys of compliance scans (`POST /v1/compliance-scans`, `GET /v1/compliance`): the latest finished
+ * report, a scan's report until it is complete, and the markers of RotateKeys started by following the
+ * latest key version (one per FHIR service and target version).
+ */
+export function complianceKeys(prefix: string) {
+  const base = `${prefix}:compliance`;
+  return {
+    /** String: the latest finished scan's report, gzipped JSON. */
+    latest: `${base}:latest`,
+    /** String: the latest report's counts and the scan's duration (JSON, small: what metrics read). */
+    stats: `${base}:stats`,
+    /** String: a scan's report (gzipped JSON), from Evaluate until Store makes it the latest. */
+    pending: (jobId: string) => `${base}:pending:${jobId}`,
+    /** String, set NX: a RotateKey was started for this service and key version by following. */
+    followed: (fhirServiceId: string, keyVersionUrl: string) =>
+      `${base}:followed:${createHash("sha256").update(`${canonicalArmId(fhirServiceId)}\n${keyVersionUrl.toLowerCase()}`).digest("hex").slice(0, 40)}`,
+  };
 }

@@ -55,6 +55,9 @@ export function fleetExclusivityId(keyUrl: string): string {
   return `fleet-${createHash("sha256").update(keyUrl.toLowerCase().replace(/\/[0-9a-z]{32}$/, "")).digest("hex").slice(0, 40)}`;
 }
 
+/** One unfinished compliance scan at a time (a scheduled tick and an operator's request included). */
+export const COMPLIANCE_SCAN_EXCLUSIVITY_ID = "compliance-scan";
+
 /**
  * The delivery job of a finished job's webhook, keyed by the job's id: queued once per job. Another type
  * (job.approval_requested) is keyed by the job's id and the type, and its body is Standard Webhooks'

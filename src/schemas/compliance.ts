@@ -1,6 +1,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { RecoverKeyAccessRequest, RotateKeyRequest, SetKeyRequest } from "./change-requests.js";
 import { DateTime } from "./common.js";
+import { SubscriptionId } from "./key-rotations.js";
 
 /**
  * The compliance report (api-contract v1.1, Compliance) and the Azure Event Grid deliveries of Key Vault
@@ -96,6 +97,33 @@ export const ComplianceQuery = Type.Object(
   { additionalProperties: false },
 );
 export type ComplianceQuery = Static<typeof ComplianceQuery>;
+
+/** `POST /v1/compliance-scans`: every field optional; no body at all is `{}`. */
+export const ComplianceScanRequest = Type.Object(
+  {
+    subscriptions: Type.Optional(
+      Type.Array(SubscriptionId, {
+        minItems: 1,
+        maxItems: 100,
+        uniqueItems: true,
+        description: "Subscriptions to scan; default: CMK_SUBSCRIPTIONS, or every subscription the service can list; always within the caller's allow-list.",
+      }),
+    ),
+    callbackUrl: Type.Optional(Type.String({ format: "uri", pattern: "^https?://", maxLength: 2000, description: "Signed webhook target, called once when the scan ends." })),
+  },
+  { additionalProperties: false, title: "ComplianceScan", example: {} },
+);
+export type ComplianceScanRequest = Static<typeof ComplianceScanRequest>;
+
+/** A scan's request as its job stores it. */
+export interface ComplianceScanJobRequest extends ComplianceScanRequest {
+  operation: "ComplianceScan";
+  /** A scan names no one service, writes nothing and waits for no approval or window. */
+  fhirServiceId?: undefined;
+  dryRun?: undefined;
+  ticket?: undefined;
+  schedule?: undefined;
+}
 
 // --- Azure Event Grid deliveries (learn.microsoft.com/azure/event-grid/event-schema, cloud-event-schema,
 // event-schema-key-vault, webhook-event-delivery). Unknown members are allowed: Event Grid may add some.

@@ -169,6 +169,12 @@ export const PROBLEM_EXAMPLES = {
     "FhirServiceNotFound: the FHIR service the template would change does not exist.",
     new FhirServiceNotFoundError({ id: SEED_EXAMPLES.fhirNew, fhirService: "fhir-new", workspace: "wssandbox" }),
   ),
+  complianceReportNotFound: problemExample(
+    "NotFound",
+    "NotFound: no compliance scan has finished yet.",
+    new NotFoundError("A compliance report (no scan has finished yet: POST /v1/compliance-scans)"),
+  ),
+  scanInProgress: problemExample("ChangeInProgress", "ChangeInProgress: a compliance scan has not finished; follow activeJobId.", new ChangeInProgressError("compliance-scans", JOB_ID)),
   changeInProgress: problemExample(
     "ChangeInProgress",
     "ChangeInProgress: the FHIR service has an unfinished job; follow activeJobId.",

@@ -55,6 +55,15 @@ export const JobResult = Type.Object(
     previousVersionsDisabled: Type.Optional(Type.Array(Type.String(), { description: "RotateFleet: versions services moved away from that are disabled (data encrypted with them may be unreadable: enable them again)." })),
     wouldChange: Type.Optional(Type.Array(Type.String(), { description: "RotateFleet dry runs: the FHIR services a rotation would move." })),
     changes: Type.Optional(Type.Array(Type.String(), { description: "RecoverKeyAccess: every change the job made, in order." })),
+    scannedServices: Type.Optional(Type.Integer({ minimum: 0, description: "ComplianceScan: FHIR services in its report (GET /v1/compliance)." })),
+    findings: Type.Optional(
+      Type.Object(
+        { High: Type.Integer({ minimum: 0 }), Medium: Type.Integer({ minimum: 0 }), Low: Type.Integer({ minimum: 0 }) },
+        { description: "ComplianceScan: findings by severity." },
+      ),
+    ),
+    keysRead: Type.Optional(Type.Integer({ minimum: 0, description: "ComplianceScan: distinct keys read from Key Vault (each once)." })),
+    followStarted: Type.Optional(Type.Integer({ minimum: 0, description: "ComplianceScan with CMK_FOLLOW_LATEST_KEY_VERSION: RotateKey jobs it started." })),
     resourceBody: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: "Dry runs: the full FHIR service body the change would PUT (SDK model: properties flattened)." }),
     ),
@@ -114,7 +123,7 @@ export type Approval = Static<typeof Approval>;
 export const JobStatusMonitor = Type.Object(
   {
     id: Type.String({ description: "Job id." }),
-    operation: Type.String({ description: "SetKey, CreateService, RotateKey, RecoverKeyAccess or RotateFleet." }),
+    operation: Type.String({ description: "SetKey, CreateService, RotateKey, RecoverKeyAccess, RotateFleet or ComplianceScan." }),
     status: JobStatus,
     percentComplete: Type.Integer({ minimum: 0, maximum: 100 }),
     currentStep: Type.Optional(Type.String({ description: "The step running now, or the last one that ran." })),
@@ -122,7 +131,7 @@ export const JobStatusMonitor = Type.Object(
     fhirServiceId: Type.Optional({ ...FhirServiceId, description: "The FHIR service the job changes (every job but RotateFleet)." }),
     parentJobId: Type.Optional(Type.String({ description: "The fleet rotation (RotateFleet) this job is a child of." })),
     keyUrl: Type.Optional(Type.String({ description: "RotateFleet: the versionless key whose services are moved." })),
-    subscriptions: Type.Optional(Type.Array(Type.String(), { description: "RotateFleet: the subscriptions it was limited to, when it was." })),
+    subscriptions: Type.Optional(Type.Array(Type.String(), { description: "RotateFleet and ComplianceScan: the subscriptions it was limited to, when it was." })),
     dryRun: Type.Optional(Type.Boolean()),
     ticket: Type.Optional(Type.Ref(Ticket)),
     createdBy: Type.String({ description: "API key name or token subject that submitted the change." }),
@@ -163,7 +172,7 @@ export const JobListQuery = Type.Object(
   {
     status: Type.Optional(JobStatus),
     operation: Type.Optional(
-      Type.Union([Type.Literal("SetKey"), Type.Literal("CreateService"), Type.Literal("RotateKey"), Type.Literal("RecoverKeyAccess"), Type.Literal("RotateFleet")], {
+      Type.Union([Type.Literal("SetKey"), Type.Literal("CreateService"), Type.Literal("RotateKey"), Type.Literal("RecoverKeyAccess"), Type.Literal("RotateFleet"), Type.Literal("ComplianceScan")], {
         description: "Only jobs of this operation.",
       }),
     ),

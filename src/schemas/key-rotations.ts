@@ -2,7 +2,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { Schedule, Ticket } from "./common.js";
 import { SEED_EXAMPLES } from "./examples.js";
 
-const SubscriptionId = Type.String({
+export const SubscriptionId = Type.String({
   pattern: "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
   description: "Subscription id (a GUID).",
   example: "22222222-2222-2222-2222-222222222222",

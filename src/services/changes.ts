@@ -3,10 +3,11 @@ import type { FastifyBaseLogger } from "fastify";
 import { ChangeInProgressError, IdempotencyKeyReusedError, NotFoundError, NotRollbackableError, RequestInProgressError, ValidationFailedError } from "../errors.js";
 import { changeRequestRecord } from "../audit/audit-entry.js";
 import { jobTarget, type ChangeJobData, type JobRequest } from "../domain/job-record.js";
-import { scheduleProblems } from "../domain/governance.js";
+import { approvalFor, scheduleProblems, type ApprovalPolicy } from "../domain/governance.js";
 import { fleetRollbackRefusal, rollbackPlan, type RollbackOptions } from "../domain/rollback.js";
 import type { ChangeRequest } from "../schemas/change-requests.js";
 import type { KeyRotationRequest } from "../schemas/key-rotations.js";
+import type { ComplianceScanRequest } from "../schemas/compliance.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import type { Principal } from "../security/principal.js";
 import { fingerprint, type IdempotencyClaim } from "../job-store/idempotency.js";
@@ -46,6 +47,8 @@ export interface ChangesService {
    * allow-list, fixed now (the worker discovers later, on its own authority).
    */
   submitRotation(request: KeyRotationRequest, principal: Principal, idempotencyKey?: string, origin?: RequestOrigin): Promise<SubmitAnswer>;
+  /** Enqueues a compliance scan (POST /v1/compliance-scans): one unfinished scan at a time (ChangeInProgress). */
+  submitScan(request: ComplianceScanRequest, principal: Principal, origin?: RequestOrigin): Promise<SubmitAnswer>;
   /** "ok" when Redis answers within the deadline; otherwise why it does not. */
   ping(): Promise<"ok" | RedisProblem>;
 }
@@ -53,7 +56,7 @@ export interface ChangesService {
 export interface ChangesServiceOptions {
   store: JobStore;
   /** CMK_APPROVALS=required: every change that would write waits for an approver; for CMK_APPROVAL_TTL_HOURS. */
-  approvals?: { required: boolean; ttlMs: number };
+  approvals?: ApprovalPolicy;
   logger?: Pick<FastifyBaseLogger, "warn">;
   /** Runs Redis work with the API's deadline: trouble becomes 503 QueueUnavailable. */
   withRedis<T>(work: () => Promise<T>): Promise<T>;
@@ -82,10 +85,9 @@ export function createChangesService({ store, withRedis, approvals, logger }: Ch
     // The window's problems are the caller's: 400 naming the field.
     const problems = scheduleProblems("schedule" in request ? request.schedule : undefined, now);
     if (problems.length > 0) throw new ValidationFailedError(problems);
-    // Dry runs write nothing: they never wait for an approval. A fleet rotation is approved once, on its parent.
-    const approval = approvals?.required && !request.dryRun ? { expiresDateTime: new Date(now.getTime() + approvals.ttlMs).toISOString() } : undefined;
-    // A fleet rotation may look in the body's subscriptions, else the caller's allow-list, fixed now.
-    const scope = request.operation === "RotateFleet" ? (request.subscriptions ?? principal.subscriptions)?.map((id) => id.toLowerCase()) : undefined;
+    const approval = approvalFor(request, approvals, now);
+    // A fleet rotation or scan may look in the body's subscriptions, else the caller's allow-list, fixed now.
+    const scope = request.operation === "RotateFleet" || request.operation === "ComplianceScan" ? (request.subscriptions ?? principal.subscriptions)?.map((id) => id.toLowerCase()) : undefined;
     const data: ChangeJobData = {
       request,
       createdBy: principal.name,
@@ -144,6 +146,7 @@ export function createChangesService({ store, withRedis, approvals, logger }: Ch
   return {
     submit,
     submitRotation: (request, principal, idempotencyKey, origin) => submit({ ...request, operation: "RotateFleet" }, principal, idempotencyKey, origin),
+    submitScan: (request, principal, origin) => submit({ ...request, operation: "ComplianceScan" }, principal, undefined, origin),
     rollback: async (jobId, options, principal, origin) => {
       const job = await withRedis(() => store.readJob(jobId));
       if (!job || !visibleTo(principal, job.monitor)) throw new NotFoundError(`Job ${jobId}`);

@@ -2,6 +2,10 @@ import type { FastifyBaseLogger } from "fastify";
 import { readDelivery, sourceSubscription, type KeyVersionEvent } from "../domain/key-vault-events.js";
 import { ValidationFailedError } from "../errors.js";
 import type { KeyVaultEventStore } from "../job-store/key-vault-events.js";
+import type { JobStore } from "../job-store/job-store.js";
+import { followLatestVersion } from "../job-store/follow-latest.js";
+import { newVersionMoves } from "../domain/compliance/follow.js";
+import type { ApprovalPolicy } from "../domain/governance.js";
 import type { CloudEvent, EventGridEvent, KeyVaultEventsAccepted } from "../schemas/compliance.js";
 import { maySubscription, type Principal } from "../security/principal.js";
 
@@ -16,6 +20,8 @@ export class KeyVaultEventService {
   constructor(
     private readonly store: KeyVaultEventStore,
     private readonly log: Pick<FastifyBaseLogger, "info" | "warn">,
+    /** CMK_FOLLOW_LATEST_KEY_VERSION: the job store to start RotateKeys in, and CMK_APPROVALS for them. */
+    private readonly follow?: { jobStore: JobStore; approvals: ApprovalPolicy },
   ) {}
 
   async accept(body: EventGridEvent[] | CloudEvent | CloudEvent[], principal: Principal, receivedAt: Date): Promise<DeliveryAnswer> {
@@ -40,12 +46,20 @@ export class KeyVaultEventService {
   }
 
   /**
-   * New Key Vault key events (first delivery of each). For now they are recorded in the job store, per
-   * versionless key, for the compliance scan and for following the latest key version to consume.
+   * New Key Vault key events (first delivery of each): recorded in the job store per versionless key and,
+   * with CMK_FOLLOW_LATEST_KEY_VERSION, a KeyNewVersionCreated moves every service the latest report has on
+   * that key to the new version (one RotateKey each, job-store/follow-latest.ts: never two for the same
+   * service and version, whether the scan or an event asks first).
    */
   async onKeyVersionEvent(events: readonly KeyVersionEvent[]): Promise<void> {
     if (events.length === 0) return;
     await this.store.record(events);
     for (const event of events) this.log.info({ eventId: event.eventId, type: event.type, keyId: event.keyId }, "key vault event recorded");
+    if (!this.follow || !events.some((event) => event.type === "Microsoft.KeyVault.KeyNewVersionCreated")) return;
+    const report = await this.follow.jobStore.compliance.latest();
+    const moves = report ? newVersionMoves(report, events) : [];
+    if (moves.length === 0) return;
+    const outcome = await followLatestVersion(this.follow.jobStore, moves, this.follow.approvals);
+    this.log.info({ ...outcome, moves: moves.length }, "following the latest key version: RotateKey jobs started");
   }
 }

@@ -6,7 +6,10 @@ import { CHANGES_QUEUE } from "../job-store/keys.js";
 import type { JobStore } from "../job-store/job-store.js";
 import { redisOutageLog } from "../job-store/outage-log.js";
 import { JobSteps, type JobHooks } from "./job-steps.js";
-import { operationOf, type JobContext } from "./operations/index.js";
+import { operationOf, type JobContext, type ScanContext } from "./operations/index.js";
+import type { ComplianceSettings } from "../domain/compliance/rules.js";
+import type { ApprovalPolicy } from "../domain/governance.js";
+import { followLatestVersion } from "../job-store/follow-latest.js";
 import type { JobControl } from "../job-store/cancel.js";
 import type { WorkerDependencies } from "./worker-dependencies.js";
 import { guardAzureWrites } from "./write-guard.js";
@@ -19,6 +22,12 @@ export interface ChangeWorkerOptions {
   fleetSubscriptions?: readonly string[] | undefined;
   /** How often a fleet parent looks at its children (default 1 s). */
   fleetPollMs?: number;
+  /** Compliance scans: the rules' settings, following, and CMK_APPROVALS for the RotateKeys following starts. */
+  compliance?: {
+    settings?: ComplianceSettings;
+    follow?: boolean;
+    approvals?: ApprovalPolicy;
+  };
   concurrency: number;
   /** Lock duration and stalled-job check interval: how soon a dead worker's job is taken over. */
   lockMs: number;
@@ -55,6 +64,13 @@ export function runningJobCount(worker: Worker): number {
 export function createChangeWorker(deps: WorkerDependencies, options: ChangeWorkerOptions): Worker<ChangeJobData, JobResult> {
   const { store } = options;
   const count = { jobs: 0 };
+  const scan = options.compliance ?? {};
+  const compliance: ScanContext = {
+    settings: scan.settings ?? { requireCustomerManagedKey: false, keyMaxAgeDays: 365 },
+    follow: scan.follow ?? false,
+    reports: store.compliance,
+    followLatest: (moves) => followLatestVersion(store, moves, scan.approvals),
+  };
   const run = async (job: Job<ChangeJobData>, token?: string): Promise<JobResult> => {
     count.jobs += 1;
     try {
@@ -64,7 +80,7 @@ export function createChangeWorker(deps: WorkerDependencies, options: ChangeWork
         job,
         deps,
         jobHooks(job, store, options.logger),
-        { fleets: store.fleets, fleetSubscriptions: options.fleetSubscriptions, fleetPollMs: options.fleetPollMs ?? 1000 },
+        { fleets: store.fleets, fleetSubscriptions: options.fleetSubscriptions, fleetPollMs: options.fleetPollMs ?? 1000, compliance },
         store.control(job.id!),
       );
     } finally {

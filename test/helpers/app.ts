@@ -37,6 +37,8 @@ export function testConfig(t: Test, env: Record<string, string> = {}): Config {
     CMK_AZURE_READ_RATE_LIMIT_PER_MINUTE: "1000000",
     // Tests change the sandbox behind the service's back and read again at once; the cache has tests of its own.
     CMK_READ_CACHE_MS: "0",
+    // No scheduled scans (each worker would run a schedule worker too); the schedule has tests of its own.
+    CMK_COMPLIANCE_SCAN_CRON: "off",
     ...env,
   });
   t.teardown(() => deletePrefix(config.REDIS_URL, prefix));

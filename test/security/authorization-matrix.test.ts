@@ -33,6 +33,9 @@ const CONTRACT_ROLES: Record<string, Grant> = {
   "post /v1/jobs/{}/approve": "approver",
   "post /v1/jobs/{}/reject": "approver",
   "post /v1/jobs/{}/rollback": "operator",
+  // v1.1 "Compliance".
+  "post /v1/compliance-scans": "operator",
+  "get /v1/compliance": "reader",
 };
 
 /** Whether a credential holding `held` may call an operation that requires `required`. */

@@ -57,3 +57,25 @@ export function filterReport(report: ComplianceReport, filters: ReportFilters): 
   });
   return { ...report, summary: summarize(services), services };
 }
+
+/** What metrics show of a report (bounded label sets: two encryptions, six rules, three severities). */
+export interface ReportStats {
+  scanId: string;
+  scannedDateTime: string;
+  durationMs: number;
+  services: { CustomerManaged: number; MicrosoftManaged: number };
+  /** Findings by `${rule}/${severity}`. */
+  findings: Record<string, number>;
+}
+
+export function reportStats(report: ComplianceReport, durationMs: number): ReportStats {
+  const findings: Record<string, number> = {};
+  for (const service of report.services) for (const finding of service.findings) findings[`${finding.rule}/${finding.severity}`] = (findings[`${finding.rule}/${finding.severity}`] ?? 0) + 1;
+  return {
+    scanId: report.scanId,
+    scannedDateTime: report.scannedDateTime,
+    durationMs,
+    services: { CustomerManaged: report.summary.customerManaged, MicrosoftManaged: report.summary.microsoftManaged },
+    findings,
+  };
+}

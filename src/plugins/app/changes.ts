@@ -1,6 +1,7 @@
 import fp from "fastify-plugin";
 import type { FastifyInstance } from "fastify";
 import { createChangesService, type ChangesService } from "../../services/changes.js";
+import { approvalPolicyOf } from "../../config.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -11,13 +12,12 @@ declare module "fastify" {
 /** Attaches the changes service (src/services/changes.ts) on the API's job store. */
 export default fp(
   async function changes(fastify: FastifyInstance) {
-    const { CMK_APPROVALS, CMK_APPROVAL_TTL_HOURS } = fastify.config;
     fastify.decorate(
       "changes",
       createChangesService({
         store: fastify.jobStore,
         withRedis: fastify.withRedis,
-        approvals: { required: CMK_APPROVALS === "required", ttlMs: Math.round(CMK_APPROVAL_TTL_HOURS * 3_600_000) },
+        approvals: approvalPolicyOf(fastify.config),
         logger: fastify.log,
       }),
     );

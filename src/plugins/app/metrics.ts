@@ -5,6 +5,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import { RATE_LIMIT_HEADERS, problemResponses, responseHeaders } from "../../schemas/common.js";
 import { PROBLEM_EXAMPLES } from "../../schemas/examples.js";
 import { problemCodeOf } from "./error-handler.js";
+import { COMPLIANCE_RULES, SEVERITIES } from "../../schemas/compliance.js";
+import type { ReportStats } from "../../domain/compliance/report.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -22,7 +24,7 @@ const REFUSAL_REASONS: Record<string, string> = {
 /**
  * `GET /metrics` in Prometheus text format (no credential, as the contract says; keep it off the public
  * ingress): HTTP requests and latency per route, refusals without a valid credential or over a limit,
- * open event streams, the jobs BullMQ holds per state, and Node's own process metrics. Redis trouble
+ * open event streams, the jobs BullMQ holds per state, the latest compliance report's counts, and Node's own process metrics. Redis trouble
  * leaves the job gauges out of a scrape instead of failing it.
  */
 export default fp(
@@ -71,6 +73,56 @@ export default fp(
       },
     });
     void jobs;
+    // The latest compliance report's counts (one small GET per scrape, shared by the four gauges of a scrape).
+    let statsRead: Promise<ReportStats | undefined> | undefined;
+    const stats = () => {
+      statsRead ??= fastify.withRedis(() => fastify.jobStore.compliance.stats()).finally(() => setImmediate(() => (statsRead = undefined)));
+      return statsRead.catch(() => undefined);
+    };
+    new Gauge({
+      name: "cmk_compliance_services",
+      help: "FHIR services in the latest compliance report, by encryption (CustomerManaged, MicrosoftManaged).",
+      labelNames: ["encryption"] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const latest = await stats();
+        if (latest) for (const [encryption, count] of Object.entries(latest.services)) this.set({ encryption }, count);
+      },
+    });
+    new Gauge({
+      name: "cmk_compliance_findings",
+      help: "Findings in the latest compliance report, by rule and severity.",
+      labelNames: ["rule", "severity"] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const latest = await stats();
+        if (!latest) return;
+        // Every rule and severity, zeros included: alerts on a series that disappears are unreliable.
+        for (const rule of COMPLIANCE_RULES) for (const severity of SEVERITIES) this.set({ rule, severity }, latest.findings[`${rule}/${severity}`] ?? 0);
+      },
+    });
+    new Gauge({
+      name: "cmk_compliance_scan_duration_seconds",
+      help: "How long the scan of the latest compliance report took (its last attempt).",
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const latest = await stats();
+        if (latest) this.set(latest.durationMs / 1000);
+      },
+    });
+    new Gauge({
+      name: "cmk_compliance_last_success_timestamp_seconds",
+      help: "When the latest compliance report's scan finished (Unix seconds): alert when it is older than the schedule.",
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const latest = await stats();
+        if (latest) this.set(Date.parse(latest.scannedDateTime) / 1000);
+      },
+    });
 
     fastify.addHook("onResponse", async (request, reply) => {
       // The route pattern, not the URL: job ids and FHIR service names would make unbounded label sets.

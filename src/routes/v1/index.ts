@@ -9,6 +9,7 @@ import templates from "./templates/index.js";
 import fhirServices from "./fhir-services/index.js";
 import events from "./events/index.js";
 import keyRotations from "./key-rotations/index.js";
+import compliance from "./compliance/index.js";
 
 /** Everything under /v1 needs a credential; each route names its lowest role in `config.role`. */
 export default async function v1Routes(fastify: FastifyInstance) {
@@ -28,4 +29,5 @@ export default async function v1Routes(fastify: FastifyInstance) {
   await fastify.register(fhirServices);
   await fastify.register(events);
   await fastify.register(keyRotations);
+  await fastify.register(compliance);
 }

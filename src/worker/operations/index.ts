@@ -11,6 +11,11 @@ import { runRecoverKeyAccess } from "./recover-key-access.js";
 import { runRotateKey } from "./rotate-key.js";
 import { runSetKey } from "./set-key.js";
 import { runRotateFleet } from "./rotate-fleet.js";
+import { runComplianceScan } from "./compliance-scan.js";
+import type { ComplianceSettings } from "../../domain/compliance/rules.js";
+import type { ComplianceScanJobRequest } from "../../schemas/compliance.js";
+import type { ComplianceReports } from "../../job-store/compliance-reports.js";
+import type { FollowMove, FollowOutcome } from "../../job-store/follow-latest.js";
 
 /** What a run knows of its job beyond the request: fleet rotations and their children need it. */
 export interface JobContext {
@@ -24,6 +29,19 @@ export interface JobContext {
   fleetSubscriptions: readonly string[] | undefined;
   /** How often a fleet parent looks at its children. */
   fleetPollMs: number;
+  /** What a compliance scan needs beyond Azure. */
+  compliance: ScanContext;
+}
+
+/** A compliance scan's settings and stores. */
+export interface ScanContext {
+  /** CMK_REQUIRE_CUSTOMER_MANAGED_KEY, CMK_KEY_MAX_AGE_DAYS. */
+  settings: ComplianceSettings;
+  /** CMK_FOLLOW_LATEST_KEY_VERSION. */
+  follow: boolean;
+  reports: ComplianceReports;
+  /** Starts the RotateKeys of following (job-store/follow-latest.ts, with CMK_APPROVALS). */
+  followLatest(moves: readonly FollowMove[]): Promise<FollowOutcome>;
 }
 
 /** One operation as the worker runs it: its named steps, and the function that runs them. */
@@ -37,7 +55,10 @@ export interface OperationEntry<R extends JobRequest = ChangeRequest> {
   writesStayCancellable?: boolean;
 }
 
-type Registry = { [O in Operation]: OperationEntry<Extract<ChangeRequest, { operation: O }>> } & { RotateFleet: OperationEntry<FleetJobRequest> };
+type Registry = { [O in Operation]: OperationEntry<Extract<ChangeRequest, { operation: O }>> } & {
+  RotateFleet: OperationEntry<FleetJobRequest>;
+  ComplianceScan: OperationEntry<ComplianceScanJobRequest>;
+};
 
 /** Every operation a change job can be; a new one is one entry here (and its plan in domain/operation-plans.ts). */
 export const OPERATIONS: Registry = {
@@ -46,6 +67,8 @@ export const OPERATIONS: Registry = {
   RotateKey: { steps: STEP_PLANS.RotateKey, run: runRotateKey },
   RecoverKeyAccess: { steps: STEP_PLANS.RecoverKeyAccess, run: runRecoverKeyAccess },
   RotateFleet: { steps: STEP_PLANS.RotateFleet, run: runRotateFleet, writesStayCancellable: true },
+  // A scan writes nothing to Azure: it stays cancellable to its end.
+  ComplianceScan: { steps: STEP_PLANS.ComplianceScan, run: runComplianceScan, writesStayCancellable: true },
 };
 
 /** The entry of `request`'s operation. */

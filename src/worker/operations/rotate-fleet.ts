@@ -30,6 +30,7 @@ import type { SharedFleetFacts } from "../../job-store/fleet-store.js";
 import type { JobSteps, StepContext, StepOutcome } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import type { JobContext } from "./index.js";
+import { coveredSubscriptions, discoverServices, type DiscoveryTally } from "../steps/discover-services.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -136,39 +137,18 @@ const movedFrom = (services: readonly FleetService[]) => services.map((service) 
 async function discover(deps: WorkerDependencies, request: FleetJobRequest, job: JobContext, key: KeyUrl, context: StepContext): Promise<StepOutcome<Discovered>> {
   const saved = await job.fleets.services(job.jobId);
   if (saved) return { message: saved.summary, output: JSON.parse(saved.discovery) as Discovered };
-  const scope = job.data.scope?.map((id) => id.toLowerCase());
-  const base = request.subscriptions?.map((id) => id.toLowerCase()) ?? job.fleetSubscriptions ?? (await deps.discovery.subscriptions()).map((id) => id.toLowerCase());
-  const subscriptions = [...new Set(scope ? base.filter((id) => scope.includes(id)) : base)];
-  const onKey: FleetService[] = [];
-  const notListed: string[] = [];
-  let workspaces = 0;
-  let listed = 0;
-  const describe = (done: number) =>
-    `Subscriptions ${done} of ${subscriptions.length} scanned, ${workspaces} workspace(s), ${listed} FHIR service(s) listed, ${onKey.length} on ${key.keyName}` +
-    (notListed.length ? `; not listed (no access): ${notListed.join(", ")}` : "") +
+  const subscriptions = await coveredSubscriptions(deps.discovery, request.subscriptions, job.fleetSubscriptions, job.data.scope);
+  const describe = (tally: DiscoveryTally) =>
+    `Subscriptions ${tally.done} of ${tally.subscriptions} scanned, ${tally.workspaces} workspace(s), ${tally.listed} FHIR service(s) listed, ${tally.kept} on ${key.keyName}` +
+    (tally.notListed.length ? `; not listed (no access): ${tally.notListed.join(", ")}` : "") +
     ".";
-  for (const [index, subscriptionId] of subscriptions.entries()) {
-    let found;
-    try {
-      found = await deps.discovery.workspaces(subscriptionId);
-    } catch (error) {
-      // A subscription the service may not read or that does not exist is reported, not fatal.
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status !== 403 && status !== 404) throw error;
-      notListed.push(`${subscriptionId} (HTTP ${status})`);
-      continue;
-    }
-    for (const [w, workspace] of found.entries()) {
-      const services = await deps.discovery.fhirServices(workspace);
-      workspaces += 1;
-      listed += services.length;
-      onKey.push(...services.filter((service) => namesKey(key, service.keyEncryptionKeyUrl)));
-      await context.reportFraction((index + (w + 1) / found.length) / Math.max(1, subscriptions.length), describe(index));
-    }
-  }
-  const output: Discovered = { subscriptions, services: onKey.length };
-  const summary = describe(subscriptions.length);
-  await job.fleets.saveServices(job.jobId, onKey, summary, JSON.stringify(output));
+  const { services, tally } = await discoverServices(deps.discovery, subscriptions, {
+    keep: (service) => namesKey(key, service.keyEncryptionKeyUrl),
+    progress: (fraction, tally) => context.reportFraction(fraction, describe(tally)),
+  });
+  const output: Discovered = { subscriptions, services: services.length };
+  const summary = describe(tally);
+  await job.fleets.saveServices(job.jobId, services, summary, JSON.stringify(output));
   return { message: summary, output };
 }
 

@@ -1,0 +1,69 @@
+import type { DiscoveryAdapter } from "../../azure/discovery.js";
+import type { FleetService } from "../../domain/fleet-plan.js";
+
+/** What listing found, for a step's message. */
+export interface DiscoveryTally {
+  subscriptions: number;
+  /** Subscriptions listed so far. */
+  done: number;
+  workspaces: number;
+  listed: number;
+  /** Services `keep` kept. */
+  kept: number;
+  /** Subscriptions the identity may not list (or that do not exist), each with the HTTP status. */
+  notListed: string[];
+}
+
+/**
+ * The subscriptions a fleet rotation or compliance scan covers: the ones asked for, else CMK_SUBSCRIPTIONS,
+ * else every subscription the service can list; within `scope` (the caller's allow-list fixed with the job)
+ * when there is one. Lower case, each once.
+ */
+export async function coveredSubscriptions(
+  discovery: Pick<DiscoveryAdapter, "subscriptions">,
+  requested: readonly string[] | undefined,
+  configured: readonly string[] | undefined,
+  scope: readonly string[] | undefined,
+): Promise<string[]> {
+  const allowed = scope?.map((id) => id.toLowerCase());
+  const base = (requested ?? configured ?? (await discovery.subscriptions())).map((id) => id.toLowerCase());
+  return [...new Set(allowed ? base.filter((id) => allowed.includes(id)) : base)];
+}
+
+/**
+ * Every FHIR service of the subscriptions, by ARM's list calls (workspaces of each subscription, the FHIR
+ * services of each workspace, every page followed; each request paced by the ARM budget policy). `keep`
+ * picks the services to return (all by default); `progress` hears after each workspace. A subscription the
+ * service may not list (403) or that does not exist (404) is named in the tally, not fatal.
+ */
+export async function discoverServices(
+  discovery: Pick<DiscoveryAdapter, "workspaces" | "fhirServices">,
+  subscriptions: readonly string[],
+  options: { keep?: (service: FleetService) => boolean; progress?: (fraction: number, tally: DiscoveryTally) => Promise<void> } = {},
+): Promise<{ services: FleetService[]; tally: DiscoveryTally }> {
+  const services: FleetService[] = [];
+  const tally: DiscoveryTally = { subscriptions: subscriptions.length, done: 0, workspaces: 0, listed: 0, kept: 0, notListed: [] };
+  for (const [index, subscriptionId] of subscriptions.entries()) {
+    tally.done = index;
+    let found;
+    try {
+      found = await discovery.workspaces(subscriptionId);
+    } catch (error) {
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status !== 403 && status !== 404) throw error;
+      tally.notListed.push(`${subscriptionId} (HTTP ${status})`);
+      continue;
+    }
+    for (const [w, workspace] of found.entries()) {
+      const listed = await discovery.fhirServices(workspace);
+      tally.workspaces += 1;
+      tally.listed += listed.length;
+      const kept = options.keep ? listed.filter(options.keep) : listed;
+      tally.kept += kept.length;
+      services.push(...kept);
+      await options.progress?.((index + (w + 1) / found.length) / Math.max(1, subscriptions.length), tally);
+    }
+  }
+  tally.done = subscriptions.length;
+  return { services, tally };
+}
