@@ -62,11 +62,11 @@ t.test("nothing under src/, test/ (but its copied fixtures), scripts/ or .ci/ po
 
 t.test("the check itself catches a path that leaves the repository", async (t) => {
   const file = join(ROOT, "test", "sandbox", "example.test.ts");
-  const paths = relativePathsIn(file, 'new URL("../../../shared/conformance/", import.meta.url); import x from "../helpers/app.js";');
+  const paths = relativePathsIn(file, 'new URL("../../../beside-the-clone/fixtures/", import.meta.url); import x from "../helpers/app.js";');
   t.same(
     paths.map((path) => [path.written, inside(path.resolved)]),
     [
-      ["../../../shared/conformance/", false],
+      ["../../../beside-the-clone/fixtures/", false],
       ["../helpers/app.js", true],
     ],
   );
