@@ -9,6 +9,16 @@ import type { AzureContext } from "../../src/azure/azure-context.js";
 import { AZURE_PUBLIC_CLOUD } from "../../src/azure/cloud.js";
 import { createSandboxHttpClient } from "../../src/azure/sandbox-routing.js";
 import * as seedModule from "../../src/sandbox/seed.js";
+
+/** A body's JSON, or undefined when it is empty or not JSON (tests look at `text` then). */
+export function parseJsonText(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 import { startSandbox, type RunningSandbox, type SandboxOptions } from "../../src/sandbox/index.js";
 
 interface TeardownTarget {
@@ -86,13 +96,7 @@ export function sandboxRequest(sandbox: RunningSandbox, options: RawRequest): Pr
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
-          let json: unknown;
-          try {
-            json = text === "" ? undefined : JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: parseJsonText(text) });
         });
       },
     );

@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { parseJsonText } from "./sandbox.js";
 
 /** One request the receiver got. */
 export interface ReceivedRequest {
@@ -24,13 +25,7 @@ export async function startWebhookReceiver(t: { teardown(fn: () => unknown): voi
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
     request.on("end", () => {
       const text = Buffer.concat(chunks).toString("utf8");
-      let json: unknown;
-      try {
-        json = text === "" ? undefined : JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      const entry = { method: request.method ?? "", path: request.url ?? "", headers: request.headers, text, json };
+      const entry = { method: request.method ?? "", path: request.url ?? "", headers: request.headers, text, json: parseJsonText(text) };
       received.push(entry);
       state.answer(entry, response);
     });

@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import t, { type Test } from "tap";
 import { Router, type RouteDescription } from "../../src/sandbox/http/router.js";
 import { seed } from "../../src/sandbox/index.js";
-import { armToken, listAll, sandboxCredential, sandboxHttpClient, sandboxRequest, startTestSandbox, type RawRequest, type RawResponse } from "../helpers/sandbox.js";
+import { armToken, listAll, parseJsonText, sandboxCredential, sandboxHttpClient, sandboxRequest, startTestSandbox, type RawRequest, type RawResponse } from "../helpers/sandbox.js";
 import { advanceClock } from "../helpers/sandbox-admin.js";
 import { checkAgainst, shapeOfExample, SwaggerSchemas } from "../helpers/swagger-schema.js";
 
@@ -171,13 +171,7 @@ function recordingClient(): { httpClient: HttpClient; exchanges: Exchange[]; las
         const response = await inner.sendRequest(request);
         const url = new URL(request.url);
         const text = response.bodyAsText ?? "";
-        let json: unknown;
-        try {
-          json = text === "" ? undefined : JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        exchanges.push({ method: request.method, host: url.hostname, path: url.pathname, status: response.status, headers: response.headers.toJSON(), text, json });
+        exchanges.push({ method: request.method, host: url.hostname, path: url.pathname, status: response.status, headers: response.headers.toJSON(), text, json: parseJsonText(text) });
         return response;
       },
     },
