@@ -20,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { sha256Hex } from "../src/plugins/app/authentication.js";
 import { startSandbox, type RunningSandbox } from "../src/sandbox/index.js";
+import { sandboxAdmin } from "./bench/sandbox-admin.js";
 import { freePort, startOwnRedis } from "../test/helpers/redis-server.js";
 import { ProcessGroup } from "./bench/processes.js";
 
@@ -49,20 +50,6 @@ interface Logged {
   seenAt: number;
 }
 
-async function admin(sandbox: RunningSandbox, method: string, path: string, body?: unknown): Promise<unknown> {
-  const { request } = await import("node:https");
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(new URL(path, sandbox.url), { method, ca: sandbox.caPem, headers: payload ? { "content-type": "application/json" } : {} }, (response) => {
-      let text = "";
-      response.on("data", (chunk) => (text += chunk));
-      response.on("end", () => resolve(text ? JSON.parse(text) : undefined));
-    });
-    req.on("error", reject);
-    req.end(payload);
-  });
-}
-
 /** Polls the emulator's request log every 200 ms and stamps each entry when first seen (the log has no times). */
 function followRequestLog(sandbox: RunningSandbox, since: number) {
   const entries: Logged[] = [];
@@ -70,7 +57,7 @@ function followRequestLog(sandbox: RunningSandbox, since: number) {
   let running = true;
   const loop = (async () => {
     while (running) {
-      const fresh = (await admin(sandbox, "GET", `/_sandbox/requests?since=${last}`)) as Array<Omit<Logged, "seenAt">>;
+      const fresh = (await sandboxAdmin(sandbox, "GET", `/_sandbox/requests?since=${last}`)) as Array<Omit<Logged, "seenAt">>;
       const now = Date.now();
       for (const entry of fresh) entries.push({ ...entry, seenAt: now });
       last = fresh.at(-1)?.seq ?? last;
@@ -82,7 +69,7 @@ function followRequestLog(sandbox: RunningSandbox, since: number) {
     async stop() {
       running = false;
       await loop;
-      const fresh = (await admin(sandbox, "GET", `/_sandbox/requests?since=${last}`)) as Array<Omit<Logged, "seenAt">>;
+      const fresh = (await sandboxAdmin(sandbox, "GET", `/_sandbox/requests?since=${last}`)) as Array<Omit<Logged, "seenAt">>;
       for (const entry of fresh) entries.push({ ...entry, seenAt: Date.now() });
       return entries;
     },
@@ -127,7 +114,7 @@ async function main() {
     lroMs: LRO_MS,
     throttle: { reads: { capacity: 250, refillPerSecond: 25 }, writes: { capacity: BURST, refillPerSecond: RATE } },
   });
-  const created = (await admin(sandbox, "POST", "/_sandbox/scenarios", { action: "createFleet", count: SERVICES, keyUrl: V1, subscriptions: SUBSCRIPTIONS })) as { created: number };
+  const created = (await sandboxAdmin(sandbox, "POST", "/_sandbox/scenarios", { action: "createFleet", count: SERVICES, keyUrl: V1, subscriptions: SUBSCRIPTIONS })) as { created: number };
   log(`redis ${redis.url}, sandbox ${sandbox.url}: ${created.created} FHIR services over ${SUBSCRIPTIONS.length} subscriptions; ARM write budget ${BURST} + ${RATE}/s per subscription, operations ${LRO_MS} ms`);
 
   const apiPort = await freePort();
@@ -164,7 +151,7 @@ async function main() {
 
   // 1. One fleet rotation.
   const memoryBefore = await usedMemory(redis.url);
-  let requests = followRequestLog(sandbox, ((await admin(sandbox, "GET", "/_sandbox/requests")) as Array<{ seq: number }>).at(-1)?.seq ?? 0);
+  let requests = followRequestLog(sandbox, ((await sandboxAdmin(sandbox, "GET", "/_sandbox/requests")) as Array<{ seq: number }>).at(-1)?.seq ?? 0);
   const started = Date.now();
   // On a loaded machine the API may answer 503 (Redis slow to answer): a client retries.
   let accepted = await call("POST", "/v1/key-rotations", { keyUrl: KEY, createNewVersion: true });
@@ -196,9 +183,9 @@ async function main() {
   log(`fleet: ${JSON.stringify(fleet)}`);
 
   // 2. The same services, one SetKey each (back to the version they had), all submitted at once.
-  const ids = ((await admin(sandbox, "GET", "/_sandbox/state")) as { fhirServices: Record<string, { id: string }> }).fhirServices;
+  const ids = ((await sandboxAdmin(sandbox, "GET", "/_sandbox/state")) as { fhirServices: Record<string, { id: string }> }).fhirServices;
   const fleetIds = Object.values(ids).map((service) => service.id).filter((id) => /\/fhirservices\/fleet-\d+$/.test(id));
-  requests = followRequestLog(sandbox, ((await admin(sandbox, "GET", "/_sandbox/requests")) as Array<{ seq: number }>).at(-1)?.seq ?? 0);
+  requests = followRequestLog(sandbox, ((await sandboxAdmin(sandbox, "GET", "/_sandbox/requests")) as Array<{ seq: number }>).at(-1)?.seq ?? 0);
   const memoryBeforeSingles = await usedMemory(redis.url);
   const singlesStarted = Date.now();
   const jobIds: string[] = [];

@@ -21,6 +21,7 @@ import { HealthcareApisManagementClient } from "@azure/arm-healthcareapis";
 import { createSandboxContext } from "../src/azure/azure-context.js";
 import { sha256Hex } from "../src/plugins/app/authentication.js";
 import { startSandbox, type RunningSandbox } from "../src/sandbox/index.js";
+import { sandboxAdmin } from "./bench/sandbox-admin.js";
 import { startRedisCluster } from "../test/helpers/redis-cluster.js";
 import { freePort, startOwnRedis } from "../test/helpers/redis-server.js";
 
@@ -104,20 +105,6 @@ function killWorkersRepeatedly(workers: Started[], env: Record<string, string>, 
       await loop;
     },
   };
-}
-
-async function sandboxAdmin(sandbox: RunningSandbox, method: string, path: string, body?: unknown): Promise<unknown> {
-  const { request } = await import("node:https");
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(new URL(path, sandbox.url), { method, ca: sandbox.caPem, headers: payload ? { "content-type": "application/json" } : {} }, (response) => {
-      let text = "";
-      response.on("data", (chunk) => (text += chunk));
-      response.on("end", () => resolve(text ? JSON.parse(text) : undefined));
-    });
-    req.on("error", reject);
-    req.end(payload);
-  });
 }
 
 async function setKeyChaos() {
