@@ -23,7 +23,7 @@ import { JobEventLog } from "./job-events.js";
 import { listJobs, queueIndexJob, queueMaintainIndexes, type JobListFilters, type JobListPage } from "./job-index.js";
 import { storeKeys, type StoreKeys } from "./keys.js";
 import { ComplianceReports } from "./compliance-reports.js";
-import { COMPLIANCE_SCAN_EXCLUSIVITY_ID, createChangesQueue, createWebhooksQueue, enqueueWebhook, exclusivityId, fleetExclusivityId, type ChangesQueue, type WebhookType, type WebhooksQueue } from "./queue.js";
+import { createChangesQueue, createWebhooksQueue, enqueueWebhook, exclusivityIdOf, type ChangesQueue, type WebhookType, type WebhooksQueue } from "./queue.js";
 import { redisOutageLog } from "./outage-log.js";
 import { RateCounters } from "./rate-counters.js";
 import { withStoreScripts } from "./scripts.js";
@@ -150,12 +150,7 @@ export class JobStore implements StoreContext {
     const jobId = options.jobId ?? randomUUID();
     const { request } = data;
     const exclusive = !request.dryRun;
-    const deduplicationId =
-      request.operation === "RotateFleet"
-        ? fleetExclusivityId(request.keyUrl)
-        : request.operation === "ComplianceScan"
-          ? COMPLIANCE_SCAN_EXCLUSIVITY_ID
-          : exclusivityId(request.fhirServiceId);
+    const deduplicationId = exclusivityIdOf(request);
     // A change awaiting approval or its window is a delayed job: it holds the lock, not a worker slot.
     const delay = initialDelayMs(data, Date.now());
     const jobOptions: JobsOptions = {

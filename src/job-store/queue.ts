@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { Queue, type JobsOptions } from "bullmq";
 import type { Redis } from "ioredis";
-import type { ChangeJobData } from "../domain/job-record.js";
+import type { ChangeJobData, JobRequest } from "../domain/job-record.js";
 import type { JobStatusMonitor } from "../schemas/jobs.js";
 import { webhookAttempts } from "../domain/webhooks.js";
 import { CHANGES_QUEUE, fhirServiceKey, WEBHOOKS_QUEUE } from "./keys.js";
@@ -50,13 +50,21 @@ export function createWebhooksQueue(connection: Redis, prefix: string): Webhooks
  */
 export const exclusivityId = fhirServiceKey;
 
-/** One unfinished fleet rotation per key (any version): two would race to make new versions and move the same services. */
-export function fleetExclusivityId(keyUrl: string): string {
-  return `fleet-${createHash("sha256").update(keyUrl.toLowerCase().replace(/\/[0-9a-z]{32}$/, "")).digest("hex").slice(0, 40)}`;
+/**
+ * The lock a job holds while unfinished: its FHIR service; for a fleet rotation its key (any version: two
+ * would race to make new versions and move the same services); one compliance scan at a time (a scheduled
+ * tick and an operator's request included).
+ */
+export function exclusivityIdOf(request: JobRequest): string {
+  switch (request.operation) {
+    case "RotateFleet":
+      return `fleet-${createHash("sha256").update(request.keyUrl.toLowerCase().replace(/\/[0-9a-z]{32}$/, "")).digest("hex").slice(0, 40)}`;
+    case "ComplianceScan":
+      return "compliance-scan";
+    default:
+      return exclusivityId(request.fhirServiceId);
+  }
 }
-
-/** One unfinished compliance scan at a time (a scheduled tick and an operator's request included). */
-export const COMPLIANCE_SCAN_EXCLUSIVITY_ID = "compliance-scan";
 
 /**
  * The delivery job of a finished job's webhook, keyed by the job's id: queued once per job. Another type
