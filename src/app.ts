@@ -16,6 +16,7 @@ import { auditSchemas } from "./schemas/audit.js";
 import { templateSchemas } from "./schemas/templates.js";
 import { encryptionSchemas } from "./schemas/encryption.js";
 import { complianceReportSchemas, complianceSchemas } from "./schemas/compliance.js";
+import { selfCheckSchemas } from "./schemas/self-check.js";
 import swagger from "./plugins/external/swagger.js";
 import helmet, { apiSecurityHeaders } from "./plugins/external/helmet.js";
 import errorHandler, { clientErrorAnswer, pathOf, sendProblem } from "./plugins/app/error-handler.js";
@@ -31,6 +32,7 @@ import templates from "./plugins/app/templates.js";
 import validations from "./plugins/app/validations.js";
 import keyVaultEvents from "./plugins/app/key-vault-events.js";
 import compliance from "./plugins/app/compliance.js";
+import selfCheck from "./plugins/app/self-check.js";
 import { callerTokenVerifier, type TokenVerifier } from "./security/token-verifier.js";
 import { callbackUrlPolicy } from "./security/callback-url.js";
 import { clientRequestIdOf } from "./security/client-request-id.js";
@@ -171,7 +173,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
   app.decorate("azure", options.azure);
   app.decorate("config", config);
   app.decorate("statusRetryAfterSeconds", config.CMK_MODE === "sandbox" ? 1 : 5);
-  for (const schema of [...sharedSchemas, ...changeRequestSchemas, ...keyRotationSchemas, ...jobSchemas, ...validationSchemas, ...auditSchemas, ...templateSchemas, ...encryptionSchemas, ...complianceSchemas, ...complianceReportSchemas]) app.addSchema(schema);
+  for (const schema of [...sharedSchemas, ...changeRequestSchemas, ...keyRotationSchemas, ...jobSchemas, ...validationSchemas, ...auditSchemas, ...templateSchemas, ...encryptionSchemas, ...complianceSchemas, ...complianceReportSchemas, ...selfCheckSchemas]) app.addSchema(schema);
 
   const tokenVerifier =
     options.tokenVerifier ?? callerTokenVerifier(config, options.httpClient, (error) => app.log.warn({ err: error.message }, "token issuer keys could not be fetched"));
@@ -210,6 +212,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<Fas
   await app.register(validations);
   await app.register(keyVaultEvents);
   await app.register(compliance);
+  await app.register(selfCheck);
 
   await app.register(metrics);
   await app.register(healthRoutes);

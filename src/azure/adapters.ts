@@ -10,6 +10,7 @@ import { createVaultsAdapter, type VaultsAdapter } from "./vaults.js";
 import { createReadCache } from "./read-cache.js";
 import { ArmPacing, armPacingPolicy } from "./arm-pacing.js";
 import { createDiscoveryAdapter, type DiscoveryAdapter } from "./discovery.js";
+import { createPermissionsAdapter, type PermissionsAdapter } from "./permissions.js";
 
 /** Every Azure service the API and the worker talk to, built from one context. */
 export interface AzureAdapters {
@@ -22,6 +23,8 @@ export interface AzureAdapters {
   roleAssignments: RoleAssignmentsAdapter;
   fhirDataPlane: FhirDataPlaneAdapter;
   discovery: DiscoveryAdapter;
+  /** What the service's own identity may do (the self-check). */
+  permissions: PermissionsAdapter;
   /** The pacing of every ARM request these adapters send (a budget is bound where a job store exists). */
   armPacing: ArmPacing;
   /** True when the service's credential can get an ARM token now (readiness in azure mode). */
@@ -39,6 +42,7 @@ export function createAzureAdapters(base: AzureContext, options: { pollIntervalM
   return {
     armPacing,
     discovery: createDiscoveryAdapter(context),
+    permissions: createPermissionsAdapter(context),
     cloud: context.cloud,
     fhirServices: createFhirServicesAdapter(context, options, cache),
     keyVault: createKeyVaultAdapter(context, cache),

@@ -64,3 +64,19 @@ export function createDiscoveryAdapter(context: AzureContext): DiscoveryAdapter 
     },
   };
 }
+
+/**
+ * The subscriptions a fleet rotation, compliance scan or self-check covers: the ones asked for, else CMK_SUBSCRIPTIONS,
+ * else every subscription the service can list; within `scope` (the caller's allow-list fixed with the job)
+ * when there is one. Lower case, each once.
+ */
+export async function coveredSubscriptions(
+  discovery: Pick<DiscoveryAdapter, "subscriptions">,
+  requested: readonly string[] | undefined,
+  configured: readonly string[] | undefined,
+  scope: readonly string[] | undefined,
+): Promise<string[]> {
+  const allowed = scope?.map((id) => id.toLowerCase());
+  const base = (requested ?? configured ?? (await discovery.subscriptions())).map((id) => id.toLowerCase());
+  return [...new Set(allowed ? base.filter((id) => allowed.includes(id)) : base)];
+}

@@ -29,6 +29,7 @@ export default fp(
           { name: "FHIR services", description: "Encryption state and key-access diagnosis of a FHIR service." },
           { name: "Audit", description: "Who changed, or tried to change, which key." },
           { name: "Health", description: "Probes for operators." },
+          { name: "Self-check", description: "What the service's own identity may do in Azure." },
         ],
         components: {
           securitySchemes: {

@@ -10,6 +10,7 @@ import fhirServices from "./fhir-services/index.js";
 import events from "./events/index.js";
 import keyRotations from "./key-rotations/index.js";
 import compliance from "./compliance/index.js";
+import selfCheck from "./self-check/index.js";
 
 /** Everything under /v1 needs a credential; each route names its lowest role in `config.role`. */
 export default async function v1Routes(fastify: FastifyInstance) {
@@ -30,4 +31,5 @@ export default async function v1Routes(fastify: FastifyInstance) {
   await fastify.register(events);
   await fastify.register(keyRotations);
   await fastify.register(compliance);
+  await fastify.register(selfCheck);
 }

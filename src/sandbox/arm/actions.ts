@@ -32,11 +32,12 @@ export function requiredAction(method: string, path: string): string | undefined
 
 /**
  * Reads ARM answers for any signed-in principal, whatever its roles: the tenant's resource providers
- * and their operations, the built-in role definitions at the root scope, and the tenant and
- * subscription lists (which show only what the caller may see).
+ * and their operations, the built-in role definitions at the root scope, the tenant and subscription
+ * lists (which show only what the caller may see), and the caller's own permissions at a scope.
  */
 export function isOpenRead(method: string, path: string): boolean {
   if (method !== "GET") return false;
+  if (/\/providers\/microsoft\.authorization\/permissions$/i.test(path.replace(/\/+$/, ""))) return true;
   const segments = path.toLowerCase().split("/").filter((segment) => segment !== "");
   if (segments.length === 1 && (segments[0] === "tenants" || segments[0] === "subscriptions")) return true;
   if (segments[0] !== "providers") return false;

@@ -10,14 +10,19 @@ import { parseArmBody } from "./body.js";
 import { armError, invalidRequestContent } from "./errors.js";
 import { pagedList } from "./paging.js";
 import type { ArmRequest } from "./request.js";
+import { checkResourceGroup } from "./scope.js";
 
 /**
  * ARM `Microsoft.Authorization`: role assignments at any scope (create, get, delete, list with the
- * `$filter`s the SDK documents) and the built-in role definitions (azure-contracts.md 6.2; SUMMARY.md 5).
+ * `$filter`s the SDK documents), the built-in and custom role definitions (azure-contracts.md 6.2;
+ * SUMMARY.md 5), and the caller's own permissions at a resource group or resource.
  */
 
 const ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments";
 const DEFINITION_TYPE = "Microsoft.Authorization/roleDefinitions";
+const PERMISSIONS_TYPE = "Microsoft.Authorization/permissions";
+/** The two scopes Permissions_ListForResourceGroup and Permissions_ListForResource document (2022-04-01). */
+const PERMISSION_SCOPE = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)(?:\/providers\/[^/]+(?:\/[^/]+\/[^/]+)+)?$/i;
 /** Role assignments (and definitions) per page of a list; ARM does not document its own page size. */
 export const ROLE_ASSIGNMENTS_PAGE_SIZE = 100;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -192,6 +197,29 @@ function createAssignment(runtime: SandboxRuntime, request: ArmRequest, params: 
   return json(201, assignmentResource(assignment, { createdBy: null }));
 }
 
+/**
+ * What the caller may do at a scope, as `Permissions_ListForResourceGroup` / `_ListForResource` answer: one
+ * entry per role assignment of the caller at or above the scope, its role's four lists as defined (ARM does
+ * not merge or resolve wildcards; the client does).
+ */
+function listPermissions(runtime: SandboxRuntime, request: ArmRequest, params: RouteParams): SandboxResponse {
+  const scope = scopeOf(params);
+  const match = PERMISSION_SCOPE.exec(scope);
+  if (!match) {
+    return armError(400, "InvalidScope", `Permissions are listed for a resource group or a resource below one, not for the scope '${scope}'.`);
+  }
+  const missing = checkResourceGroup(runtime.world, { subscriptionId: match[1] ?? "", resourceGroup: match[2] ?? "" });
+  if (missing) return missing;
+  const principal = lower(request.caller.objectId);
+  const permissions = [...runtime.world.roleAssignments.values()]
+    .filter((assignment) => lower(assignment.principalId) === principal && scopeCovers(assignment.scope, scope))
+    .flatMap((assignment) => {
+      const definition = findRoleDefinition(assignment.roleDefinitionId, runtime.world);
+      return definition ? [{ actions: definition.actions, notActions: definition.notActions, dataActions: definition.dataActions, notDataActions: definition.notDataActions }] : [];
+    });
+  return pagedList(request, permissions, { pageSize: ROLE_ASSIGNMENTS_PAGE_SIZE });
+}
+
 export function registerAuthorization(router: Router<ArmRequest>, runtime: SandboxRuntime): void {
   const world = () => runtime.world;
   const findAssignment = (params: RouteParams) => {
@@ -223,6 +251,8 @@ export function registerAuthorization(router: Router<ArmRequest>, runtime: Sandb
     world().roleAssignments.delete(assignment.name);
     return json(200, assignmentResource(assignment));
   });
+
+  router.on("GET", `{*scope}/providers/${PERMISSIONS_TYPE}`, (request, params) => listPermissions(runtime, request, params));
 
   router.on("GET", `{*scope}/providers/${DEFINITION_TYPE}`, (request, params) => {
     const filter = request.query.get("$filter") ?? "";

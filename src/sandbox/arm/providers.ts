@@ -87,6 +87,7 @@ export const SERVED_PROVIDERS: readonly ServedProvider[] = [
     resourceTypes: [
       { resourceType: "roleAssignments", apiVersions: ["2022-04-01"], display: "Role assignments", operations: CRUD },
       { resourceType: "roleDefinitions", apiVersions: ["2022-04-01"], display: "Role definitions", operations: READ },
+      { resourceType: "permissions", apiVersions: ["2022-04-01"], display: "Permissions", operations: READ },
       { resourceType: "operations", apiVersions: ["2022-04-01"], display: "Operations", operations: READ },
     ],
   },

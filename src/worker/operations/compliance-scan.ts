@@ -12,7 +12,8 @@ import type { ComplianceScanJobRequest, ServiceCompliance } from "../../schemas/
 import type { JobResult } from "../../schemas/jobs.js";
 import type { JobSteps, StepContext, StepOutcome } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
-import { coveredSubscriptions, discoverServices, type DiscoveryTally } from "../steps/discover-services.js";
+import { coveredSubscriptions } from "../../azure/discovery.js";
+import { discoverServices, type DiscoveryTally } from "../steps/discover-services.js";
 import { identityOf } from "../../preflight/resolve-request.js";
 import type { JobContext } from "./index.js";
 

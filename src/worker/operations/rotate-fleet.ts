@@ -30,7 +30,8 @@ import type { SharedFleetFacts } from "../../job-store/fleet-store.js";
 import type { JobSteps, StepContext, StepOutcome } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import type { JobContext } from "./index.js";
-import { coveredSubscriptions, discoverServices, type DiscoveryTally } from "../steps/discover-services.js";
+import { coveredSubscriptions } from "../../azure/discovery.js";
+import { discoverServices, type DiscoveryTally } from "../steps/discover-services.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -15,22 +15,6 @@ export interface DiscoveryTally {
 }
 
 /**
- * The subscriptions a fleet rotation or compliance scan covers: the ones asked for, else CMK_SUBSCRIPTIONS,
- * else every subscription the service can list; within `scope` (the caller's allow-list fixed with the job)
- * when there is one. Lower case, each once.
- */
-export async function coveredSubscriptions(
-  discovery: Pick<DiscoveryAdapter, "subscriptions">,
-  requested: readonly string[] | undefined,
-  configured: readonly string[] | undefined,
-  scope: readonly string[] | undefined,
-): Promise<string[]> {
-  const allowed = scope?.map((id) => id.toLowerCase());
-  const base = (requested ?? configured ?? (await discovery.subscriptions())).map((id) => id.toLowerCase());
-  return [...new Set(allowed ? base.filter((id) => allowed.includes(id)) : base)];
-}
-
-/**
  * Every FHIR service of the subscriptions, by ARM's list calls (workspaces of each subscription, the FHIR
  * services of each workspace, every page followed; each request paced by the ARM budget policy). `keep`
  * picks the services to return (all by default); `progress` hears after each workspace. A subscription the
