@@ -162,6 +162,7 @@ t.test("the headers, media types and problem examples the document declares are 
     t.equal((await call(app, "get", path, { headers: as(KEYS.reader), params: { subscriptionId: "not-a-guid" } })).statusCode, 400, path);
   }
   t.equal((await call(app, "get", "/v1/audit", { headers: as(KEYS.admin) })).statusCode, 200);
+  t.equal((await call(app, "get", "/v1/self-check", { headers: as(KEYS.admin) })).statusCode, 200);
   t.equal((await call(app, "get", "/v1/audit", { headers: as(KEYS.admin), query: "?top=500" })).statusCode, 400);
   t.equal((await call(app, "get", "/v1/audit", { headers: as(KEYS.operator) })).statusCode, 403);
   for (const path of ["/metrics", "/healthz", "/readyz"]) t.equal((await call(app, "get", path)).statusCode, 200, path);

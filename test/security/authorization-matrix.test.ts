@@ -36,6 +36,8 @@ const CONTRACT_ROLES: Record<string, Grant> = {
   // v1.1 "Compliance".
   "post /v1/compliance-scans": "operator",
   "get /v1/compliance": "reader",
+  // Issue 18: the permission self-check.
+  "get /v1/self-check": "admin",
 };
 
 /** Whether a credential holding `held` may call an operation that requires `required`. */
