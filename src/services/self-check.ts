@@ -109,7 +109,8 @@ export async function runSelfCheck(azure: Adapters, options: SelfCheckOptions): 
   // Resource groups of the workspaces, the identities and keys the services use: each once.
   const resourceGroups = new Map<string, string>();
   const identities = new Map<string, string>();
-  const keys = new Map<string, { subscriptionId: string; url: string }>();
+  // Vaults and HSMs by name (a key URL names its vault, not the vault's subscription), with the keys in use.
+  const stores = new Map<string, { subscriptionId: string; vaultUrl: string; vaultName: string; hsm: boolean; keyNames: Set<string> }>();
   for (const found of inventories) {
     for (const workspace of found.workspaces) {
       const id = `/subscriptions/${workspace.subscriptionId}/resourceGroups/${workspace.resourceGroup}`;
@@ -118,7 +119,12 @@ export async function runSelfCheck(azure: Adapters, options: SelfCheckOptions): 
     for (const service of found.services) {
       for (const identityId of service.userAssignedIdentityIds ?? []) identities.set(identityId.toLowerCase(), identityId);
       const key = service.keyEncryptionKeyUrl ? parseKeyUrl(service.keyEncryptionKeyUrl) : undefined;
-      if (key) keys.set(`${key.vaultUrl}/keys/${key.keyName}`.toLowerCase(), { subscriptionId: found.subscriptionId, url: `${key.vaultUrl}/keys/${key.keyName}` });
+      if (!key) continue;
+      const hsm = isManagedHsmKey(key);
+      const name = `${hsm ? "hsm" : "vault"}:${key.vaultName}`.toLowerCase();
+      const store = stores.get(name) ?? { subscriptionId: found.subscriptionId, vaultUrl: key.vaultUrl, vaultName: key.vaultName, hsm, keyNames: new Set<string>() };
+      store.keyNames.add(key.keyName);
+      stores.set(name, store);
     }
   }
 
@@ -133,46 +139,42 @@ export async function runSelfCheck(azure: Adapters, options: SelfCheckOptions): 
   await mapLimited([...resourceGroups.values()], concurrency, (id) => listed("resourceGroup", id));
   await mapLimited([...identities.values()], concurrency, (id) => listed("userAssignedIdentity", id));
 
-  // Vaults and HSMs are named by key URLs: found by name in the covered subscriptions, the service's own first.
+  // Each vault or HSM found once, by name, in the covered subscriptions (the first service's own first).
   const searchOrder = (first: string) => [first, ...subscriptions.filter((id) => id !== first)];
-  const seenVaults = new Set<string>();
-  await mapLimited([...keys.values()], concurrency, async ({ subscriptionId, url }) => {
-    const key = parseKeyUrl(url)!;
-    const hsm = isManagedHsmKey(key);
-    const vaultKey = `${hsm ? "hsm" : "vault"}:${key.vaultName}`.toLowerCase();
-    const fact = hsm ? await azure.managedHsms.managedHsmFacts(key.vaultName, searchOrder(subscriptionId)) : await azure.vaults.vaultFacts(key.vaultName, searchOrder(subscriptionId));
+  await mapLimited([...stores.values()], concurrency, async (store) => {
+    const kind: PermissionScopeKind = store.hsm ? "managedHsm" : "vault";
+    const fact = store.hsm ? await azure.managedHsms.managedHsmFacts(store.vaultName, searchOrder(store.subscriptionId)) : await azure.vaults.vaultFacts(store.vaultName, searchOrder(store.subscriptionId));
     if (fact.status !== "found") {
-      if (seenVaults.has(vaultKey)) return;
-      seenVaults.add(vaultKey);
-      const readAction = hsm ? "Microsoft.KeyVault/managedHSMs/read" : "Microsoft.KeyVault/vaults/read";
       const refused = fact.status === "unreadable" && fact.cause === "permission";
-      const missing = refused ? [missingOf(hsm ? "managedHsm" : "vault", readAction)] : [];
-      scopes.push(
-        scopeResult(hsm ? "managedHsm" : "vault", key.vaultUrl, subscriptionId, { granted: [], missing }, fixFor(subscriptionId), refused ? [] : [`${key.vaultName}: ${fact.status === "unreadable" ? fact.reason : "not found in the covered subscriptions"}`]),
-      );
+      const missing = refused ? [missingOf(kind, store.hsm ? "Microsoft.KeyVault/managedHSMs/read" : "Microsoft.KeyVault/vaults/read")] : [];
+      const error = refused ? [] : [`${store.vaultName}: ${fact.status === "unreadable" ? fact.reason : "not found in the covered subscriptions"}`];
+      scopes.push(scopeResult(kind, store.vaultUrl, store.subscriptionId, { granted: [], missing }, fixFor(store.subscriptionId), error));
       return;
     }
     const vault = fact.value;
-    if (!seenVaults.has(vaultKey)) {
-      seenVaults.add(vaultKey);
-      const vaultSubscription = subscriptionOf(vault.id) ?? subscriptionId;
-      try {
-        const entries = await azure.permissions.at(vault.id);
-        // On access policies a vault's keys do not answer to RBAC: the data actions are not judged from roles.
-        const planes: PermissionPlane[] = hsm || vault.enableRbacAuthorization ? ["action", "dataAction"] : ["action"];
-        const note = planes.length === 1 ? `${vault.name} uses access policies, not Azure RBAC: its key permissions (get, rotate, recover) are in its access policy for the service's identity (az keyvault set-policy --name ${vault.name} --object-id ${objectId} --key-permissions get rotate recover)` : undefined;
-        scopes.push(scopeResult(hsm ? "managedHsm" : "vault", vault.id, vaultSubscription, judgeScope(hsm ? "managedHsm" : "vault", entries, planes), fixFor(vaultSubscription), [], note));
-      } catch (error) {
-        scopes.push(scopeResult(hsm ? "managedHsm" : "vault", vault.id, vaultSubscription, { granted: [], missing: [] }, undefined, [reasonOf(error)]));
-      }
+    const vaultSubscription = subscriptionOf(vault.id) ?? store.subscriptionId;
+    try {
+      const entries = await azure.permissions.at(vault.id);
+      // On access policies a vault's keys do not answer to RBAC: its data actions are not judged from roles.
+      const planes: PermissionPlane[] = vault.enableRbacAuthorization ? ["action", "dataAction"] : ["action"];
+      const note = vault.enableRbacAuthorization
+        ? undefined
+        : `${vault.name} uses access policies, not Azure RBAC: the service's identity needs get, rotate and recover key permissions in them (az keyvault set-policy --name ${vault.name} --object-id ${objectId} --key-permissions get rotate recover)`;
+      scopes.push(scopeResult(kind, vault.id, vaultSubscription, judgeScope(kind, entries, planes), fixFor(vaultSubscription), [], note));
+    } catch (error) {
+      scopes.push(scopeResult(kind, vault.id, vaultSubscription, { granted: [], missing: [] }, undefined, [reasonOf(error)]));
     }
-    if (hsm) {
-      const scope = `${key.vaultUrl}/keys/${key.keyName}`;
-      const local = await azure.managedHsms.localRoleAssignments(key.vaultUrl, principal.objectId);
-      const covering = local.status === "found" ? local.value.filter((assignment) => coversHsmKey(assignment.scope, key.keyName)) : [];
-      const fix = managedHsmRoleAssignmentCommand(objectId, key.vaultName, key.keyName);
-      if (local.status === "unreadable") scopes.push(scopeResult("managedHsmKey", scope, subscriptionId, { granted: [], missing: [] }, undefined, [`local role assignments of ${key.vaultName}: ${local.reason}`]));
-      else scopes.push(scopeResult("managedHsmKey", scope, subscriptionId, judgeScope("managedHsmKey", covering), fix));
+    if (!store.hsm) return;
+    // An HSM's keys answer to its local RBAC: its role assignments read once, judged for each key in use.
+    const local = await azure.managedHsms.localRoleAssignments(store.vaultUrl, principal.objectId);
+    for (const keyName of store.keyNames) {
+      const scope = `${store.vaultUrl}/keys/${keyName}`;
+      if (local.status === "unreadable") {
+        scopes.push(scopeResult("managedHsmKey", scope, vaultSubscription, { granted: [], missing: [] }, undefined, [`local role assignments of ${store.vaultName}: ${local.reason}`]));
+        continue;
+      }
+      const covering = local.status === "found" ? local.value.filter((assignment) => coversHsmKey(assignment.scope, keyName)) : [];
+      scopes.push(scopeResult("managedHsmKey", scope, vaultSubscription, judgeScope("managedHsmKey", covering), managedHsmRoleAssignmentCommand(objectId, store.vaultName, keyName)));
     }
   });
 
