@@ -164,7 +164,7 @@ function vaultUnreadWarning(input: IdentityCheckInput, who: string, principalId:
   const reason = input.vault.status === "unreadable" ? input.vault.reason : "not read";
   return warning(
     "IdentityKeyAccess",
-    `Not verified: the service could not read vault ${input.key.vaultName} through ARM (${reason}), so role assignments at the vault cannot be matched to key ${input.key.keyName}${input.roleAssignments.status === "found" ? `; none above it grants ${who} access` : ""}.`,
+    `Not verified: the service could not read vault ${input.key.vaultName} through ARM (${reason}), so the role assignments of ${who} cannot be matched to key ${input.key.keyName} (the vault's subscription and resource group are unknown).`,
     `Give the service's identity ${vaultReadAction(input.key)} (it is in deploy/cmk-service-role.json) so it can check, or check yourself that principal ${principalId} holds Key Vault Crypto Service Encryption User on the key.`,
   );
 }
