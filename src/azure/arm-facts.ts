@@ -36,6 +36,27 @@ export async function readFact<T>(read: () => Promise<T | undefined>): Promise<G
   }
 }
 
+/**
+ * A list call whose refusal keeps ARM's own message. The TypeSpec-generated SDKs (`@azure/arm-keyvault` 5)
+ * check a page's status before reading its body, so a refused list throws "Pagination failed with
+ * unexpected statusCode 403" without the message that names the missing action and scope; `onResponse`
+ * sees the body first, and its message is put back on the error.
+ */
+export async function withArmErrorMessage<T>(call: (options: { onResponse: (response: { status: number; parsedBody?: unknown }) => void }) => Promise<T>): Promise<T> {
+  let refused: { error?: { message?: unknown } } | undefined;
+  try {
+    return await call({
+      onResponse: (response) => {
+        if (response.status >= 400) refused = response.parsedBody as typeof refused;
+      },
+    });
+  } catch (error) {
+    const message = refused?.error?.message;
+    if (error instanceof Error && typeof message === "string" && message) error.message = message;
+    throw error;
+  }
+}
+
 /** For the read cache: keep what Azure answered (found or missing), not what it could not give. */
 export function keepAnswers(fact: Fact<unknown>): boolean {
   return fact.status !== "unreadable";

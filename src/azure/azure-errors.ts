@@ -8,14 +8,39 @@ interface SdkErrorShape {
 }
 
 /**
- * The permission a 403 names: ARM's AuthorizationFailed ("does not have authorization to perform action
- * 'X'") and LinkedAuthorizationFailed ("permission to perform action(s) 'X' on the linked scope(s)"), and
- * Key Vault's ForbiddenByRbac ("Action: 'X'"). Undefined when the message names none.
+ * The permission a 403 names and, where the wording has it, the scope it was asked at: ARM's
+ * AuthorizationFailed ("does not have authorization to perform action 'X' over scope 'S'"),
+ * LinkedAuthorizationFailed ("permission to perform action(s) 'X' on the linked scope(s) 'S'") and Key
+ * Vault's ForbiddenByRbac ("Action: 'X'", "Resource: 'S'"). Undefined when the message names no action.
  */
-export function missingPermission(message: string | undefined): string | undefined {
+export function missingAuthorization(message: string | undefined): { action: string; scope?: string } | undefined {
   if (!message) return undefined;
-  const linked = /does not have permission to perform action\(s\) '([^']+)'/.exec(message);
-  return (linked ?? /authorization to perform action '([^']+)'/.exec(message) ?? /Action: '([^']+)'/.exec(message))?.[1];
+  const found =
+    /does not have permission to perform action\(s\) '([^']+)'(?: on the linked scope\(s\) '([^']+)')?/.exec(message) ??
+    /authorization to perform action '([^']+)'(?: over scope '([^']+)')?/.exec(message) ??
+    /Action: '([^']+)'(?:[\s\S]*?Resource: '([^']+)')?/.exec(message);
+  if (!found) return undefined;
+  return { action: found[1]!, ...(found[2] ? { scope: found[2] } : {}) };
+}
+
+/** The permission a 403 names (missingAuthorization's action). */
+export function missingPermission(message: string | undefined): string | undefined {
+  return missingAuthorization(message)?.action;
+}
+
+/**
+ * Why Azure refused a read, for a message: "no access: the service's identity lacks 'X' at S
+ * (AuthorizationFailed)" when the 403 names the action, else the code and HTTP status.
+ */
+export function refusalReason(error: unknown): string {
+  const sdk = (error ?? {}) as SdkErrorShape;
+  const status = sdk.statusCode ? `HTTP ${sdk.statusCode}` : undefined;
+  const codes = [sdk.code, status].filter(Boolean).join(", ") || "error";
+  const missing = sdk.statusCode === 403 ? missingAuthorization(sdk.message) : undefined;
+  if (missing) return `no access: the service's identity lacks '${missing.action}'${missing.scope ? ` at ${missing.scope}` : ""} (${sdk.code ?? status})`;
+  if (sdk.statusCode === 403) return `no access (${codes})`;
+  if (sdk.statusCode === 404) return `not found (${codes})`;
+  return codes;
 }
 
 const LRO_FAILURE = /^The long-running operation has failed(?:\. ([^.]+)\. ([\s\S]*))?$/;

@@ -3,7 +3,7 @@ import { createEmptyPipeline, createHttpHeaders, createPipelineRequest, createDe
 import { keyVaultAuthenticationPolicy } from "@azure/keyvault-common";
 import type { RoleAssignmentFacts, VaultFacts } from "../domain/checks/facts.js";
 import type { AzureContext } from "./azure-context.js";
-import { keepAnswers, perSubscription, readFact, type GatheredFact } from "./arm-facts.js";
+import { keepAnswers, perSubscription, readFact, withArmErrorMessage, type GatheredFact } from "./arm-facts.js";
 import { createReadCache, type ReadCache } from "./read-cache.js";
 
 /**
@@ -107,12 +107,14 @@ export function createManagedHsmsAdapter(context: AzureContext, cache: ReadCache
         async () => {
           let last: GatheredFact<VaultFacts> = { status: "missing", detail: `no managed HSM named ${name} in the subscriptions searched` };
           for (const subscriptionId of subscriptionIds) {
-            const fact = await readFact(async () => {
-              for await (const hsm of arm(subscriptionId).managedHsms.listBySubscription()) {
-                if (hsm.name?.toLowerCase() === name.toLowerCase()) return toManagedHsmFacts(hsm);
-              }
-              return undefined;
-            });
+            const fact = await readFact(() =>
+              withArmErrorMessage(async (options) => {
+                for await (const hsm of arm(subscriptionId).managedHsms.listBySubscription(options)) {
+                  if (hsm.name?.toLowerCase() === name.toLowerCase()) return toManagedHsmFacts(hsm);
+                }
+                return undefined;
+              }),
+            );
             if (fact.status === "found") return fact;
             if (fact.status === "unreadable") last = fact;
           }

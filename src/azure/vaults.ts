@@ -1,7 +1,7 @@
 import { KeyVaultManagementClient, type Vault } from "@azure/arm-keyvault";
 import type { VaultFacts } from "../domain/checks/facts.js";
 import type { AzureContext } from "./azure-context.js";
-import { keepAnswers, perSubscription, readFact, type GatheredFact } from "./arm-facts.js";
+import { keepAnswers, perSubscription, readFact, withArmErrorMessage, type GatheredFact } from "./arm-facts.js";
 import { createReadCache, type ReadCache } from "./read-cache.js";
 
 export interface VaultsAdapter {
@@ -40,12 +40,14 @@ export function createVaultsAdapter(context: AzureContext, cache: ReadCache = cr
   async function find(vaultName: string, subscriptionIds: string[]): Promise<GatheredFact<VaultFacts>> {
     let last: GatheredFact<VaultFacts> = { status: "missing", detail: `no vault named ${vaultName} in the subscriptions searched` };
     for (const subscriptionId of subscriptionIds) {
-      const fact = await readFact(async () => {
-        for await (const vault of client(subscriptionId).vaults.listBySubscription()) {
-          if (vault.name?.toLowerCase() === vaultName.toLowerCase()) return toVaultFacts(vault);
-        }
-        return undefined;
-      });
+      const fact = await readFact(() =>
+        withArmErrorMessage(async (options) => {
+          for await (const vault of client(subscriptionId).vaults.listBySubscription(options)) {
+            if (vault.name?.toLowerCase() === vaultName.toLowerCase()) return toVaultFacts(vault);
+          }
+          return undefined;
+        }),
+      );
       if (fact.status === "found") return fact;
       if (fact.status === "unreadable") last = fact;
     }

@@ -40,6 +40,16 @@ export const JobStep = Type.Object({
 });
 export type JobStep = Static<typeof JobStep>;
 
+export const NotListedSubscription = Type.Object(
+  {
+    subscriptionId: Type.String(),
+    reason: Type.String({ description: "Why, as Azure said it: the permission and scope a 403 names, e.g. no access: the service's identity lacks 'Microsoft.HealthcareApis/workspaces/read' at /subscriptions/… (AuthorizationFailed)." }),
+    remediation: Type.String({ description: "What to grant or check." }),
+  },
+  { $id: "NotListedSubscription", additionalProperties: false },
+);
+export type NotListedSubscription = Static<typeof NotListedSubscription>;
+
 export const JobResult = Type.Object(
   {
     keyEncryptionKeyUrl: Type.Optional(Type.String({ description: "The key URL the FHIR service uses now (not on RotateFleet)." })),
@@ -61,6 +71,11 @@ export const JobResult = Type.Object(
         { High: Type.Integer({ minimum: 0 }), Medium: Type.Integer({ minimum: 0 }), Low: Type.Integer({ minimum: 0 }) },
         { description: "ComplianceScan: findings by severity." },
       ),
+    ),
+    notListed: Type.Optional(
+      Type.Array(Type.Ref(NotListedSubscription), {
+        description: "RotateFleet and ComplianceScan: subscriptions whose FHIR services could not be listed (403, 404); their services are in neither the rotation nor the report.",
+      }),
     ),
     keysRead: Type.Optional(Type.Integer({ minimum: 0, description: "ComplianceScan: distinct keys read from Key Vault (each once)." })),
     followStarted: Type.Optional(Type.Integer({ minimum: 0, description: "ComplianceScan with CMK_FOLLOW_LATEST_KEY_VERSION: RotateKey jobs it started." })),
@@ -221,4 +236,4 @@ export const JobList = Type.Object(
   { $id: "JobList" },
 );
 
-export const jobSchemas = [JobError, JobResult, CallbackDelivery, CallbackInfo, Approval, JobStatusMonitor, JobList];
+export const jobSchemas = [JobError, NotListedSubscription, JobResult, CallbackDelivery, CallbackInfo, Approval, JobStatusMonitor, JobList];

@@ -1,5 +1,5 @@
 import t from "tap";
-import { missingPermission, toJobError } from "../../src/azure/azure-errors.js";
+import { missingAuthorization, missingPermission, refusalReason, toJobError } from "../../src/azure/azure-errors.js";
 import { readFact } from "../../src/azure/arm-facts.js";
 
 /** The permission a 403 names, as ARM and Key Vault word it (messages as the emulator and Azure send them). */
@@ -26,4 +26,18 @@ t.test("a pre-flight read refused for a permission says which one; a failed chan
   const failed = toJobError(Object.assign(new Error(LINKED), { statusCode: 403, code: "LinkedAuthorizationFailed" }), { action: "update the FHIR service", target: "/x" });
   t.equal(failed.body.code, "AzureAuthorizationFailed");
   t.match(failed.message, /'Microsoft\.ManagedIdentity\/userAssignedIdentities\/assign\/action'/);
+});
+
+t.test("missingAuthorization adds the scope each wording names; refusalReason words a refused read", async (t) => {
+  t.same(missingAuthorization(ARM), { action: "Microsoft.KeyVault/vaults/read", scope: "/subscriptions/s" });
+  t.same(missingAuthorization(LINKED), { action: "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action", scope: "/u" });
+  t.same(missingAuthorization(KEY_VAULT), { action: "Microsoft.KeyVault/vaults/keys/read", scope: "/x" });
+  t.same(missingAuthorization("does not have authorization to perform action 'A/b/read'."), { action: "A/b/read" }, "a wording without its scope");
+  t.equal(
+    refusalReason(Object.assign(new Error(ARM), { statusCode: 403, code: "AuthorizationFailed" })),
+    "no access: the service's identity lacks 'Microsoft.KeyVault/vaults/read' at /subscriptions/s (AuthorizationFailed)",
+  );
+  t.equal(refusalReason(Object.assign(new Error("Forbidden"), { statusCode: 403, code: "RequestDisallowedByPolicy" })), "no access (RequestDisallowedByPolicy, HTTP 403)");
+  t.equal(refusalReason(Object.assign(new Error("nope"), { statusCode: 404, code: "SubscriptionNotFound" })), "not found (SubscriptionNotFound, HTTP 404)");
+  t.equal(refusalReason(Object.assign(new Error("nope"), { statusCode: 404 })), "not found (HTTP 404)");
 });

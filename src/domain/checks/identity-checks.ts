@@ -3,6 +3,7 @@ import type { RequestedIdentity } from "../fhir-resource.js";
 import { isManagedHsmKey, type KeyUrl } from "../key-url.js";
 import { failed, passed, skipped, warning, type CheckResult } from "./check-result.js";
 import type { Fact, FhirServiceFacts, PrincipalFacts, RoleAssignmentFacts, VaultFacts } from "./facts.js";
+import { vaultReadAction } from "./vault-checks.js";
 
 /** The data actions the FHIR service needs on its key (Key Vault Crypto Service Encryption User's). */
 export const REQUIRED_DATA_ACTIONS = [
@@ -116,7 +117,11 @@ function checkKeyAccess(input: IdentityCheckInput): CheckResult {
       `Make sure principal ${principalId} has key permissions get, wrapKey and unwrapKey (az keyvault set-policy --name ${input.key.vaultName} --object-id ${principalId} --key-permissions get wrapKey unwrapKey).`,
     );
   }
+  // The vault's resource id comes from reading it through ARM: without it, assignments at the vault or its
+  // resource group cannot be matched to the key, and no missing grant may be blamed on the identity.
+  const vaultUnread = !hsm && input.vault.status === "unreadable" ? vaultUnreadWarning(input, who, principalId) : undefined;
   if (input.roleAssignments.status !== "found") {
+    if (vaultUnread) return vaultUnread;
     const reason = input.roleAssignments.status === "unreadable" ? input.roleAssignments.reason : "no answer";
     return warning(
       "IdentityKeyAccess",
@@ -139,6 +144,7 @@ function checkKeyAccess(input: IdentityCheckInput): CheckResult {
       `Wait ${Math.ceil(input.propagationWindowMs / 60_000)} minute(s) after assigning a role; a job waits for it by itself and checks again.`,
     );
   }
+  if (vaultUnread) return vaultUnread;
   if (hsm) {
     return failed(
       "IdentityKeyAccess",
@@ -150,6 +156,16 @@ function checkKeyAccess(input: IdentityCheckInput): CheckResult {
     "IdentityKeyAccess",
     `${capitalize(who)} (principal ${principalId}) holds no role that grants read, wrap and unwrap on key ${input.key.keyName} in ${input.key.vaultName}.`,
     `Assign Key Vault Crypto Service Encryption User: az role assignment create --role ${CRYPTO_SERVICE_ENCRYPTION_USER} --assignee-object-id ${principalId} --assignee-principal-type ServicePrincipal --scope ${vaultScope(input)}. New assignments can take several minutes to reach Key Vault.`,
+  );
+}
+
+/** IdentityKeyAccess when the vault could not be read: the service's own missing permission, not the identity's. */
+function vaultUnreadWarning(input: IdentityCheckInput, who: string, principalId: string): CheckResult {
+  const reason = input.vault.status === "unreadable" ? input.vault.reason : "not read";
+  return warning(
+    "IdentityKeyAccess",
+    `Not verified: the service could not read vault ${input.key.vaultName} through ARM (${reason}), so the role assignments of ${who} cannot be matched to key ${input.key.keyName} (the vault's subscription and resource group are unknown).`,
+    `Give the service's identity ${vaultReadAction(input.key)} (it is in deploy/cmk-service-role.json) so it can check, or check yourself that principal ${principalId} holds Key Vault Crypto Service Encryption User on the key.`,
   );
 }
 

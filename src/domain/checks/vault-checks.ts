@@ -10,6 +10,11 @@ export function normalizeRegion(region: string): string {
   return region.toLowerCase().replace(/\s+/g, "");
 }
 
+/** The ARM read that gives the vault (or managed HSM) a key URL names. */
+export function vaultReadAction(key: KeyUrl): string {
+  return isManagedHsmKey(key) ? "Microsoft.KeyVault/managedHSMs/read" : "Microsoft.KeyVault/vaults/read";
+}
+
 /** VaultSoftDelete, VaultPurgeProtection, VaultRegion, VaultFirewall. */
 export function checkVault(key: KeyUrl, vault: Fact<VaultFacts>, keyFact: Fact<KeyFacts>, fhirLocation: string | undefined): CheckResult[] {
   const hsm = isManagedHsmKey(key);
@@ -19,17 +24,21 @@ export function checkVault(key: KeyUrl, vault: Fact<VaultFacts>, keyFact: Fact<K
     // The key's recoveryLevel says the same as the vault's soft delete and purge protection flags.
     const level = keyFact.status === "found" ? keyFact.value.recoveryLevel : undefined;
     const why = vault.status === "missing" ? `${store} ${key.vaultName} was not found through ARM` : `the service could not read ${store} ${key.vaultName} through ARM: ${vault.reason}`;
+    const readIt = `Give the service's identity ${vaultReadAction(key)} on the ${store} (it is in deploy/cmk-service-role.json) so it can check it.`;
     const fromLevel = (id: "VaultSoftDelete" | "VaultPurgeProtection", ok: boolean, fix: string) =>
       level === undefined
-        ? warning(id, `Not verified: ${why}.`, `Give the service's identity Reader on the ${store} so it can check it.`)
+        ? warning(id, `Not verified: ${why}.`, readIt)
         : ok
           ? passed(id, `Key recoveryLevel is ${level}.`)
           : failed(id, `Key recoveryLevel is ${level}.`, fix);
+    // A vault the service could not read is a check it could not run (a warning, like every fact its own
+    // permissions hide); one not found through ARM lives elsewhere by design (gather-facts.ts): skipped.
+    const notRun = (id: "VaultRegion" | "VaultFirewall") => (vault.status === "unreadable" ? warning(id, `Not checked: ${why}.`, readIt) : skipped(id, `Not checked: ${why}.`));
     return [
       fromLevel("VaultSoftDelete", level !== undefined && level !== "Purgeable", update("--enable-soft-delete true")),
       fromLevel("VaultPurgeProtection", level !== undefined && PURGE_PROTECTED_LEVELS.includes(level), update("--enable-purge-protection true")),
-      skipped("VaultRegion", `Not checked: ${why}.`),
-      skipped("VaultFirewall", `Not checked: ${why}.`),
+      notRun("VaultRegion"),
+      notRun("VaultFirewall"),
     ];
   }
 

@@ -9,11 +9,11 @@ import type { FleetService } from "../../domain/fleet-plan.js";
 import { isManagedHsmKey, parseKeyUrl, type KeyUrl } from "../../domain/key-url.js";
 import { JobError } from "../../errors.js";
 import type { ComplianceScanJobRequest, ServiceCompliance } from "../../schemas/compliance.js";
-import type { JobResult } from "../../schemas/jobs.js";
+import type { JobResult, NotListedSubscription } from "../../schemas/jobs.js";
 import type { JobSteps, StepContext, StepOutcome } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import { coveredSubscriptions } from "../../azure/discovery.js";
-import { discoverServices, type DiscoveryTally } from "../steps/discover-services.js";
+import { describeNotListed, discoverServices, type DiscoveryTally } from "../steps/discover-services.js";
 import { identityOf } from "../../preflight/resolve-request.js";
 import type { JobContext } from "./index.js";
 
@@ -43,7 +43,7 @@ const versionlessOf = (key: KeyUrl) => `${key.vaultUrl}/keys/${key.keyName}`.toL
  */
 export async function runComplianceScan(steps: JobSteps, deps: WorkerDependencies, request: ComplianceScanJobRequest, job: JobContext): Promise<JobResult> {
   const started = Date.now();
-  const discovered = await steps.run<{ subscriptions: string[] }>("Discover", (context) => discover(deps, request, job, context));
+  const discovered = await steps.run<Discovered>("Discover", (context) => discover(deps, request, job, context));
   const stored = await job.fleets.services(job.jobId);
   if (!stored) throw new JobError({ code: "InternalError", message: "The scan's discovered services are gone from the job store.", target: "compliance-scans" }, true);
   const services = stored.services;
@@ -71,20 +71,32 @@ export async function runComplianceScan(steps: JobSteps, deps: WorkerDependencie
       output: { started: outcome.started },
     };
   });
-  return steps.succeed({ scannedServices: counted.services, findings: counted.findings, keysRead: Object.keys(keys).length, ...(followed.started ? { followStarted: followed.started } : {}) });
+  return steps.succeed({
+    scannedServices: counted.services,
+    findings: counted.findings,
+    keysRead: Object.keys(keys).length,
+    ...(followed.started ? { followStarted: followed.started } : {}),
+    ...(discovered.notListed?.length ? { notListed: discovered.notListed } : {}),
+  });
 }
 
-async function discover(deps: WorkerDependencies, request: ComplianceScanJobRequest, job: JobContext, context: StepContext): Promise<StepOutcome<{ subscriptions: string[] }>> {
+/** What Discover keeps for the later steps: the subscriptions scanned, and those that could not be listed. */
+interface Discovered {
+  subscriptions: string[];
+  notListed?: NotListedSubscription[];
+}
+
+async function discover(deps: WorkerDependencies, request: ComplianceScanJobRequest, job: JobContext, context: StepContext): Promise<StepOutcome<Discovered>> {
   const saved = await job.fleets.services(job.jobId);
-  if (saved) return { message: saved.summary, output: JSON.parse(saved.discovery) as { subscriptions: string[] } };
+  if (saved) return { message: saved.summary, output: JSON.parse(saved.discovery) as Discovered };
   const subscriptions = await coveredSubscriptions(deps.discovery, request.subscriptions, job.fleetSubscriptions, job.data.scope);
   const describe = (tally: DiscoveryTally) =>
     `Subscriptions ${tally.done} of ${tally.subscriptions} scanned, ${tally.workspaces} workspace(s), ${tally.listed} FHIR service(s) found` +
-    (tally.notListed.length ? `; not listed (no access): ${tally.notListed.join(", ")}` : "") +
+    describeNotListed(tally) +
     ".";
   const { services, tally } = await discoverServices(deps.discovery, subscriptions, { progress: (fraction, tally) => context.reportFraction(fraction, describe(tally)) });
   const summary = describe(tally);
-  const output = { subscriptions };
+  const output: Discovered = { subscriptions, ...(tally.notListed.length ? { notListed: tally.notListed } : {}) };
   await job.fleets.saveServices(job.jobId, services, summary, JSON.stringify(output));
   return { message: summary, output };
 }
@@ -170,7 +182,10 @@ async function evaluate(
   await Promise.all(
     vaultNames.map(async (name) => {
       const vault = await deps.vaults.vaultFacts(name, subscriptions);
-      let roles: Fact<Map<string, RoleAssignmentFacts[]>> = { status: "unreadable", reason: "the vault was not found in the scanned subscriptions" };
+      let roles: Fact<Map<string, RoleAssignmentFacts[]>> = {
+        status: "unreadable",
+        reason: vault.status === "unreadable" ? `the vault could not be read: ${vault.reason}` : "the vault was not found in the scanned subscriptions",
+      };
       if (vault.status === "found") {
         const vaultSubscription = /^\/subscriptions\/([^/]+)\//i.exec(vault.value.id)?.[1] ?? subscriptions[0]!;
         roles = await deps.roleAssignments.allAtScope(vaultSubscription, vault.value.id);

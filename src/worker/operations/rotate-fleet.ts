@@ -23,7 +23,7 @@ import { isManagedHsmKey, parseKeyUrl, type KeyUrl } from "../../domain/key-url.
 import type { FleetJobRequest } from "../../schemas/key-rotations.js";
 import type { RotateKeyRequest, SetKeyRequest } from "../../schemas/change-requests.js";
 import { fleetChildRollbacks } from "../../domain/rollback.js";
-import type { JobResult } from "../../schemas/jobs.js";
+import type { JobResult, NotListedSubscription } from "../../schemas/jobs.js";
 import { JobError } from "../../errors.js";
 import { JobCanceledError } from "../../job-store/cancel.js";
 import type { SharedFleetFacts } from "../../job-store/fleet-store.js";
@@ -31,13 +31,15 @@ import type { JobSteps, StepContext, StepOutcome } from "../job-steps.js";
 import type { WorkerDependencies } from "../worker-dependencies.js";
 import type { JobContext } from "./index.js";
 import { coveredSubscriptions } from "../../azure/discovery.js";
-import { discoverServices, type DiscoveryTally } from "../steps/discover-services.js";
+import { describeNotListed, discoverServices, type DiscoveryTally } from "../steps/discover-services.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Discovered {
   subscriptions: string[];
   services: number;
+  /** Subscriptions that could not be listed, for the result. */
+  notListed?: NotListedSubscription[];
 }
 
 /**
@@ -69,6 +71,7 @@ export async function runRotateFleet(steps: JobSteps, deps: WorkerDependencies, 
       wouldChange: plan.move.map((service) => service.id),
       armWrites: 0,
       dryRun: true,
+      ...notListedOf(discovered),
     });
   }
 
@@ -77,8 +80,10 @@ export async function runRotateFleet(steps: JobSteps, deps: WorkerDependencies, 
     data: childData(job.data, { operation: "RotateKey", fhirServiceId: service.id }, job.jobId, target),
   }));
   await fanOut(steps, job, children, `${plan.skip.length} already on the target`);
-  return aggregate(steps, deps, job, request, target, fleetSizes(plan), movedFrom(plan.move), children);
+  return aggregate(steps, deps, job, request, target, fleetSizes(plan), movedFrom(plan.move), children, notListedOf(discovered));
 }
+
+const notListedOf = (discovered: Discovered) => (discovered.notListed?.length ? { notListed: discovered.notListed } : {});
 
 /**
  * The rollback of a fleet rotation (`POST /v1/jobs/{id}/rollback` on its parent): a parent like the
@@ -141,13 +146,13 @@ async function discover(deps: WorkerDependencies, request: FleetJobRequest, job:
   const subscriptions = await coveredSubscriptions(deps.discovery, request.subscriptions, job.fleetSubscriptions, job.data.scope);
   const describe = (tally: DiscoveryTally) =>
     `Subscriptions ${tally.done} of ${tally.subscriptions} scanned, ${tally.workspaces} workspace(s), ${tally.listed} FHIR service(s) listed, ${tally.kept} on ${key.keyName}` +
-    (tally.notListed.length ? `; not listed (no access): ${tally.notListed.join(", ")}` : "") +
+    describeNotListed(tally) +
     ".";
   const { services, tally } = await discoverServices(deps.discovery, subscriptions, {
     keep: (service) => namesKey(key, service.keyEncryptionKeyUrl),
     progress: (fraction, tally) => context.reportFraction(fraction, describe(tally)),
   });
-  const output: Discovered = { subscriptions, services: services.length };
+  const output: Discovered = { subscriptions, services: services.length, ...(tally.notListed.length ? { notListed: tally.notListed } : {}) };
   const summary = describe(tally);
   await job.fleets.saveServices(job.jobId, services, summary, JSON.stringify(output));
   return { message: summary, output };
@@ -201,7 +206,10 @@ async function sharedPreflight(deps: WorkerDependencies, job: JobContext, reques
     });
   }
   let roles = new Map<string, RoleAssignmentFacts[]>();
-  let rolesStatus: SharedFleetFacts["roles"] = { status: "unreadable", reason: hsm ? "a Managed HSM grants access in its own local RBAC" : "the vault was not found in the rotation's subscriptions" };
+  let rolesStatus: SharedFleetFacts["roles"] = {
+    status: "unreadable",
+    reason: hsm ? "a Managed HSM grants access in its own local RBAC" : vault.status === "unreadable" ? `the vault could not be read: ${vault.reason}` : "the vault was not found in the rotation's subscriptions",
+  };
   if (!hsm && vault.status === "found") {
     const vaultSubscription = /^\/subscriptions\/([^/]+)\//i.exec(vault.value.id)?.[1] ?? subscriptions[0]!;
     const listed = await deps.roleAssignments.allAtScope(vaultSubscription, vault.value.id);
@@ -229,7 +237,7 @@ async function sharedPreflight(deps: WorkerDependencies, job: JobContext, reques
   return {
     message:
       `Target key checked once for the fleet: ${checks.filter((check) => check.status === "Passed").length} passed` +
-      (warnings.length ? `; ${warnings.length} warning(s): ${warnings.map((check) => `${check.id}: ${check.message}`).join(" ")}` : "") +
+      (warnings.length ? `; ${warnings.length} warning(s): ${warnings.map((check) => `${check.id}: ${check.message}`).join(" ").replace(/\.$/, "")}` : "") +
       `. Role assignments at the vault ${rolesStatus.status === "found" ? `read once (${roles.size} principal(s))` : `not read (${rolesStatus.reason}): each service checks its own`}; ${uamiIds.length} user-assigned identit(ies). Region and key access are checked per service.`,
     output: { passed: checks.length - warnings.length, warnings: warnings.length },
   };
@@ -268,6 +276,7 @@ async function aggregate(
   sizes: { move: number; skip: number },
   moved: readonly string[],
   children: Array<{ jobId: string; data: ChangeJobData }>,
+  extra: Pick<JobResult, "notListed"> = {},
 ): Promise<JobResult> {
   const counts = await steps.run("Aggregate", async (context) => {
     const ended = new Map<string, ChildState>();
@@ -303,7 +312,7 @@ async function aggregate(
       await sleep(job.fleetPollMs);
     }
     const counts = fleetCounts(sizes, ended.values());
-    const result: JobResult = { ...(target ? { targetKeyEncryptionKeyUrl: target } : {}), services: counts, ...(await previousVersions(deps, moved)) };
+    const result: JobResult = { ...(target ? { targetKeyEncryptionKeyUrl: target } : {}), services: counts, ...(await previousVersions(deps, moved)), ...extra };
     const failure = fleetFailure(request.keyUrl, counts, counts.failed > 0 ? await failedChildren(job, children.map((child) => child.jobId)) : []);
     // A fleet that ends otherwise than Succeeded keeps its counts too.
     if (canceled || failure) await steps.recordResult(result);

@@ -1,5 +1,7 @@
 import type { DiscoveryAdapter } from "../../azure/discovery.js";
+import { missingAuthorization, refusalReason } from "../../azure/azure-errors.js";
 import type { FleetService } from "../../domain/fleet-plan.js";
+import type { NotListedSubscription } from "../../schemas/jobs.js";
 
 /** What listing found, for a step's message. */
 export interface DiscoveryTally {
@@ -10,8 +12,35 @@ export interface DiscoveryTally {
   listed: number;
   /** Services `keep` kept. */
   kept: number;
-  /** Subscriptions the identity may not list (or that do not exist), each with the HTTP status. */
-  notListed: string[];
+  /** Subscriptions the identity may not list (or that do not exist): why, and what to grant. */
+  notListed: NotListedSubscription[];
+}
+
+/**
+ * A subscription whose workspaces could not be listed (403 or 404): the permission and scope ARM names,
+ * and the fix. ARM answers 404 for a subscription the identity holds no role in.
+ */
+export function notListed(subscriptionId: string, error: unknown): NotListedSubscription {
+  const { statusCode, message } = (error ?? {}) as { statusCode?: number; message?: string };
+  const action = statusCode === 403 ? missingAuthorization(message)?.action : undefined;
+  const scope = `/subscriptions/${subscriptionId}`;
+  const role = "the role in deploy/cmk-service-role.json (or deploy/cmk-service-reader-role.json for scans only)";
+  const assign = `az role assignment create --assignee-object-id <service principal> --role "CMK Service Operator" --scope ${scope}`;
+  return {
+    subscriptionId,
+    reason: refusalReason(error),
+    remediation:
+      statusCode === 404
+        ? `Check the subscription id, and that the service's identity holds ${role} at ${scope}.`
+        : action
+          ? `Give the service's identity '${action}' at ${scope}: assign it ${role} there (${assign}).`
+          : `Assign the service's identity ${role} at ${scope} (${assign}).`,
+  };
+}
+
+/** The step message's part about subscriptions not listed, empty when every one was. */
+export function describeNotListed(tally: Pick<DiscoveryTally, "notListed">): string {
+  return tally.notListed.length ? `; not listed: ${tally.notListed.map((entry) => `${entry.subscriptionId}: ${entry.reason}`).join("; ")}` : "";
 }
 
 /**
@@ -35,7 +64,7 @@ export async function discoverServices(
     } catch (error) {
       const status = (error as { statusCode?: number }).statusCode;
       if (status !== 403 && status !== 404) throw error;
-      tally.notListed.push(`${subscriptionId} (HTTP ${status})`);
+      tally.notListed.push(notListed(subscriptionId, error));
       continue;
     }
     for (const [w, workspace] of found.entries()) {

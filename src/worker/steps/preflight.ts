@@ -71,5 +71,6 @@ export function summarize(report: ValidationReport): string {
   if (warnings.length) parts.push(`${warnings.length} warning(s): ${warnings.map((check) => `${check.id}: ${check.message}`).join(" ")}`);
   const skippedChecks = count("Skipped");
   if (skippedChecks.length) parts.push(`${skippedChecks.length} skipped (${skippedChecks.map((check) => check.id).join(", ")})`);
-  return `Pre-flight checks: ${parts.join("; ")}.`;
+  // A warning's message ends with its own full stop.
+  return `Pre-flight checks: ${parts.join("; ").replace(/\.$/, "")}.`;
 }

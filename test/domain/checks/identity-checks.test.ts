@@ -80,3 +80,15 @@ t.test("a granting assignment younger than the propagation window fails, and say
   t.equal(propagationEndsAt({ ...base, roleAssignments: { status: "found", value: [young, old] } }), undefined);
   t.equal(propagationEndsAt({ ...base, roleAssignments: { status: "found", value: [] } }), undefined, "nothing to wait for without a grant");
 });
+
+t.test("a vault the service could not read: IdentityKeyAccess warns naming the service's missing read, not the identity's role", async (t) => {
+  const unread = { status: "unreadable", reason: "AuthorizationFailed (HTTP 403): the service's identity lacks 'Microsoft.KeyVault/vaults/read'", cause: "permission" } as const;
+  const atVault = run({ vault: unread });
+  t.match(atVault.IdentityKeyAccess, { status: "Warning", message: /could not read vault kvsandbox.*lacks 'Microsoft\.KeyVault\/vaults\/read'.*cannot be matched to key cmk-rsa-2048/, remediation: /Microsoft\.KeyVault\/vaults\/read.*principal p1/ });
+  t.notMatch(atVault.IdentityKeyAccess?.remediation, /az role assignment create/, "nothing tells the user to grant the FHIR identity a role");
+  const noAssignments = run({ vault: unread, roleAssignments: { status: "unreadable", reason: "AuthorizationFailed (HTTP 403)", cause: "permission" } });
+  t.match(noAssignments.IdentityKeyAccess, { status: "Warning", message: /lacks 'Microsoft\.KeyVault\/vaults\/read'/ }, "the vault read is the first thing to fix");
+  const atRoot = run({ vault: unread, roleAssignments: { status: "found", value: [{ id: "a2", scope: "/", roleDefinitionId: "r", ...encryptionUser }] } });
+  t.equal(atRoot.IdentityKeyAccess?.status, "Passed", "a grant at the root covers any vault, its id unknown");
+  t.match(run({ vault: { status: "missing" }, roleAssignments: { status: "found", value: [] } }).IdentityKeyAccess, { status: "Failed" }, "a vault not found through ARM still fails closed");
+});

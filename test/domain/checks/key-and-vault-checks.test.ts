@@ -1,6 +1,6 @@
 import t from "tap";
 import { checkKey } from "../../../src/domain/checks/key-checks.js";
-import { checkVault } from "../../../src/domain/checks/vault-checks.js";
+import { checkVault, vaultReadAction } from "../../../src/domain/checks/vault-checks.js";
 import type { KeyFacts, VaultFacts } from "../../../src/domain/checks/facts.js";
 import type { CheckResult } from "../../../src/domain/checks/check-result.js";
 import { parseKeyUrl } from "../../../src/domain/key-url.js";
@@ -61,11 +61,21 @@ t.test("vault checks", async (t) => {
   t.equal(vaultResult({ networkAcls: { defaultAction: "Deny", bypass: "None" } }).VaultFirewall?.status, "Failed");
 });
 
-t.test("an unreadable vault falls back on the key's recoveryLevel", async (t) => {
-  const results = byId(checkVault(key, { status: "unreadable", reason: "403" }, { status: "found", value: { ...good, recoveryLevel: "Recoverable+Purgeable" } }, "westus3"));
+t.test("an unreadable vault falls back on the key's recoveryLevel; region and firewall warn that they could not run", async (t) => {
+  const reason = "AuthorizationFailed (HTTP 403): the service's identity lacks 'Microsoft.KeyVault/vaults/read'";
+  const results = byId(checkVault(key, { status: "unreadable", reason, cause: "permission" }, { status: "found", value: { ...good, recoveryLevel: "Recoverable+Purgeable" } }, "westus3"));
   t.equal(results.VaultSoftDelete?.status, "Passed");
   t.equal(results.VaultPurgeProtection?.status, "Failed");
-  t.equal(results.VaultRegion?.status, "Skipped");
+  for (const id of ["VaultRegion", "VaultFirewall"]) {
+    t.match(results[id], { status: "Warning", message: /Not checked: .*lacks 'Microsoft\.KeyVault\/vaults\/read'/, remediation: /Microsoft\.KeyVault\/vaults\/read/ }, id);
+  }
+  const elsewhere = byId(checkVault(key, { status: "missing" }, { status: "found", value: good }, "westus3"));
+  t.equal(elsewhere.VaultRegion?.status, "Skipped", "a vault not found through ARM (another subscription) is skipped, by design");
+  const hsmKey = parseKeyUrl("https://hsmsandbox.managedhsm.azure.net/keys/cmk-hsm-3072/00000000000000000000000000000001")!;
+  const hsm = byId(checkVault(hsmKey, { status: "unreadable", reason: "AuthorizationFailed (HTTP 403): the service's identity lacks 'Microsoft.KeyVault/managedHSMs/read'", cause: "permission" }, { status: "found", value: good }, "westus3"));
+  t.match(hsm.VaultFirewall, { status: "Warning", message: /managed HSM hsmsandbox.*managedHSMs\/read/, remediation: /Microsoft\.KeyVault\/managedHSMs\/read on the managed HSM/ });
+  t.equal(vaultReadAction(hsmKey), "Microsoft.KeyVault/managedHSMs/read");
+  t.equal(vaultReadAction(key), "Microsoft.KeyVault/vaults/read");
 });
 
 t.test("RSA modulus size", async (t) => {
