@@ -56,7 +56,8 @@ export const PERMISSION_REQUIREMENTS: readonly PermissionRequirement[] = [
   dataAction("vault", "Microsoft.KeyVault/vaults/keys/read", EVERY),
   dataAction("vault", "Microsoft.KeyVault/vaults/keys/rotate/action", ["RotateKey", "FleetRotation"]),
   dataAction("vault", "Microsoft.KeyVault/vaults/keys/recover/action", ["RecoverKeyAccess"]),
-  action("managedHsm", "Microsoft.KeyVault/managedHSMs/read", EVERY),
+  // A scan judges an HSM key by its versions alone (data plane): it never reads the HSM through ARM.
+  action("managedHsm", "Microsoft.KeyVault/managedHSMs/read", EVERY.filter((operation) => operation !== "ComplianceScan")),
   dataAction("managedHsmKey", "Microsoft.KeyVault/managedHsm/keys/read/action", EVERY),
   dataAction("managedHsmKey", "Microsoft.KeyVault/managedHsm/keys/rotate/action", ["RotateKey", "FleetRotation"]),
 ];
