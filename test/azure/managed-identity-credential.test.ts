@@ -4,9 +4,10 @@ import { createAzureContext } from "../../src/azure/azure-context.js";
 import { AZURE_PUBLIC_CLOUD } from "../../src/azure/cloud.js";
 import type { AzureCredentialSettings } from "../../src/azure/credential-config.js";
 import { seed } from "../../src/sandbox/index.js";
-import { buildTestApp, testConfig } from "../helpers/app.js";
+import { buildTestApp, REDIS_URL, testConfig } from "../helpers/app.js";
 import { sandboxRequests } from "../helpers/sandbox-admin.js";
 import { sandboxHttpClient, startTestSandbox } from "../helpers/sandbox.js";
+import { startServerProcess } from "../helpers/server-process.js";
 
 /**
  * ManagedIdentityCredential as App Service and Container Apps run it: IDENTITY_ENDPOINT and IDENTITY_HEADER
@@ -106,4 +107,41 @@ t.test("the default chain: EnvironmentCredential comes first when its variables 
   t.equal(claims.appid, seed.SERVICE_APP.clientId);
   t.equal(context.credentialStatus?.().answered, "EnvironmentCredential");
   t.notMatch(JSON.stringify(logged), new RegExp(seed.SERVICE_APP.clientSecret), "the secret is not logged");
+});
+
+t.test("npm start in azure mode on App Service / Container Apps: the log names the credential, /readyz the one that answered", async (t) => {
+  const server = startServerProcess({
+    CMK_MODE: "azure",
+    CMK_ROLE: "api",
+    CMK_AZURE_CREDENTIAL: "managed-identity",
+    CMK_MANAGED_IDENTITY: "user-assigned",
+    AZURE_CLIENT_ID: seed.UAMI_SANDBOX_CLIENT_ID,
+    IDENTITY_ENDPOINT: endpoint.url,
+    IDENTITY_HEADER: endpoint.header,
+    REDIS_URL: REDIS_URL,
+    CMK_QUEUE_PREFIX: `credential-test-${process.pid}`,
+    HOST: "127.0.0.1",
+    PORT: "0",
+    LOG_LEVEL: "info",
+  });
+  t.teardown(() => server.stop());
+  const [, base] = await server.waitFor(/listening on (http:\/\/\S+)/);
+  const ready = await fetch(`${base}/readyz`);
+  t.equal(ready.status, 200);
+  t.same(((await ready.json()) as { checks: Record<string, string> }).checks, { redis: "ok", azureToken: "ok", azureCredential: "ManagedIdentityCredential" });
+  await server.waitFor(/first Azure token/);
+  const lines = server
+    .output()
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as { msg: string; credential?: string });
+  t.match(
+    lines.filter((line) => /Azure (credential|token)/.test(line.msg)),
+    [
+      { msg: "Azure credential configured (CMK_AZURE_CREDENTIAL)", credential: `ManagedIdentityCredential (user-assigned, client id ${seed.UAMI_SANDBOX_CLIENT_ID})` },
+      { msg: "first Azure token", credential: "ManagedIdentityCredential" },
+    ],
+  );
+  t.notOk(server.output().includes(endpoint.header), "IDENTITY_HEADER is never logged");
+  t.notMatch(server.output(), /eyJ[\w-]+\.[\w-]+\./, "no token is logged");
 });
