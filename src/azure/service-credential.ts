@@ -37,6 +37,8 @@ export interface CredentialStatus {
 export class RecordingCredential implements TokenCredential {
   private readonly chain: ChainedTokenCredential;
   private readonly names: string[];
+  /** The member asked last: a failure other than "unavailable" stops the chain there and names no member. */
+  private lastAsked: string | undefined;
   private state: CredentialStatus;
 
   constructor(
@@ -49,6 +51,7 @@ export class RecordingCredential implements TokenCredential {
     this.chain = new ChainedTokenCredential(
       ...members.map(({ name, credential }) => ({
         getToken: async (scopes: string | string[], options?: GetTokenOptions) => {
+          this.lastAsked = name;
           const token = await credential.getToken(scopes, options);
           if (token) this.record(name);
           return token;
@@ -75,13 +78,12 @@ export class RecordingCredential implements TokenCredential {
   /** One part per member that failed, in chain order: the chain's aggregate error holds one error per member it tried. */
   private describe(error: Error): string {
     const errors = (error as Error & { errors?: unknown }).errors;
-    if (error.name !== "AggregateAuthenticationError" || !Array.isArray(errors)) return oneLine(error, 500);
-    const parts = errors.map((member: Error, index) => {
-      const name = this.names[index] ?? "credential";
+    const named = (name: string | undefined, member: Error) => {
       const text = oneLine(member, 500);
-      return text.startsWith(name) ? text : `${name}: ${text}`;
-    });
-    return oneLine(new Error(parts.join("; ")), 1000);
+      return name === undefined || text.startsWith(name) ? text : `${name}: ${text}`;
+    };
+    if (error.name !== "AggregateAuthenticationError" || !Array.isArray(errors)) return named(this.lastAsked, error);
+    return oneLine(new Error(errors.map((member: Error, index) => named(this.names[index], member)).join("; ")), 1000);
   }
 
   private record(name: string): void {
