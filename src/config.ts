@@ -2,6 +2,7 @@ import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import { CronExpressionParser } from "cron-parser";
 import { AZURE_CLOUD_NAMES } from "./azure/cloud.js";
+import { AZURE_CREDENTIAL_KINDS, MANAGED_IDENTITY_KINDS, azureCredentialSettings, type AzureCredentialSettings } from "./azure/credential-config.js";
 
 /** An integer read from an environment string. */
 const Integer = (options: { minimum: number; maximum: number; default: number; description: string }) =>
@@ -54,6 +55,16 @@ export const EnvSchema = Type.Object({
     default: "AzurePublicCloud",
     description: "the Azure cloud in azure mode: sign-in host, ARM endpoint and audience, Key Vault / Managed HSM and FHIR host names, key URL rules",
   }),
+  CMK_AZURE_CREDENTIAL: Type.Union(AZURE_CREDENTIAL_KINDS.map((kind) => Type.Literal(kind)), {
+    default: "default",
+    description:
+      "azure mode: how the service signs in. default: DefaultAzureCredential's chain (environment, workload identity, managed identity, Azure CLI, PowerShell, Developer CLI); managed-identity, workload-identity or environment: that credential alone",
+  }),
+  CMK_MANAGED_IDENTITY: Type.Optional(
+    Type.Union(MANAGED_IDENTITY_KINDS.map((kind) => Type.Literal(kind)), {
+      description: "azure mode: system or user-assigned (AZURE_CLIENT_ID names it); required with CMK_AZURE_CREDENTIAL=managed-identity; unset with default: AZURE_CLIENT_ID's identity if set, else system-assigned",
+    }),
+  ),
   CMK_SANDBOX_URL: Type.Optional(
     Type.String({ pattern: "^https://", description: "in sandbox mode, the emulator to use; unset: start an embedded one" }),
   ),
@@ -216,6 +227,8 @@ export interface Config extends Omit<Env, "CMK_API_KEYS" | "CMK_ARM_POLL_INTERVA
   apiKeys: ApiKeyEntry[] | undefined;
   tokenSubscriptions: TokenSubscriptions | undefined;
   armPollIntervalMs: number;
+  /** azure mode: the credential to build (CMK_AZURE_CREDENTIAL, CMK_MANAGED_IDENTITY, AZURE_*); undefined in sandbox mode. */
+  azureCredential: AzureCredentialSettings | undefined;
 }
 
 export class ConfigError extends Error {
@@ -264,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (parsed.CMK_REDIS_USERNAME !== undefined && parsed.CMK_REDIS_AUTH !== "entra") {
     throw new ConfigError("CMK_REDIS_USERNAME", "is only used with CMK_REDIS_AUTH=entra; with passwords the user goes in REDIS_URL (rediss://user:password@host:port)");
   }
+  const azureCredential = azureCredentialOf(parsed, env, raw);
   const { CMK_SUBSCRIPTIONS: _subscriptions, ...rest } = parsed;
   return {
     ...rest,
@@ -274,7 +288,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenSubscriptions: parseJsonVariable("CMK_TOKEN_SUBSCRIPTIONS", parsed.CMK_TOKEN_SUBSCRIPTIONS, TokenSubscriptionsSchema, '{"<appid>": ["<subscription id>"]}'),
     armPollIntervalMs: parsed.CMK_ARM_POLL_INTERVAL_MS ?? (parsed.CMK_MODE === "sandbox" ? 250 : 5000),
     fleetSubscriptions: parsed.CMK_SUBSCRIPTIONS?.split(",").map((id) => id.trim().toLowerCase()),
+    azureCredential,
   };
+}
+
+/** The azure-mode credential; in sandbox mode its variables are refused (the sandbox signs in as its seed app), the SDK's AZURE_* ignored. */
+function azureCredentialOf(parsed: Env, env: NodeJS.ProcessEnv, raw: Record<string, unknown>): AzureCredentialSettings | undefined {
+  if (parsed.CMK_MODE === "sandbox") {
+    const set = (["CMK_AZURE_CREDENTIAL", "CMK_MANAGED_IDENTITY"] as const).find((name) => raw[name] !== undefined);
+    if (set) throw new ConfigError(set, "is only used with CMK_MODE=azure; in sandbox mode the service signs in as the seed's cmk-service app");
+    return undefined;
+  }
+  const result = azureCredentialSettings({ credential: parsed.CMK_AZURE_CREDENTIAL, managedIdentity: parsed.CMK_MANAGED_IDENTITY }, env);
+  if ("problem" in result) throw new ConfigError(result.problem.variable, result.problem.message);
+  return result.settings;
 }
 
 /** CMK_APPROVALS and CMK_APPROVAL_TTL_HOURS as the changes service, following and the worker take them. */

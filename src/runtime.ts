@@ -49,8 +49,9 @@ export async function connectSandbox(config: Config, log: Pick<FastifyBaseLogger
   return { url: sandbox.url, caPem: sandbox.caPem, close: () => sandbox.close() };
 }
 
-export function createContext(config: Config, sandbox: SandboxHandle | undefined): AzureContext {
-  if (config.CMK_MODE === "azure") return createAzureContext(azureCloud(config.CMK_CLOUD));
+/** `logger`: told which credential is configured and, at the first token, which one answered (azure mode). */
+export function createContext(config: Config, sandbox: SandboxHandle | undefined, logger?: Pick<FastifyBaseLogger, "info">): AzureContext {
+  if (config.CMK_MODE === "azure") return createAzureContext(azureCloud(config.CMK_CLOUD), config.azureCredential, logger ? { logger } : {});
   if (!sandbox) throw new Error("sandbox mode needs a sandbox connection");
   return createSandboxContext(sandbox);
 }

@@ -49,7 +49,7 @@ async function main() {
     const running: Config = { ...config, REDIS_URL: redis.url };
 
     if (running.CMK_MODE === "sandbox") sandbox = await connectSandbox(running, logger);
-    const context = createContext(running, sandbox);
+    const context = createContext(running, sandbox, logger);
     // With CMK_REDIS_AUTH=entra the credential signs in to Redis too: after the sandbox, before the first connection.
     const redisConnection = await connectRedis(running, context, logger);
     redisSignIn = redisConnection;

@@ -1,5 +1,8 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import t from "tap";
-import { ConfigError, loadConfig } from "../src/config.js";
+import { ConfigError, EnvSchema, loadConfig } from "../src/config.js";
+import { REPOSITORY } from "./helpers/server-process.js";
 
 t.test("defaults match the contract", async (t) => {
   const config = loadConfig({});
@@ -110,4 +113,13 @@ t.test("CMK_CLOUD: the public cloud by default, the sovereign clouds in azure mo
     message: 'CMK_CLOUD: must be one of AzurePublicCloud, AzureUSGovernment, AzureChinaCloud (got "AzureGermanCloud")',
   });
   t.throws(() => loadConfig({ CMK_CLOUD: "AzureUSGovernment" }), { variable: "CMK_CLOUD", message: /needs CMK_MODE=azure: the sandbox emulates AzurePublicCloud/ });
+});
+
+t.test("README's configuration table names every variable of the schema and no other (NODE_ENV, read beside it, aside)", async (t) => {
+  const readme = await readFile(join(REPOSITORY, "README.md"), "utf8");
+  const table = readme.slice(readme.indexOf("## Configuration\n"), readme.indexOf("### Redis in production"));
+  const named = new Set([...table.matchAll(/^\| ([^|]+) \|/gm)].flatMap((row) => [...row[1]!.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((name) => name[1]!)));
+  const variables = Object.keys(EnvSchema.properties);
+  t.same(variables.filter((name) => !named.has(name)), [], "in the schema, not in the table");
+  t.same([...named].filter((name) => !variables.includes(name) && name !== "NODE_ENV"), [], "in the table, not in the schema");
 });

@@ -59,6 +59,21 @@ t.test("NODE_ENV=production without CMK_MODE stops with a configuration error; a
   t.equal(typo.output().trim(), 'Configuration error: CMK_MODE: must be one of sandbox, azure (got "prod")');
 });
 
+t.test("azure mode: a credential that cannot work stops the start with one line naming the variable and the fix", async (t) => {
+  const azure = { ...(await quietEnv(t)), CMK_MODE: "azure", AZURE_CLIENT_ID: undefined, AZURE_TENANT_ID: undefined, AZURE_FEDERATED_TOKEN_FILE: undefined };
+  const userAssigned = startServerProcess({ ...azure, CMK_AZURE_CREDENTIAL: "managed-identity", CMK_MANAGED_IDENTITY: "user-assigned" });
+  t.equal(await userAssigned.exited, 2);
+  t.equal(
+    userAssigned.output().trim(),
+    "Configuration error: AZURE_CLIENT_ID: must be the client id of the user-assigned identity (CMK_MANAGED_IDENTITY=user-assigned): az identity show -g <resource group> -n <identity> --query clientId -o tsv",
+  );
+  const missing = join(await tempDir(t), "azure-identity-token");
+  const workload = startServerProcess({ ...azure, CMK_AZURE_CREDENTIAL: "workload-identity", AZURE_CLIENT_ID: "44444444-4444-4444-4444-444444444444", AZURE_TENANT_ID: "11111111-1111-1111-1111-111111111111", AZURE_FEDERATED_TOKEN_FILE: missing });
+  t.equal(await workload.exited, 2);
+  t.equal(workload.output().split("\n").filter((line) => line !== "").length, 1, "one line");
+  t.match(workload.output(), new RegExp(`^Configuration error: AZURE_FEDERATED_TOKEN_FILE: ${missing} does not exist; the AKS workload identity webhook injects it into pods labelled azure\\.workload\\.identity/use=true`));
+});
+
 t.test("REDIS_URL set but unreachable: one warning line, at most one per 10 s after, no stack traces; Ctrl-C exits at once", async (t) => {
   const unreachable = `redis://127.0.0.1:${await freePort()}`;
   const server = startServerProcess({ ...(await quietEnv(t)), REDIS_URL: unreachable });

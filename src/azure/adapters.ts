@@ -12,6 +12,14 @@ import { ArmPacing, armPacingPolicy } from "./arm-pacing.js";
 import { createDiscoveryAdapter, type DiscoveryAdapter } from "./discovery.js";
 import { createPermissionsAdapter, type PermissionsAdapter } from "./permissions.js";
 
+export interface SignInStatus {
+  ok: boolean;
+  /** The member that gave the token; on failure the credential as configured. Absent for a bare credential. */
+  credential?: string;
+  /** Why no token came. */
+  error?: string;
+}
+
 /** Every Azure service the API and the worker talk to, built from one context. */
 export interface AzureAdapters {
   cloud: AzureCloud;
@@ -27,8 +35,11 @@ export interface AzureAdapters {
   permissions: PermissionsAdapter;
   /** The pacing of every ARM request these adapters send (a budget is bound where a job store exists). */
   armPacing: ArmPacing;
-  /** True when the service's credential can get an ARM token now (readiness in azure mode). */
-  canSignIn(timeoutMs: number): Promise<boolean>;
+  /**
+   * Whether the service's credential can get an ARM token now (readiness in azure mode), the credential
+   * that gave it, or why none came (one line, no secret).
+   */
+  signInStatus(timeoutMs: number): Promise<SignInStatus>;
 }
 
 /** `readCacheMs`: how long facts read for checks and reports are kept (CMK_READ_CACHE_MS; 0, the default here: not kept). */
@@ -51,17 +62,22 @@ export function createAzureAdapters(base: AzureContext, options: { pollIntervalM
     identities: createIdentitiesAdapter(context, cache),
     roleAssignments: createRoleAssignmentsAdapter(context, cache),
     fhirDataPlane: createFhirDataPlaneAdapter(context),
-    async canSignIn(timeoutMs) {
+    async signInStatus(timeoutMs) {
       // The credential caches tokens, so a ready service answers this from memory.
       const scope = `${context.cloud.resourceManager}/.default`;
       let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-      const token = context.credential.getToken(scope).then((value) => value !== null, () => false);
+      const deadline = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+      const token = context.credential.getToken(scope).then((value) => (value !== null ? "ok" : "none"), () => "failed" as const);
+      let outcome: "ok" | "none" | "failed" | "timeout";
       try {
-        return await Promise.race([token, deadline]);
+        outcome = await Promise.race([token, deadline]);
       } finally {
         clearTimeout(timer);
       }
+      const status = context.credentialStatus?.();
+      if (outcome === "ok") return { ok: true, ...(status?.answered ? { credential: status.answered } : {}) };
+      const error = outcome === "timeout" ? `no token within ${timeoutMs} ms` : outcome === "none" ? "the credential returned no token" : (status?.lastError ?? "the credential failed");
+      return { ok: false, ...(status ? { credential: status.configured } : {}), error };
     },
   };
 }

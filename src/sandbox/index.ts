@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { issueServerCertificate, loadOrCreateCertificateAuthority } from "./certificates.js";
+import { startManagedIdentityEndpoint, type ManagedIdentityEndpoint } from "./entra/managed-identity.js";
 import { TokenService } from "./entra/tokens.js";
 import { processRsaKey } from "./process-keys.js";
 import { createRuntime, type EntraOptions, type SandboxLogger } from "./runtime.js";
@@ -32,6 +33,8 @@ export interface SandboxOptions {
   logger?: SandboxLogger;
   /** Token lifetimes per audience and a listener for issued tokens (tests). */
   entra?: EntraOptions;
+  /** Also serve a managed identity endpoint as App Service / Container Apps do (plain HTTP on a free loopback port). */
+  managedIdentityEndpoint?: boolean;
 }
 
 export interface RunningSandbox {
@@ -42,6 +45,8 @@ export interface RunningSandbox {
   caPem: string;
   /** The Azure routes it serves (tests check each against Microsoft's REST definitions). */
   routes: SandboxRoutes;
+  /** With `managedIdentityEndpoint`: the values of `IDENTITY_ENDPOINT` and `IDENTITY_HEADER`. */
+  managedIdentity?: { url: string; header: string };
   close(): Promise<void>;
 }
 
@@ -71,6 +76,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     });
   });
   const port = (server.address() as AddressInfo).port;
+  const identityEndpoint: ManagedIdentityEndpoint | undefined = options.managedIdentityEndpoint ? await startManagedIdentityEndpoint(runtime) : undefined;
   const urlHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   const url = `https://${urlHost}:${port}`;
   logger.info(`sandbox: listening on ${url}`);
@@ -81,8 +87,10 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     port,
     caPem: ca.certPem,
     routes,
+    ...(identityEndpoint ? { managedIdentity: { url: identityEndpoint.url, header: identityEndpoint.header } } : {}),
     close() {
       runtime.events.close();
+      void identityEndpoint?.close();
       closing ??= new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         // SDK clients keep connections alive; do not wait for them to time out.

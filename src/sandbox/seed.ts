@@ -400,3 +400,28 @@ export const SEED_ROLE_ASSIGNMENTS: readonly RoleAssignmentSeed[] = [
     principalId,
   })),
 ].map((assignment, index) => ({ ...assignment, name: seedAssignmentName(index + 1) }));
+
+// ---------------------------------------------------------------------------------------------
+// Credentials of the service's own compute (issue 18): managed identity and AKS workload identity.
+
+/** The AKS cluster's OIDC issuer the sandbox stands in for: it signs the pod's service account tokens. */
+export const AKS_OIDC_ISSUER = `https://westus3.oic.prod-aks.azure.com/${TENANT_ID}/aks-sandbox/`;
+/** The audience Entra requires of a federated token (AKS projects the token for it). */
+export const TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange";
+/** The service account the seed's federated credentials trust: namespace `cmk`, account `cmk-service`. */
+export const WORKLOAD_SUBJECT = "system:serviceaccount:cmk:cmk-service";
+
+export interface FederatedCredentialSeed {
+  name: string;
+  /** The app registration's or user-assigned identity's client id the credential belongs to. */
+  clientId: string;
+  issuer: string;
+  subject: string;
+  audiences: readonly string[];
+}
+
+/** Federated identity credentials: the service app's and uami-sandbox's trust the cluster's `cmk/cmk-service` account. */
+export const FEDERATED_CREDENTIALS: readonly FederatedCredentialSeed[] = [
+  { name: "aks-cmk-service", clientId: SERVICE_APP.clientId, issuer: AKS_OIDC_ISSUER, subject: WORKLOAD_SUBJECT, audiences: [TOKEN_EXCHANGE_AUDIENCE] },
+  { name: "aks-cmk-service", clientId: UAMI_SANDBOX_CLIENT_ID, issuer: AKS_OIDC_ISSUER, subject: WORKLOAD_SUBJECT, audiences: [TOKEN_EXCHANGE_AUDIENCE] },
+];

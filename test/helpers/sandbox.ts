@@ -32,7 +32,7 @@ interface TeardownTarget {
  */
 export async function startTestSandbox(
   t: TeardownTarget,
-  opts: { lroMs?: number; throttle?: SandboxOptions["throttle"]; entra?: SandboxOptions["entra"] } = {},
+  opts: { lroMs?: number; throttle?: SandboxOptions["throttle"]; entra?: SandboxOptions["entra"]; managedIdentityEndpoint?: boolean } = {},
 ): Promise<RunningSandbox & { caFile: string }> {
   const dir = await mkdtemp(join(tmpdir(), "cmk-sandbox-"));
   const caFile = join(dir, "ca.pem");
@@ -43,6 +43,7 @@ export async function startTestSandbox(
     keyCacheDir: join(tmpdir(), "cmk-sandbox-seed-keys"),
     ...(opts.throttle ? { throttle: opts.throttle } : {}),
     ...(opts.entra ? { entra: opts.entra } : {}),
+    ...(opts.managedIdentityEndpoint ? { managedIdentityEndpoint: true } : {}),
   });
   t.teardown(async () => {
     await sandbox.close();

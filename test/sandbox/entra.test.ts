@@ -76,3 +76,62 @@ t.test("OpenID metadata names the host it was asked on", async (t) => {
   t.equal(otherTenant.status, 400);
   t.match(otherTenant.json, { error_codes: [90002] });
 });
+
+t.test("workload identity's token exchange: a federated token is checked against the seed's federated credentials", async (t) => {
+  const sandbox = await startTestSandbox(t);
+  const serviceAccountToken = async (body: object) => {
+    const response = await sandboxRequest(sandbox, { method: "POST", path: "/_sandbox/service-account-tokens", body });
+    return (response.json as { token: string }).token;
+  };
+  const exchange = (clientId: string, assertion: string, assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer") =>
+    sandboxRequest(sandbox, {
+      method: "POST",
+      path: `/${seed.TENANT_ID}/oauth2/v2.0/token`,
+      host: "login.microsoftonline.com",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "client_credentials", client_id: clientId, scope: "https://management.azure.com/.default", client_assertion_type: assertionType, client_assertion: assertion }).toString(),
+    });
+  const good = await serviceAccountToken({ subject: seed.WORKLOAD_SUBJECT });
+  t.match(decode(good).claims, { iss: seed.AKS_OIDC_ISSUER, sub: seed.WORKLOAD_SUBJECT, aud: [seed.TOKEN_EXCHANGE_AUDIENCE], "kubernetes.io": { namespace: "cmk", serviceaccount: { name: "cmk-service" } } });
+
+  const app = await exchange(seed.SERVICE_APP.clientId, good);
+  t.equal(app.status, 200);
+  t.match(decode((app.json as { access_token: string }).access_token).claims, { oid: seed.SERVICE_APP.objectId, aud: "https://management.azure.com" });
+  const identity = await exchange(seed.UAMI_SANDBOX_CLIENT_ID, good);
+  t.match(decode((identity.json as { access_token: string }).access_token).claims, { oid: seed.UAMI_SANDBOX_PRINCIPAL_ID, appid: seed.UAMI_SANDBOX_CLIENT_ID });
+
+  const refused = async (response: Promise<{ status: number; json: unknown }>, status: number, code: number) => {
+    const { status: actual, json } = await response;
+    t.equal(actual, status);
+    t.match(json, { error_codes: [code] });
+    return (json as { error_description: string }).error_description;
+  };
+  t.match(await refused(exchange(seed.UAMI_NOROLE_CLIENT_ID, good), 400, 70021), /No matching federated identity record found for presented assertion\. Assertion Issuer: '.*aks-sandbox\/'\. Assertion Subject: 'system:serviceaccount:cmk:cmk-service'/, "an identity without a federated credential");
+  await refused(exchange(seed.SERVICE_APP.clientId, await serviceAccountToken({ subject: seed.WORKLOAD_SUBJECT, audience: "api://other" })), 400, 70021);
+  await refused(exchange(seed.SERVICE_APP.clientId, await serviceAccountToken({ subject: seed.WORKLOAD_SUBJECT, issuer: "https://oidc.example/" })), 400, 70021);
+  await refused(exchange(seed.SERVICE_APP.clientId, await serviceAccountToken({ subject: seed.WORKLOAD_SUBJECT, expiresInSeconds: -60 })), 400, 700024);
+  await refused(exchange(seed.SERVICE_APP.clientId, `${good.slice(0, -4)}AAAA`), 400, 700027);
+  await refused(exchange(seed.SERVICE_APP.clientId, good, "urn:other"), 400, 50027);
+  await refused(exchange("99999999-9999-4999-8999-999999999999", good), 400, 700016);
+});
+
+t.test("the managed identity endpoint: X-IDENTITY-HEADER, api-version and resource are required, as App Service's", async (t) => {
+  const sandbox = await startTestSandbox(t, { managedIdentityEndpoint: true });
+  const { url, header } = sandbox.managedIdentity!;
+  const get = async (query: string, headers: Record<string, string> = { "x-identity-header": header }) => {
+    const response = await fetch(`${url}?${query}`, { headers });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  const resource = "resource=https%3A%2F%2Fmanagement.azure.com";
+  t.match(await get(`api-version=2019-08-01&${resource}`, {}), { status: 401, body: { statusCode: 401 } });
+  t.match(await get(`api-version=2017-09-01&${resource}`), { status: 400, body: { message: /api-version/ } });
+  t.match(await get("api-version=2019-08-01"), { status: 400, body: { message: /resource/ } });
+  t.match(await get(`api-version=2019-08-01&${resource}&client_id=${seed.UAMI_OTHER_CLIENT_ID.replace("c3", "ff")}`), { status: 400, body: { statusCode: 400, message: "Unable to load the proper Managed Identity.", correlationId: /^[0-9a-f-]{36}$/ } });
+  const system = await get(`api-version=2019-08-01&${resource}`);
+  t.match(system, { status: 200, body: { token_type: "Bearer", resource: "https://management.azure.com", client_id: seed.SERVICE_APP.clientId, expires_on: /^\d+$/ } });
+  t.match(decode(system.body.access_token as string).claims, { oid: seed.SERVICE_APP.objectId, aud: "https://management.azure.com" });
+  const byObjectId = await get(`api-version=2019-08-01&${resource}&object_id=${seed.UAMI_NOROLE_PRINCIPAL_ID}`);
+  t.match(decode(byObjectId.body.access_token as string).claims, { oid: seed.UAMI_NOROLE_PRINCIPAL_ID });
+  const byResourceId = await get(`api-version=2019-08-01&${resource}&mi_res_id=${encodeURIComponent(seed.userAssignedIdentityId(seed.UAMI_SANDBOX))}`);
+  t.match(decode(byResourceId.body.access_token as string).claims, { oid: seed.UAMI_SANDBOX_PRINCIPAL_ID });
+});

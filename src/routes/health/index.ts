@@ -33,10 +33,15 @@ export default async function healthRoutes(fastify: FastifyInstance) {
     },
     async (_request, reply) => {
       const azureMode = fastify.config.CMK_MODE === "azure";
-      const [redis, signIn] = await Promise.all([fastify.changes.ping(), azureMode ? fastify.azure.canSignIn(3000) : Promise.resolve(true)]);
+      const [redis, signIn] = await Promise.all([fastify.changes.ping(), azureMode ? fastify.azure.signInStatus(3000) : undefined]);
       const checks: Record<string, string> = { redis: REDIS_CHECK[redis] };
-      if (azureMode) checks.azureToken = signIn ? "ok" : "unavailable";
-      const ready = redis === "ok" && signIn;
+      if (signIn) {
+        checks.azureToken = signIn.ok ? "ok" : "unavailable";
+        // Which credential answered (or was tried) and why it failed: the first thing to look at on a 503.
+        if (signIn.credential) checks.azureCredential = signIn.credential;
+        if (signIn.error) checks.azureTokenError = signIn.error;
+      }
+      const ready = redis === "ok" && (signIn?.ok ?? true);
       return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "unavailable", checks });
     },
   );

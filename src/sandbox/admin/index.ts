@@ -1,4 +1,5 @@
 import { authorityOrigin, issueAccessToken, issuerFor } from "../entra/index.js";
+import { issueServiceAccountToken } from "../entra/workload-identity.js";
 import { FaultValidationError, parseFaultConfiguration } from "../faults.js";
 import { BodyParseError, isRecord, json, jsonBody, empty } from "../http/responses.js";
 import { Router } from "../http/router.js";
@@ -127,6 +128,18 @@ export function createAdminHandler(runtime: SandboxRuntime): (request: SandboxRe
       const overrides = isRecord(input.claims) ? { overrides: input.claims } : {};
       const { token, claims } = issueAccessToken(runtime, { app, audience, issuer, lifetimeSeconds, ...overrides });
       return json(200, { access_token: token, claims });
+    }))
+    // Extension for tests: the service account token AKS projects into a pod for workload identity
+    // (`{"subject": "system:serviceaccount:cmk:cmk-service"}`; `audience`, `issuer` and `expiresInSeconds` optional).
+    .on("POST", "/_sandbox/service-account-tokens", withJson((input) => {
+      if (!isRecord(input) || typeof input.subject !== "string") return adminError(400, "InvalidToken", "'subject' is required, e.g. system:serviceaccount:<namespace>:<name>.");
+      const token = issueServiceAccountToken(runtime, {
+        subject: input.subject,
+        ...(typeof input.audience === "string" ? { audience: input.audience } : {}),
+        ...(typeof input.issuer === "string" ? { issuer: input.issuer } : {}),
+        ...(typeof input.expiresInSeconds === "number" ? { lifetimeSeconds: input.expiresInSeconds } : {}),
+      });
+      return json(200, { token });
     }));
 
   return async (request) => {

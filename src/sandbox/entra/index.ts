@@ -6,10 +6,12 @@ import type { SandboxRequest, SandboxResponse } from "../http/types.js";
 import type { SandboxRuntime } from "../runtime.js";
 import { APPS, SERVICE_API_AUDIENCE, type SeedApp } from "../seed.js";
 import type { AccessTokenClaims } from "./tokens.js";
+import { clientAssertionProblem, JWT_BEARER_ASSERTION, principalByClientId } from "./workload-identity.js";
 
 /**
  * Microsoft Entra ID as `ClientSecretCredential` uses it (azure-contracts.md 8): OpenID metadata,
- * JWKS, instance discovery and the client-credentials token endpoint.
+ * JWKS, instance discovery and the client-credentials token endpoint, with a client secret or, as
+ * `WorkloadIdentityCredential` sends it, a federated token (workload-identity.ts).
  */
 
 export const PRODUCTION_AUTHORITY_HOST = "login.microsoftonline.com";
@@ -103,7 +105,9 @@ async function tokenEndpoint(runtime: SandboxRuntime, request: SandboxRequest): 
     return entraError(runtime.clock.now(), 400, "unsupported_grant_type", 70003, `The app requested an unsupported grant type '${grantType}'.`);
   }
   const clientId = form.get("client_id") ?? "";
-  const app = APPS.find((candidate) => candidate.clientId === clientId.toLowerCase());
+  const assertion = form.get("client_assertion");
+  // A client assertion (workload identity's federated token) signs in apps and user-assigned identities; a secret, apps only.
+  const app = assertion !== null ? principalByClientId(clientId) : APPS.find((candidate) => candidate.clientId === clientId.toLowerCase());
   if (!app) {
     return entraError(
       runtime.clock.now(),
@@ -113,7 +117,13 @@ async function tokenEndpoint(runtime: SandboxRuntime, request: SandboxRequest): 
       `Application with identifier '${clientId}' was not found in the directory '${runtime.world.tenantId}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
     );
   }
-  if (form.get("client_secret") !== app.clientSecret) {
+  if (assertion !== null) {
+    if (form.get("client_assertion_type") !== JWT_BEARER_ASSERTION) {
+      return entraError(runtime.clock.now(), 400, "invalid_request", 50027, `The client_assertion_type must be '${JWT_BEARER_ASSERTION}'.`);
+    }
+    const problem = clientAssertionProblem(runtime, app.clientId, assertion);
+    if (problem) return entraError(runtime.clock.now(), 400, "invalid_client", problem.code, problem.description);
+  } else if (form.get("client_secret") !== app.clientSecret) {
     return entraError(
       runtime.clock.now(),
       401,
