@@ -1,5 +1,5 @@
 import type { AzureAdapters } from "../azure/adapters.js";
-import { missingPermission } from "../azure/azure-errors.js";
+import { refusalReason } from "../azure/azure-errors.js";
 import { coveredSubscriptions, type WorkspaceRef } from "../azure/discovery.js";
 import type { FleetService } from "../domain/fleet-plan.js";
 import { isManagedHsmKey, parseKeyUrl } from "../domain/key-url.js";
@@ -48,12 +48,11 @@ type Adapters = Pick<AzureAdapters, "cloud" | "discovery" | "permissions" | "vau
 const PROBE_LOCATION = "eastus";
 const PLACEHOLDER_PRINCIPAL = "<service principal object id>";
 
+/** Why a read failed, for the report: what a 403 names as missing (refusalReason), else the code and message. */
 function reasonOf(error: unknown): string {
-  const http = (error ?? {}) as { statusCode?: number; code?: string; message?: string };
-  const named = http.statusCode === 403 ? missingPermission(http.message) : undefined;
-  const code = http.code ?? (http.statusCode ? `HTTP ${http.statusCode}` : "error");
-  if (named) return `${code} (HTTP 403): the service's identity lacks '${named}'`;
-  return `${code}${http.statusCode ? ` (HTTP ${http.statusCode})` : ""}: ${(http.message ?? String(error)).split("\n")[0]!.slice(0, 300)}`;
+  const reason = refusalReason(error);
+  const status = statusOf(error);
+  return status === 403 || status === 404 ? reason : `${reason}: ${String((error as Error)?.message ?? error).split("\n")[0]!.slice(0, 300)}`;
 }
 
 const subscriptionOf = (armId: string) => /^\/subscriptions\/([^/]+)/i.exec(armId)?.[1]?.toLowerCase();
