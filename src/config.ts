@@ -49,7 +49,7 @@ export const EnvSchema = Type.Object({
   }),
   CMK_MODE: Type.Union([Type.Literal("sandbox"), Type.Literal("azure")], {
     default: "sandbox",
-    description: "sandbox (the emulator) or azure (DefaultAzureCredential)",
+    description: "sandbox (the emulator) or azure (the credential CMK_AZURE_CREDENTIAL names)",
   }),
   CMK_CLOUD: Type.Union(AZURE_CLOUD_NAMES.map((name) => Type.Literal(name)), {
     default: "AzurePublicCloud",
