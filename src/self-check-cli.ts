@@ -21,7 +21,7 @@ const EXIT = { ok: 0, missing: 1, incomplete: 2 } as const;
 function summary(report: SelfCheckReport): string {
   const lines = [
     `cmk-service self-check (${report.cloud}): ${report.status.toUpperCase()}`,
-    `  identity: object id ${report.principal.objectId ?? "unknown"}, app id ${report.principal.appId ?? "unknown"}`,
+    `  identity: object id ${report.principal.objectId ?? "unknown"}, app id ${report.principal.appId ?? "unknown"}${report.principal.credential ? `, signed in with ${report.principal.credential}` : ""}`,
     `  subscriptions: ${report.subscriptions.map((s) => `${s.subscriptionId} (${s.status}, ${s.fhirServices} FHIR services)`).join(", ") || "none found"}`,
     "  operations:",
     ...report.operations.map((o) => `    ${o.operation.padEnd(20)} ${o.status}${o.missing.length ? ` ${o.missing.join(", ")}` : ""}`),

@@ -52,11 +52,12 @@ export const SelfCheckReport = Type.Object(
     cloud: Type.String({ description: "CMK_CLOUD." }),
     principal: Type.Object(
       {
+        credential: Type.Optional(Type.String({ description: "The credential that gave the token, e.g. ManagedIdentityCredential (CMK_AZURE_CREDENTIAL)." })),
         objectId: Type.Optional(Type.String({ description: "Object id of the service's identity (the assignee of the fixes)." })),
         appId: Type.Optional(Type.String({ description: "Its application (client) id." })),
         tenantId: Type.Optional(Type.String()),
       },
-      { additionalProperties: false, description: "The identity the service signs in as, from its ARM token's claims." },
+      { additionalProperties: false, description: "The identity the service signs in as: the credential that answered, and its ARM token's claims." },
     ),
     subscriptions: Type.Array(
       Type.Object(

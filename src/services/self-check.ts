@@ -42,7 +42,7 @@ export interface SelfCheckOptions {
   now?: () => Date;
 }
 
-type Adapters = Pick<AzureAdapters, "cloud" | "discovery" | "permissions" | "vaults" | "managedHsms">;
+type Adapters = Pick<AzureAdapters, "cloud" | "discovery" | "permissions" | "vaults" | "managedHsms" | "signInStatus">;
 
 /** Where a region is needed only to form a probe's URL (RBAC answers before the region is looked at). */
 const PROBE_LOCATION = "eastus";
@@ -83,7 +83,10 @@ interface SubscriptionInventory {
 
 export async function runSelfCheck(azure: Adapters, options: SelfCheckOptions): Promise<SelfCheckReport> {
   const concurrency = options.concurrency ?? 8;
-  const principal = await azure.permissions.principal();
+  // Which credential answered (a chain's member), then who it signed in as.
+  const signIn = await azure.signInStatus(30_000);
+  if (!signIn.ok) throw new Error(`the service's credential${signIn.credential ? ` (${signIn.credential})` : ""} got no token: ${signIn.error ?? "unknown"}`);
+  const principal = { ...(signIn.credential ? { credential: signIn.credential } : {}), ...(await azure.permissions.principal()) };
   const objectId = principal.objectId ?? PLACEHOLDER_PRINCIPAL;
   const subscriptions = await coveredSubscriptions(azure.discovery, undefined, options.configuredSubscriptions, options.allowedSubscriptions);
   const inventories = await mapLimited(subscriptions, concurrency, (subscriptionId) => inventory(azure, subscriptionId));

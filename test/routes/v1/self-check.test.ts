@@ -40,7 +40,7 @@ t.test("with the seed's roles every operation can run; only an admin may ask", a
 
   const report = await selfCheck(stack);
   t.equal(report.status, "ok");
-  t.match(report.principal, { objectId: seed.SERVICE_APP.objectId, appId: seed.SERVICE_APP.clientId, tenantId: seed.TENANT_ID });
+  t.match(report.principal, { credential: "ClientSecretCredential", objectId: seed.SERVICE_APP.objectId, appId: seed.SERVICE_APP.clientId, tenantId: seed.TENANT_ID });
   t.same(report.subscriptions.map((s: Report) => s.subscriptionId).sort(), [seed.SUBSCRIPTION_ID, seed.OTHER_SUBSCRIPTION_ID].sort(), "every subscription the identity can list");
   t.ok(report.subscriptions.every((s: Report) => s.status === "ok" && s.fhirServices >= 1));
   t.same(new Set(report.scopes.map((scope: Report) => scope.kind)), new Set(["subscription", "resourceGroup", "userAssignedIdentity", "vault"]));
