@@ -480,6 +480,12 @@ t.test("ARM's own Microsoft.Resources and the role definitions match resources.j
   roleDefinitions("RoleDefinitions_GetById", await arm("GET", seed.roleDefinitionId(role), undefined, "2022-04-01"), 200, "subscription scope");
   roleDefinitions("RoleDefinitions_List", await anyone("GET", "/providers/Microsoft.Authorization/roleDefinitions", undefined, "2022-04-01"), 200, "root scope");
   roleDefinitions("RoleDefinitions_List", await arm("GET", `${subscription}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=${encodeURIComponent("roleName eq 'Reader'")}`), 200, "by name");
+
+  // The caller's own permissions (the self-check reads them), at the two scopes the definition documents.
+  roleDefinitions("Permissions_ListForResourceGroup", await arm("GET", `${seed.resourceGroupId()}/providers/Microsoft.Authorization/permissions`, undefined, "2022-04-01"), 200);
+  roleDefinitions("Permissions_ListForResourceGroup", await anyone("GET", `${seed.resourceGroupId()}/providers/Microsoft.Authorization/permissions`, undefined, "2022-04-01"), 200, "a principal without roles: none");
+  const vault = `${seed.resourceGroupId()}/providers/Microsoft.KeyVault/vaults/${seed.KV_SANDBOX}`;
+  roleDefinitions("Permissions_ListForResource", await arm("GET", `${vault}/providers/Microsoft.Authorization/permissions`, undefined, "2022-04-01"), 200);
 });
 
 t.test("template deployments match deployments.json (2026-06-01)", async (t) => {
