@@ -5,8 +5,9 @@ import { createHash } from "node:crypto";
  * what a template would deploy. It covers the template language the service's own templates use
  * (src/domain/arm-template.ts): parameters with defaults and types, variables, `concat`, `format`,
  * `resourceId`, `subscriptionResourceId`, `extensionResourceId`, `guid`, `subscription()`,
- * `resourceGroup()` and `reference(id, apiVersion).member`; `dependsOn` ordering; resource ids from
- * type, name and `scope`. Anything else (an unknown function, a dependsOn naming nothing, a
+ * `resourceGroup()`, `empty`, `not`, `equals`, `if` and `reference(id, apiVersion).member`; a resource's
+ * `condition` (false: not deployed, and dependsOn naming it is dropped, as ARM does); `dependsOn`
+ * ordering; resource ids from type, name and `scope`. Anything else (an unknown function, a dependsOn naming nothing, a
  * `reference()` to a template resource the resource does not depend on) is a `TemplateError`, so a
  * template this cannot deploy is refused rather than deployed differently.
  *
@@ -329,24 +330,29 @@ export class DeploymentPlan {
 
   /** Resource ids from type, name and scope (no reference() there), then the dependsOn order. */
   private orderResources(): void {
-    const declared = this.template.resources.map((declaration) => {
+    const all = this.template.resources.map((declaration) => {
       if (typeof declaration?.type !== "string" || typeof declaration.apiVersion !== "string" || typeof declaration.name !== "string") {
         throw new TemplateError("every resource needs 'type', 'apiVersion' and 'name'");
       }
       const id = this.idOf(declaration);
-      return { id, key: id.toLowerCase(), type: declaration.type, apiVersion: declaration.apiVersion, dependsOn: [] as string[], declaration };
+      return { id, key: id.toLowerCase(), type: declaration.type, apiVersion: declaration.apiVersion, dependsOn: [] as string[], declaration, deployed: this.conditionOf(declaration, id) };
     });
-    for (const resource of declared) {
-      if (this.byKey.has(resource.key)) throw new TemplateError(`two resources of the template have the id ${resource.id}`);
-      this.byKey.set(resource.key, resource);
+    const keys = new Set<string>();
+    for (const resource of all) {
+      if (keys.has(resource.key)) throw new TemplateError(`two resources of the template have the id ${resource.id}`);
+      keys.add(resource.key);
     }
+    const declared = all.filter((resource) => resource.deployed).map(({ deployed: _deployed, ...resource }) => resource);
+    for (const resource of declared) this.byKey.set(resource.key, resource);
     for (const resource of declared) {
       const dependsOn = this.evaluateValue(resource.declaration.dependsOn ?? [], "variables");
       if (!Array.isArray(dependsOn) || !dependsOn.every((dependency) => typeof dependency === "string")) throw new TemplateError(`dependsOn of ${resource.id} must list resource ids`);
-      resource.dependsOn = dependsOn.map((dependency) => dependency.toLowerCase());
-      for (const dependency of resource.dependsOn) {
-        if (!this.byKey.has(dependency)) throw new TemplateError(`${resource.id} depends on ${dependency}, which the template does not declare`);
+      const named = dependsOn.map((dependency) => dependency.toLowerCase());
+      for (const dependency of named) {
+        if (!keys.has(dependency)) throw new TemplateError(`${resource.id} depends on ${dependency}, which the template does not declare`);
       }
+      // A dependency whose condition is false is not deployed, and ARM drops it from dependsOn.
+      resource.dependsOn = named.filter((dependency) => this.byKey.has(dependency));
     }
     const pending = [...declared];
     const placed = new Set<string>();
@@ -358,6 +364,14 @@ export class DeploymentPlan {
       placed.add(next.key);
       this.resources.push(next);
     }
+  }
+
+  /** `condition`: absent or true deploys the resource; it may use parameters and variables, not reference(). */
+  private conditionOf(declaration: TemplateResourceDeclaration, id: string): boolean {
+    if (declaration.condition === undefined) return true;
+    const condition = this.evaluateValue(declaration.condition, "variables");
+    if (typeof condition !== "boolean") throw new TemplateError(`the condition of ${id} is ${JSON.stringify(condition)}, not a boolean`);
+    return condition;
   }
 
   private idOf(declaration: TemplateResourceDeclaration): string {
@@ -458,6 +472,23 @@ export class DeploymentPlan {
         if (!base.startsWith("/")) throw new TemplateError(`extensionResourceId() needs a resource id, got ${base}`);
         return `${base}/${typedPath(type, names)}`;
       }
+      case "empty": {
+        const [value] = args;
+        if (args.length !== 1) throw new TemplateError("empty() takes one argument");
+        if (value === null || value === undefined) return true;
+        if (typeof value === "string" || Array.isArray(value)) return value.length === 0;
+        if (typeof value === "object") return Object.keys(value).length === 0;
+        throw new TemplateError(`empty() takes a string, array or object, got ${JSON.stringify(value)}`);
+      }
+      case "not":
+        if (args.length !== 1 || typeof args[0] !== "boolean") throw new TemplateError(`not() takes one boolean, got ${JSON.stringify(args)}`);
+        return !args[0];
+      case "equals":
+        if (args.length !== 2) throw new TemplateError("equals() takes two arguments");
+        return JSON.stringify(args[0]) === JSON.stringify(args[1]);
+      case "if":
+        if (args.length !== 3 || typeof args[0] !== "boolean") throw new TemplateError("if() takes a boolean and two values");
+        return args[0] ? args[1] : args[2];
       case "guid":
         if (args.length === 0) throw new TemplateError("guid() needs at least one argument");
         return deterministicGuid(...asStrings(args, name));
