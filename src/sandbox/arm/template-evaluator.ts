@@ -29,6 +29,11 @@ export class ReferenceNeeded extends Error {
 export interface TemplateParameterDeclaration {
   type: string;
   defaultValue?: unknown;
+  allowedValues?: unknown[];
+  minLength?: number;
+  maxLength?: number;
+  minValue?: number;
+  maxValue?: number;
 }
 
 export interface TemplateResourceDeclaration {
@@ -225,7 +230,23 @@ function asStrings(args: unknown[], fn: string): string[] {
   });
 }
 
+/** A parameter's `allowedValues`, `minLength`/`maxLength` (strings, arrays) and `minValue`/`maxValue` (ints), as ARM checks them. */
+function constraintProblem(declaration: TemplateParameterDeclaration, value: unknown): string | undefined {
+  if (declaration.allowedValues && !declaration.allowedValues.some((allowed) => JSON.stringify(allowed) === JSON.stringify(value))) {
+    return `${JSON.stringify(value)} is not one of the allowed values ${JSON.stringify(declaration.allowedValues)}`;
+  }
+  const length = typeof value === "string" || Array.isArray(value) ? value.length : undefined;
+  if (length !== undefined && declaration.minLength !== undefined && length < declaration.minLength) return `length ${length} is below the minimum length ${declaration.minLength}`;
+  if (length !== undefined && declaration.maxLength !== undefined && length > declaration.maxLength) return `length ${length} is above the maximum length ${declaration.maxLength}`;
+  if (typeof value === "number" && declaration.minValue !== undefined && value < declaration.minValue) return `${value} is below the minimum value ${declaration.minValue}`;
+  if (typeof value === "number" && declaration.maxValue !== undefined && value > declaration.maxValue) return `${value} is above the maximum value ${declaration.maxValue}`;
+  return undefined;
+}
+
 type Phase = "parameters" | "variables" | "resources";
+
+/** The value of a reference() during validation, and of anything computed from one. */
+const DEFERRED: unknown = Object.freeze({ deferred: "reference() is known at deployment time" });
 
 /**
  * A template checked and ordered for one resource group: parameters resolved and type-checked,
@@ -264,20 +285,15 @@ export class DeploymentPlan {
   }
 
   /**
-   * Evaluates every resource as validation does, before anything exists: a resource whose body needs
-   * a reference() is checked up to there (ARM, too, leaves reference() to deployment time).
+   * Evaluates every resource and output as validation does, before anything exists. A reference()'s
+   * value is not known yet (ARM, too, leaves it to deployment time), so it stands for "deferred", and so
+   * does whatever is made of it; everything else (functions, parameters, variables, which resources a
+   * reference() may name) is checked, also after the first reference().
    */
   validate(): void {
-    const deferred: ReferenceResolver = (id, apiVersion) => {
-      throw new ReferenceNeeded(id, apiVersion);
-    };
-    for (const resource of this.resources) {
-      try {
-        this.evaluateResource(resource, deferred);
-      } catch (error) {
-        if (!(error instanceof ReferenceNeeded)) throw error;
-      }
-    }
+    const deferred: ReferenceResolver = () => DEFERRED as unknown as Record<string, unknown>;
+    for (const resource of this.resources) this.evaluateResource(resource, deferred);
+    this.outputs(deferred);
   }
 
   private evaluateResource(resource: PlannedResource, resolve: ReferenceResolver): DeployedResource {
@@ -313,6 +329,8 @@ export class DeploymentPlan {
       const value = given && "value" in given ? given.value : declaration.defaultValue !== undefined ? this.evaluateValue(declaration.defaultValue, "parameters") : undefined;
       if (value === undefined) throw new TemplateError(`parameter ${name} has no value`);
       if (!type.accepts(value)) throw new TemplateError(`parameter ${name} is ${declaration.type}, got ${JSON.stringify(value)}`);
+      const problem = constraintProblem(declaration, value);
+      if (problem) throw new TemplateError(`parameter ${name}: ${problem}`);
       this.parameters[name] = value;
       this.parameterTypes[name] = declaration.type;
     }
@@ -416,15 +434,21 @@ export class DeploymentPlan {
     switch (node.kind) {
       case "literal":
         return node.value;
-      case "call":
-        return this.call(node.name, node.args.map((arg) => this.evaluateNode(arg, phase, references)), phase, references);
+      case "call": {
+        const args = node.args.map((arg) => this.evaluateNode(arg, phase, references));
+        // Made of a reference() validation cannot know: known only at deployment time.
+        if (args.includes(DEFERRED)) return DEFERRED;
+        return this.call(node.name, args, phase, references);
+      }
       case "member": {
         const target = this.evaluateNode(node.target, phase, references) as Record<string, unknown> | undefined;
+        if (target === DEFERRED) return DEFERRED;
         if (target === null || typeof target !== "object" || !(node.name in target)) throw new TemplateError(`no member ${node.name} in ${JSON.stringify(target)}`);
         return target[node.name];
       }
       case "index": {
         const target = this.evaluateNode(node.target, phase, references) as Record<string, unknown>;
+        if (target === DEFERRED) return DEFERRED;
         return target[String(this.evaluateNode(node.index, phase, references))];
       }
     }
