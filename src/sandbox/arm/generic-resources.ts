@@ -364,8 +364,10 @@ export function registerGenericResources(router: Router<ArmRequest>, runtime: Sa
     router.on("GET", route.list, (request, params) => {
       const error = checkResourceGroup(world(), params);
       if (error) return error;
-      const prefix = idKey(`${requestedId(spec, { ...params, name: "" })}`);
-      if (route.depth > 1 && !find(world(), parentId(requestedId(spec, { ...params, name: "x" })))) return parentResourceNotFound(leafOf(parentId(requestedId(spec, { ...params, name: "x" }))));
+      // The id a member would have, less its name: `…/{type}/`.
+      const sample = requestedId(spec, { ...params, name: "x" });
+      const prefix = `${idKey(sample).slice(0, -1)}`;
+      if (route.depth > 1 && !find(world(), parentId(sample))) return parentResourceNotFound(leafOf(parentId(sample)));
       const items = [...world().genericResources.values()].filter((record) => record.type === spec.type && idKey(record.id).startsWith(prefix) && !idKey(record.id).slice(prefix.length).includes("/"));
       return pagedList(request, items, { pageSize: 100 }, (record) => resourceOf(spec, record, world()));
     });
