@@ -511,6 +511,7 @@ export class DeploymentPlan {
         if (args.length !== 2) throw new TemplateError("equals() takes two arguments");
         return JSON.stringify(args[0]) === JSON.stringify(args[1]);
       case "if":
+        // Both branches are evaluated (ARM evaluates only the chosen one): keep reference() out of them.
         if (args.length !== 3 || typeof args[0] !== "boolean") throw new TemplateError("if() takes a boolean and two values");
         return args[0] ? args[1] : args[2];
       case "guid":
