@@ -110,6 +110,7 @@ t.test("validated and deployed to the sandbox, it leaves the service's identity,
     const app = (await arm(sandbox, owner, "GET", `${RG}/providers/Microsoft.App/containerApps/${name}`)).json as Json;
     t.match(app, { identity: { type: "UserAssigned" }, properties: { provisioningState: "Succeeded", environmentId: environment.id } }, `${name}: in the environment`);
     t.same(Object.keys(app.identity.userAssignedIdentities as object).map((id) => id.toLowerCase()), [seed.userAssignedIdentityId("id-cmk-service").toLowerCase()], `${name}: the identity, and only it`);
+    t.same(Object.values(app.identity.userAssignedIdentities as object), [{ principalId: identity.principalId, clientId: identity.clientId }], `${name}: shown with its ids`);
     const [container] = app.properties.template.containers as Json[];
     const env = Object.fromEntries((container?.env as { name: string; value: string }[]).map((variable) => [variable.name, variable.value]));
     t.match(env, {

@@ -328,8 +328,21 @@ function routeOf(type: string): { item: string; list: string; depth: number } {
   return { item: `${base}/{name}`, list: base, depth: segments.length };
 }
 
+/** `identity` as the RPs answer it: each user-assigned identity with its principal and client ids. */
+function identityOf(identity: unknown, world: World): unknown {
+  if (!isRecord(identity) || !isRecord(identity.userAssignedIdentities)) return identity;
+  const userAssignedIdentities = Object.fromEntries(
+    Object.keys(identity.userAssignedIdentities).map((id) => {
+      const known = world.identities.get(idKey(id));
+      return [id, known ? { principalId: known.principalId, clientId: known.clientId } : {}];
+    }),
+  );
+  return { ...identity, userAssignedIdentities };
+}
+
 function resourceOf(spec: GenericType, record: GenericResourceRecord, world: World): Record<string, unknown> {
   const { properties: _sent, ...members } = record.body;
+  if (members.identity !== undefined) members.identity = identityOf(members.identity, world);
   const name = spec.fullName ? record.id.split("/providers/")[1]?.split("/").filter((_, index) => index % 2 === 0 && index > 0).join("/") : leafOf(record.id);
   return {
     id: record.id,
