@@ -146,6 +146,22 @@ export interface OperationRecord {
   rollback: (error: OperationError) => void;
 }
 
+/** A resource of the generic provider (arm/generic-resources.ts): what was PUT, as sent. */
+export interface GenericResourceRecord {
+  /** As the first PUT spelled it. */
+  id: string;
+  type: string;
+  subscriptionId: string;
+  resourceGroup: string;
+  /** Tracked types only. */
+  location?: string;
+  tags?: Record<string, string>;
+  /** The body's other members (sku, kind, identity, zones, properties), as sent. */
+  body: Record<string, unknown>;
+  createdAt: string;
+  changedAt: string;
+}
+
 export interface ResourceGroupRecord {
   subscriptionId: string;
   name: string;
@@ -174,8 +190,10 @@ export interface World {
   disabledPrincipals: Set<string>;
   /** Template deployments (`Microsoft.Resources/deployments`), keyed by their lower-cased id. */
   deployments: Map<string, DeploymentRecord>;
-  /** Custom role definitions (scenario `defineRole`), keyed by lower-case GUID. */
+  /** Custom role definitions (scenario `defineRole`, or a role definition PUT), keyed by lower-case GUID. */
   customRoles: Map<string, RoleDefinition>;
+  /** Resources of the generic provider (Container Apps, Redis Enterprise, Event Grid system topics), keyed by `idKey`. */
+  genericResources: Map<string, GenericResourceRecord>;
 }
 
 /** An Azure role definition as the emulator evaluates it (built-in or custom). */
@@ -320,6 +338,7 @@ export function createSeedWorld(keyCacheDir?: string): World {
     disabledPrincipals: new Set(),
     deployments: new Map(),
     customRoles: new Map(),
+    genericResources: new Map(),
   };
   for (const spec of seed.SEED_WORKSPACES) {
     const workspace = seedWorkspace(spec);

@@ -84,7 +84,7 @@ t.test("resource providers: per subscription and at the tenant, with the types a
   const sandbox = await startTestSandbox(t);
   const client = new ResourceManagementClient(sandboxCredential(sandbox), seed.SUBSCRIPTION_ID, { httpClient: sandboxHttpClient(sandbox) });
   const namespaces = (await listAll(client.providers.list())).map((provider) => provider.namespace);
-  t.same(namespaces, ["Microsoft.HealthcareApis", "Microsoft.KeyVault", "Microsoft.ManagedIdentity", "Microsoft.Authorization", "Microsoft.Resources"]);
+  t.same(namespaces, ["Microsoft.HealthcareApis", "Microsoft.KeyVault", "Microsoft.ManagedIdentity", "Microsoft.Authorization", "Microsoft.App", "Microsoft.Cache", "Microsoft.EventGrid", "Microsoft.Resources"]);
   t.match(await client.providers.get("microsoft.keyvault"), { namespace: "Microsoft.KeyVault", registrationState: "Registered", resourceTypes: [{ resourceType: "vaults", apiVersions: ["2026-02-01", "2023-07-01", "2023-02-01"] }] });
   t.match(await client.providers.getAtTenantScope("Microsoft.ManagedIdentity"), { id: "/providers/Microsoft.ManagedIdentity", resourceTypes: [{ resourceType: "userAssignedIdentities" }] });
   await t.rejects(client.providers.get("Microsoft.Compute"), { statusCode: 404, code: "InvalidResourceNamespace" });

@@ -2,7 +2,7 @@ import { empty, isRecord, json } from "../http/responses.js";
 import type { Router } from "../http/router.js";
 import type { RouteParams, SandboxResponse } from "../http/types.js";
 import { encryptionPrincipal } from "../key-access.js";
-import { findRoleDefinition, normalizeScope, roleDefinitions, scopeCovers, type RoleDefinition } from "../rbac.js";
+import { findGrant, findRoleDefinition, normalizeScope, ROLE_DEFINITIONS as ROLE_DEFINITIONS_BUILT_IN, roleDefinitions, scopeCovers, type RoleDefinition } from "../rbac.js";
 import type { SandboxRuntime } from "../runtime.js";
 import { APPS } from "../seed.js";
 import { lower, type RoleAssignmentRecord, type World } from "../world.js";
@@ -14,8 +14,8 @@ import { checkResourceGroup } from "./scope.js";
 
 /**
  * ARM `Microsoft.Authorization`: role assignments at any scope (create, get, delete, list with the
- * `$filter`s the SDK documents), the built-in and custom role definitions (azure-contracts.md 6.2;
- * SUMMARY.md 5), and the caller's own permissions at a resource group or resource.
+ * `$filter`s the SDK documents), the built-in role definitions (azure-contracts.md 6.2; SUMMARY.md 5),
+ * custom role definitions (PUT), and the caller's own permissions at a resource group or resource.
  */
 
 const ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments";
@@ -220,6 +220,64 @@ function listPermissions(runtime: SandboxRuntime, request: ArmRequest, params: R
   return pagedList(request, permissions, { pageSize: ROLE_ASSIGNMENTS_PAGE_SIZE });
 }
 
+function stringsAt(value: unknown): string[] | undefined {
+  if (value === undefined) return [];
+  return Array.isArray(value) && value.every((item) => typeof item === "string" && item.trim() !== "") ? (value as string[]) : undefined;
+}
+
+/**
+ * A custom role definition's PUT (RoleDefinitions_CreateOrUpdate, 2022-04-01): the GUID is the caller's,
+ * a name may belong to one role only, and the caller needs `roleDefinitions/write` at every assignable
+ * scope, not only where it sends the request (ARM checks each). The role lands where scenario
+ * `defineRole` puts its roles, so RBAC evaluates it like them.
+ */
+function putRoleDefinition(runtime: SandboxRuntime, request: ArmRequest, params: RouteParams): SandboxResponse {
+  const { world } = runtime;
+  const id = lower(params.id ?? "");
+  if (!GUID.test(id)) return armError(400, "InvalidRoleDefinitionId", `The role definition ID '${params.id}' is not valid. The role definition ID must be a GUID.`);
+  if (ROLE_DEFINITIONS_BUILT_IN.some((definition) => definition.id === id)) return armError(400, "RoleDefinitionUpdateNotPermitted", `The built-in role definition '${id}' cannot be changed.`);
+  const parsed = parseArmBody(request);
+  if ("error" in parsed) return parsed.error;
+  const properties = isRecord(parsed.body.properties) ? parsed.body.properties : {};
+  if (typeof properties.roleName !== "string" || properties.roleName.trim() === "") return invalidRequestContent("The request content was invalid: 'properties.roleName' is required.");
+  if (properties.type !== undefined && properties.type !== "CustomRole") return invalidRequestContent("The request content was invalid: 'properties.type' must be 'CustomRole'.");
+  const permissions = Array.isArray(properties.permissions) ? properties.permissions : undefined;
+  const permission = permissions?.length === 1 && isRecord(permissions[0]) ? permissions[0] : undefined;
+  const lists = permission ? (["actions", "notActions", "dataActions", "notDataActions"] as const).map((field) => stringsAt(permission[field])) : [];
+  if (!permission || lists.some((list) => list === undefined)) {
+    return invalidRequestContent("The request content was invalid: 'properties.permissions' must be one { actions, notActions, dataActions, notDataActions } of string arrays.");
+  }
+  const [actions = [], notActions = [], dataActions = [], notDataActions = []] = lists as string[][];
+  const assignableScopes = stringsAt(properties.assignableScopes);
+  if (!assignableScopes || assignableScopes.length === 0 || assignableScopes.some((scope) => !scope.startsWith("/"))) {
+    return armError(400, "InvalidAssignableScopes", "A custom role needs at least one assignable scope, e.g. /subscriptions/{id}.");
+  }
+  const roleName = properties.roleName;
+  const sameName = roleDefinitions(world).find((definition) => lower(definition.roleName) === lower(roleName) && definition.id !== id);
+  if (sameName) return armError(409, "RoleDefinitionWithSameNameExists", `A role definition cannot be updated with a name that already exists.`);
+  const forbidden = assignableScopes.find((scope) => !findGrant(world, request.caller.objectId, scope, { action: `${DEFINITION_TYPE}/write` }));
+  if (forbidden) {
+    return armError(
+      403,
+      "AuthorizationFailed",
+      `The client '${request.caller.appId}' with object id '${request.caller.objectId}' does not have authorization to perform action '${DEFINITION_TYPE}/write' over scope '${forbidden}' or the scope is invalid.`,
+    );
+  }
+  const definition: RoleDefinition = {
+    id,
+    roleName,
+    description: typeof properties.description === "string" ? properties.description : "",
+    actions,
+    notActions,
+    dataActions,
+    notDataActions,
+    assignableScopes,
+  };
+  world.customRoles.set(id, definition);
+  // RoleDefinitions_CreateOrUpdate documents 201 only, for a new role and an update alike.
+  return json(201, definitionResource(definition, scopeOf(params)));
+}
+
 export function registerAuthorization(router: Router<ArmRequest>, runtime: SandboxRuntime): void {
   const world = () => runtime.world;
   const findAssignment = (params: RouteParams) => {
@@ -260,6 +318,8 @@ export function registerAuthorization(router: Router<ArmRequest>, runtime: Sandb
     const matching = roleDefinitions(runtime.world).filter((definition) => !roleName || lower(definition.roleName) === lower(roleName));
     return pagedList(request, matching, { pageSize: ROLE_ASSIGNMENTS_PAGE_SIZE }, (definition) => definitionResource(definition, scopeOf(params)));
   });
+
+  router.on("PUT", `{*scope}/providers/${DEFINITION_TYPE}/{id}`, (request, params) => putRoleDefinition(runtime, request, params));
 
   router.on("GET", `{*scope}/providers/${DEFINITION_TYPE}/{id}`, (_request, params) => {
     const definition = findRoleDefinition(params.id ?? "", runtime.world);

@@ -11,6 +11,7 @@ import { armError, defaultArmErrorCode, missingApiVersion } from "./errors.js";
 import { isOpenRead, requiredAction } from "./actions.js";
 import { registerAuthorization } from "./authorization.js";
 import { DeploymentEngine, registerDeployments } from "./deployments.js";
+import { registerGenericResources } from "./generic-resources.js";
 import { registerHealthcareApis } from "./healthcare-apis.js";
 import { registerKeyVaultManagement } from "./key-vault.js";
 import { registerManagedIdentity } from "./managed-identity.js";
@@ -103,6 +104,7 @@ export function createArmService(runtime: SandboxRuntime): ArmService {
   registerResourceManager(router, runtime);
   registerProviders(router, runtime);
   registerDeployments(router, runtime);
+  registerGenericResources(router, runtime);
 
   /** A fault rule's answer, when one fires for the request. */
   function injectedFault(request: SandboxRequest): SandboxResponse | undefined {

@@ -86,9 +86,40 @@ export const SERVED_PROVIDERS: readonly ServedProvider[] = [
     display: "Microsoft Authorization",
     resourceTypes: [
       { resourceType: "roleAssignments", apiVersions: ["2022-04-01"], display: "Role assignments", operations: CRUD },
-      { resourceType: "roleDefinitions", apiVersions: ["2022-04-01"], display: "Role definitions", operations: READ },
+      { resourceType: "roleDefinitions", apiVersions: ["2022-04-01"], display: "Role definitions", operations: ["read", "write"] },
       { resourceType: "permissions", apiVersions: ["2022-04-01"], display: "Permissions", operations: READ },
       { resourceType: "operations", apiVersions: ["2022-04-01"], display: "Operations", operations: READ },
+    ],
+  },
+  // Served by the generic provider (generic-resources.ts) for cmk-service's own template (deploy/cmk-service.json);
+  // api-versions from azure-rest-api-specs (ContainerApps stable 2025-01-01, RedisEnterprise stable 2025-04-01,
+  // EventGrid stable 2025-02-15).
+  {
+    namespace: "Microsoft.App",
+    display: "Microsoft Container Apps",
+    resourceTypes: [
+      { resourceType: "managedEnvironments", apiVersions: ["2025-01-01"], regional: true, tracked: true, display: "Managed environments", operations: CRUD },
+      { resourceType: "containerApps", apiVersions: ["2025-01-01"], regional: true, tracked: true, display: "Container apps", operations: CRUD },
+      { resourceType: "operations", apiVersions: ["2025-01-01"], display: "Operations", operations: READ },
+    ],
+  },
+  {
+    namespace: "Microsoft.Cache",
+    display: "Microsoft Cache",
+    resourceTypes: [
+      { resourceType: "redisEnterprise", apiVersions: ["2025-04-01"], regional: true, tracked: true, display: "Redis Enterprise clusters", operations: CRUD },
+      { resourceType: "redisEnterprise/databases", apiVersions: ["2025-04-01"], regional: true, display: "Redis Enterprise databases", operations: CRUD },
+      { resourceType: "redisEnterprise/databases/accessPolicyAssignments", apiVersions: ["2025-04-01"], regional: true, display: "Access policy assignments", operations: CRUD },
+      { resourceType: "operations", apiVersions: ["2025-04-01"], display: "Operations", operations: READ },
+    ],
+  },
+  {
+    namespace: "Microsoft.EventGrid",
+    display: "Microsoft Event Grid",
+    resourceTypes: [
+      { resourceType: "systemTopics", apiVersions: ["2025-02-15"], regional: true, tracked: true, display: "System topics", operations: CRUD },
+      { resourceType: "systemTopics/eventSubscriptions", apiVersions: ["2025-02-15"], regional: true, display: "System topic event subscriptions", operations: CRUD },
+      { resourceType: "operations", apiVersions: ["2025-02-15"], display: "Operations", operations: READ },
     ],
   },
   {

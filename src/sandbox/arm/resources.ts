@@ -8,6 +8,7 @@ import { lower, resourceGroupKey, type ResourceGroupRecord, type World } from ".
 import { parseArmBody, parseTags } from "./body.js";
 import { armError, invalidRequestContent, resourceGroupNotFound } from "./errors.js";
 import { normalizeLocation, type FhirServiceResource, type WorkspaceResource } from "./healthcare-apis-model.js";
+import { trackedGenericResources } from "./generic-resources.js";
 import { managedHsmResourceId, MANAGED_HSM_TYPE, vaultResourceId, VAULT_TYPE } from "./key-vault.js";
 import { identityResourceId, IDENTITY_TYPE } from "./managed-identity.js";
 import { pagedList } from "./paging.js";
@@ -82,7 +83,7 @@ interface TrackedResource {
   provisioningState?: string;
 }
 
-/** Every tracked resource of the world, in a stable order (workspaces, FHIR services, vaults, managed HSMs, identities). */
+/** Every tracked resource of the world, in a stable order (workspaces, FHIR services, vaults, managed HSMs, identities, the generic provider's). */
 function trackedResources(world: World): TrackedResource[] {
   const placed = (id: string) => {
     const match = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\//i.exec(id);
@@ -129,6 +130,21 @@ function trackedResources(world: World): TrackedResource[] {
       resourceGroup: identity.resourceGroup,
       location: identity.location,
       tags: identity.tags,
+      provisioningState: "Succeeded",
+    });
+  }
+  for (const record of trackedGenericResources(world)) {
+    resources.push({
+      id: record.id,
+      name: record.id.split("/").pop() ?? "",
+      type: record.type,
+      subscriptionId: record.subscriptionId,
+      resourceGroup: record.resourceGroup,
+      location: record.location ?? "",
+      tags: record.tags ?? {},
+      ...(record.body.identity !== undefined ? { identity: record.body.identity } : {}),
+      createdTime: record.createdAt,
+      changedTime: record.changedAt,
       provisioningState: "Succeeded",
     });
   }

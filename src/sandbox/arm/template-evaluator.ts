@@ -5,8 +5,9 @@ import { createHash } from "node:crypto";
  * what a template would deploy. It covers the template language the service's own templates use
  * (src/domain/arm-template.ts): parameters with defaults and types, variables, `concat`, `format`,
  * `resourceId`, `subscriptionResourceId`, `extensionResourceId`, `guid`, `subscription()`,
- * `resourceGroup()` and `reference(id, apiVersion).member`; `dependsOn` ordering; resource ids from
- * type, name and `scope`. Anything else (an unknown function, a dependsOn naming nothing, a
+ * `resourceGroup()`, `empty`, `not`, `equals`, `if` and `reference(id, apiVersion).member`; a resource's
+ * `condition` (false: not deployed, and dependsOn naming it is dropped, as ARM does); `dependsOn`
+ * ordering; resource ids from type, name and `scope`. Anything else (an unknown function, a dependsOn naming nothing, a
  * `reference()` to a template resource the resource does not depend on) is a `TemplateError`, so a
  * template this cannot deploy is refused rather than deployed differently.
  *
@@ -28,6 +29,11 @@ export class ReferenceNeeded extends Error {
 export interface TemplateParameterDeclaration {
   type: string;
   defaultValue?: unknown;
+  allowedValues?: unknown[];
+  minLength?: number;
+  maxLength?: number;
+  minValue?: number;
+  maxValue?: number;
 }
 
 export interface TemplateResourceDeclaration {
@@ -224,7 +230,23 @@ function asStrings(args: unknown[], fn: string): string[] {
   });
 }
 
+/** A parameter's `allowedValues`, `minLength`/`maxLength` (strings, arrays) and `minValue`/`maxValue` (ints), as ARM checks them. */
+function constraintProblem(declaration: TemplateParameterDeclaration, value: unknown): string | undefined {
+  if (declaration.allowedValues && !declaration.allowedValues.some((allowed) => JSON.stringify(allowed) === JSON.stringify(value))) {
+    return `${JSON.stringify(value)} is not one of the allowed values ${JSON.stringify(declaration.allowedValues)}`;
+  }
+  const length = typeof value === "string" || Array.isArray(value) ? value.length : undefined;
+  if (length !== undefined && declaration.minLength !== undefined && length < declaration.minLength) return `length ${length} is below the minimum length ${declaration.minLength}`;
+  if (length !== undefined && declaration.maxLength !== undefined && length > declaration.maxLength) return `length ${length} is above the maximum length ${declaration.maxLength}`;
+  if (typeof value === "number" && declaration.minValue !== undefined && value < declaration.minValue) return `${value} is below the minimum value ${declaration.minValue}`;
+  if (typeof value === "number" && declaration.maxValue !== undefined && value > declaration.maxValue) return `${value} is above the maximum value ${declaration.maxValue}`;
+  return undefined;
+}
+
 type Phase = "parameters" | "variables" | "resources";
+
+/** The value of a reference() during validation, and of anything computed from one. */
+const DEFERRED: unknown = Object.freeze({ deferred: "reference() is known at deployment time" });
 
 /**
  * A template checked and ordered for one resource group: parameters resolved and type-checked,
@@ -263,20 +285,15 @@ export class DeploymentPlan {
   }
 
   /**
-   * Evaluates every resource as validation does, before anything exists: a resource whose body needs
-   * a reference() is checked up to there (ARM, too, leaves reference() to deployment time).
+   * Evaluates every resource and output as validation does, before anything exists. A reference()'s
+   * value is not known yet (ARM, too, leaves it to deployment time), so it stands for "deferred", and so
+   * does whatever is made of it; everything else (functions, parameters, variables, which resources a
+   * reference() may name) is checked, also after the first reference().
    */
   validate(): void {
-    const deferred: ReferenceResolver = (id, apiVersion) => {
-      throw new ReferenceNeeded(id, apiVersion);
-    };
-    for (const resource of this.resources) {
-      try {
-        this.evaluateResource(resource, deferred);
-      } catch (error) {
-        if (!(error instanceof ReferenceNeeded)) throw error;
-      }
-    }
+    const deferred: ReferenceResolver = () => DEFERRED as unknown as Record<string, unknown>;
+    for (const resource of this.resources) this.evaluateResource(resource, deferred);
+    this.outputs(deferred);
   }
 
   private evaluateResource(resource: PlannedResource, resolve: ReferenceResolver): DeployedResource {
@@ -312,6 +329,8 @@ export class DeploymentPlan {
       const value = given && "value" in given ? given.value : declaration.defaultValue !== undefined ? this.evaluateValue(declaration.defaultValue, "parameters") : undefined;
       if (value === undefined) throw new TemplateError(`parameter ${name} has no value`);
       if (!type.accepts(value)) throw new TemplateError(`parameter ${name} is ${declaration.type}, got ${JSON.stringify(value)}`);
+      const problem = constraintProblem(declaration, value);
+      if (problem) throw new TemplateError(`parameter ${name}: ${problem}`);
       this.parameters[name] = value;
       this.parameterTypes[name] = declaration.type;
     }
@@ -329,24 +348,29 @@ export class DeploymentPlan {
 
   /** Resource ids from type, name and scope (no reference() there), then the dependsOn order. */
   private orderResources(): void {
-    const declared = this.template.resources.map((declaration) => {
+    const all = this.template.resources.map((declaration) => {
       if (typeof declaration?.type !== "string" || typeof declaration.apiVersion !== "string" || typeof declaration.name !== "string") {
         throw new TemplateError("every resource needs 'type', 'apiVersion' and 'name'");
       }
       const id = this.idOf(declaration);
-      return { id, key: id.toLowerCase(), type: declaration.type, apiVersion: declaration.apiVersion, dependsOn: [] as string[], declaration };
+      return { id, key: id.toLowerCase(), type: declaration.type, apiVersion: declaration.apiVersion, dependsOn: [] as string[], declaration, deployed: this.conditionOf(declaration, id) };
     });
-    for (const resource of declared) {
-      if (this.byKey.has(resource.key)) throw new TemplateError(`two resources of the template have the id ${resource.id}`);
-      this.byKey.set(resource.key, resource);
+    const keys = new Set<string>();
+    for (const resource of all) {
+      if (keys.has(resource.key)) throw new TemplateError(`two resources of the template have the id ${resource.id}`);
+      keys.add(resource.key);
     }
+    const declared = all.filter((resource) => resource.deployed).map(({ deployed: _deployed, ...resource }) => resource);
+    for (const resource of declared) this.byKey.set(resource.key, resource);
     for (const resource of declared) {
       const dependsOn = this.evaluateValue(resource.declaration.dependsOn ?? [], "variables");
       if (!Array.isArray(dependsOn) || !dependsOn.every((dependency) => typeof dependency === "string")) throw new TemplateError(`dependsOn of ${resource.id} must list resource ids`);
-      resource.dependsOn = dependsOn.map((dependency) => dependency.toLowerCase());
-      for (const dependency of resource.dependsOn) {
-        if (!this.byKey.has(dependency)) throw new TemplateError(`${resource.id} depends on ${dependency}, which the template does not declare`);
+      const named = dependsOn.map((dependency) => dependency.toLowerCase());
+      for (const dependency of named) {
+        if (!keys.has(dependency)) throw new TemplateError(`${resource.id} depends on ${dependency}, which the template does not declare`);
       }
+      // A dependency whose condition is false is not deployed, and ARM drops it from dependsOn.
+      resource.dependsOn = named.filter((dependency) => this.byKey.has(dependency));
     }
     const pending = [...declared];
     const placed = new Set<string>();
@@ -358,6 +382,14 @@ export class DeploymentPlan {
       placed.add(next.key);
       this.resources.push(next);
     }
+  }
+
+  /** `condition`: absent or true deploys the resource; it may use parameters and variables, not reference(). */
+  private conditionOf(declaration: TemplateResourceDeclaration, id: string): boolean {
+    if (declaration.condition === undefined) return true;
+    const condition = this.evaluateValue(declaration.condition, "variables");
+    if (typeof condition !== "boolean") throw new TemplateError(`the condition of ${id} is ${JSON.stringify(condition)}, not a boolean`);
+    return condition;
   }
 
   private idOf(declaration: TemplateResourceDeclaration): string {
@@ -402,15 +434,21 @@ export class DeploymentPlan {
     switch (node.kind) {
       case "literal":
         return node.value;
-      case "call":
-        return this.call(node.name, node.args.map((arg) => this.evaluateNode(arg, phase, references)), phase, references);
+      case "call": {
+        const args = node.args.map((arg) => this.evaluateNode(arg, phase, references));
+        // Made of a reference() validation cannot know: known only at deployment time.
+        if (args.includes(DEFERRED)) return DEFERRED;
+        return this.call(node.name, args, phase, references);
+      }
       case "member": {
         const target = this.evaluateNode(node.target, phase, references) as Record<string, unknown> | undefined;
+        if (target === DEFERRED) return DEFERRED;
         if (target === null || typeof target !== "object" || !(node.name in target)) throw new TemplateError(`no member ${node.name} in ${JSON.stringify(target)}`);
         return target[node.name];
       }
       case "index": {
         const target = this.evaluateNode(node.target, phase, references) as Record<string, unknown>;
+        if (target === DEFERRED) return DEFERRED;
         return target[String(this.evaluateNode(node.index, phase, references))];
       }
     }
@@ -458,6 +496,24 @@ export class DeploymentPlan {
         if (!base.startsWith("/")) throw new TemplateError(`extensionResourceId() needs a resource id, got ${base}`);
         return `${base}/${typedPath(type, names)}`;
       }
+      case "empty": {
+        const [value] = args;
+        if (args.length !== 1) throw new TemplateError("empty() takes one argument");
+        if (value === null || value === undefined) return true;
+        if (typeof value === "string" || Array.isArray(value)) return value.length === 0;
+        if (typeof value === "object") return Object.keys(value).length === 0;
+        throw new TemplateError(`empty() takes a string, array or object, got ${JSON.stringify(value)}`);
+      }
+      case "not":
+        if (args.length !== 1 || typeof args[0] !== "boolean") throw new TemplateError(`not() takes one boolean, got ${JSON.stringify(args)}`);
+        return !args[0];
+      case "equals":
+        if (args.length !== 2) throw new TemplateError("equals() takes two arguments");
+        return JSON.stringify(args[0]) === JSON.stringify(args[1]);
+      case "if":
+        // Both branches are evaluated (ARM evaluates only the chosen one): keep reference() out of them.
+        if (args.length !== 3 || typeof args[0] !== "boolean") throw new TemplateError("if() takes a boolean and two values");
+        return args[0] ? args[1] : args[2];
       case "guid":
         if (args.length === 0) throw new TemplateError("guid() needs at least one argument");
         return deterministicGuid(...asStrings(args, name));
