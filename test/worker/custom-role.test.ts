@@ -1,9 +1,9 @@
 import t, { type Test } from "tap";
-import { readFile } from "node:fs/promises";
 import { seed } from "../../src/sandbox/index.js";
 import { KEYS, waitForJob } from "../helpers/app.js";
 import { startStack } from "../helpers/stack.js";
 import { sandboxRequest } from "../helpers/sandbox.js";
+import { onlyRole, roleFile, scenario } from "../helpers/roles.js";
 import { openStream } from "../helpers/event-stream.js";
 import { fhirId, KEY_V2, setKey } from "../helpers/requests.js";
 
@@ -17,35 +17,10 @@ import { fhirId, KEY_V2, setKey } from "../helpers/requests.js";
 type Stack = Awaited<ReturnType<typeof startStack>>;
 type Monitor = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const SUBSCRIPTIONS = [seed.SUBSCRIPTION_ID, seed.OTHER_SUBSCRIPTION_ID].map((id) => `/subscriptions/${id}`);
 const UAMI = `/subscriptions/${seed.SUBSCRIPTION_ID}/resourceGroups/rg-sandbox/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-sandbox`;
 const KEY = "https://kvsandbox.vault.azure.net/keys/cmk-rsa-2048";
 const HSM_KEY = `https://${seed.MANAGED_HSM}.managedhsm.azure.net/keys/${seed.KEY_HSM_3072}/${seed.VERSION_1}`;
 const FAST = { CMK_ROLE_PROPAGATION_WINDOW_MS: "0" };
-
-async function roleFile(): Promise<Record<string, unknown> & { Actions: string[]; DataActions: string[] }> {
-  const role = JSON.parse(await readFile(new URL("../../deploy/cmk-service-role.json", import.meta.url), "utf8"));
-  return { ...role, AssignableScopes: SUBSCRIPTIONS };
-}
-
-async function scenario(stack: Stack, body: object): Promise<Record<string, unknown>> {
-  const answer = await sandboxRequest(stack.sandbox, { method: "POST", path: "/_sandbox/scenarios", body });
-  if (answer.status !== 200) throw new Error(`scenario ${JSON.stringify(body)}: ${answer.status} ${answer.text}`);
-  return answer.json as Record<string, unknown>;
-}
-
-/** Defines (or redefines) the custom role and makes it the service identity's only role. */
-async function onlyCustomRole(stack: Stack, without: string[] = []): Promise<void> {
-  const role = await roleFile();
-  const defined = await scenario(stack, {
-    action: "defineRole",
-    role: { ...role, Actions: role.Actions.filter((a) => !without.includes(a)), DataActions: role.DataActions.filter((a) => !without.includes(a)) },
-  });
-  if (defined.updated) return;
-  const removed = await scenario(stack, { action: "removeRoleAssignments", principalId: seed.SERVICE_APP.objectId });
-  if ((removed.removed as string[]).length === 0) throw new Error("the seed gave the service no role to take away");
-  for (const scope of SUBSCRIPTIONS) await scenario(stack, { action: "addRoleAssignment", principalId: seed.SERVICE_APP.objectId, role: role.Name, scope });
-}
 
 async function run(stack: Stack, url: string, body: object): Promise<Monitor> {
   const accepted = await stack.app.inject({ method: "POST", url, payload: body, headers: { "x-api-key": KEYS.operator } });
@@ -64,7 +39,7 @@ interface Check {
 
 t.test("with only the custom role every operation succeeds, and together they need every action in it", async (t) => {
   const stack = await startStack(t, { lroMs: 200, env: FAST });
-  await onlyCustomRole(stack);
+  await onlyRole(stack.sandbox);
   const state = (await sandboxRequest(stack.sandbox, { path: "/_sandbox/state" })).json as { roleAssignments: Array<{ principalId: string; roleName: string | null; scope: string }> };
   const mine = state.roleAssignments.filter((assignment) => assignment.principalId === seed.SERVICE_APP.objectId);
   t.same(mine.map((assignment) => assignment.roleName), ["CMK Service Operator", "CMK Service Operator"], "the custom role is all the service holds");
@@ -102,7 +77,7 @@ t.test("with only the custom role every operation succeeds, and together they ne
     identity: { type: "UserAssigned", userAssignedIdentityId: UAMI },
   });
   t.equal(created.status, "Succeeded", JSON.stringify(created.error ?? {}));
-  await scenario(stack, { action: "deleteKey", keyUrl: `${KEY}/${seed.VERSION_1}` });
+  await scenario(stack.sandbox, { action: "deleteKey", keyUrl: `${KEY}/${seed.VERSION_1}` });
   const recovered = await change(stack, { operation: "RecoverKeyAccess", fhirServiceId: fhirId("fhir-uami"), recoverDeletedKey: true });
   t.equal(recovered.status, "Succeeded", JSON.stringify(recovered.error ?? {}));
   t.match(recovered.result.changes, [/Recovered soft-deleted key cmk-rsa-2048/]);
@@ -118,8 +93,8 @@ t.test("with only the custom role every operation succeeds, and together they ne
 
 t.test("without fhirservices/write, SetKey fails with AzureAuthorizationFailed naming the action", async (t) => {
   const stack = await startStack(t, { lroMs: 200, env: FAST });
-  await onlyCustomRole(stack);
-  await onlyCustomRole(stack, ["Microsoft.HealthcareApis/workspaces/fhirservices/write"]);
+  await onlyRole(stack.sandbox);
+  await onlyRole(stack.sandbox, { without: ["Microsoft.HealthcareApis/workspaces/fhirservices/write"] });
   const monitor = await change(stack, setKey("fhir-sys"));
   t.equal(monitor.status, "Failed");
   t.match(monitor.error, { code: "AzureAuthorizationFailed", message: /does not have authorization to perform action 'Microsoft\.HealthcareApis\/workspaces\/fhirservices\/write'/ });
@@ -127,8 +102,8 @@ t.test("without fhirservices/write, SetKey fails with AzureAuthorizationFailed n
 
 t.test("without userAssignedIdentities/assign/action, a user-assigned SetKey fails with ARM's linked check", async (t) => {
   const stack = await startStack(t, { lroMs: 200, env: FAST });
-  await onlyCustomRole(stack);
-  await onlyCustomRole(stack, ["Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"]);
+  await onlyRole(stack.sandbox);
+  await onlyRole(stack.sandbox, { without: ["Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"] });
   const monitor = await change(stack, setKey("fhir-uami", KEY_V2, { type: "UserAssigned", userAssignedIdentityId: UAMI }));
   t.equal(monitor.status, "Failed");
   t.match(monitor.error, { code: "AzureAuthorizationFailed", message: /LinkedAuthorizationFailed.*'Microsoft\.ManagedIdentity\/userAssignedIdentities\/assign\/action'/ });
@@ -136,8 +111,8 @@ t.test("without userAssignedIdentities/assign/action, a user-assigned SetKey fai
 
 t.test("without keys/rotate/action, RotateKey fails naming the data action", async (t) => {
   const stack = await startStack(t, { lroMs: 200, env: FAST });
-  await onlyCustomRole(stack);
-  await onlyCustomRole(stack, ["Microsoft.KeyVault/vaults/keys/rotate/action"]);
+  await onlyRole(stack.sandbox);
+  await onlyRole(stack.sandbox, { without: ["Microsoft.KeyVault/vaults/keys/rotate/action"] });
   const monitor = await change(stack, { operation: "RotateKey", fhirServiceId: fhirId("fhir-uami") });
   t.equal(monitor.status, "Failed");
   t.match(monitor.error, { code: "AzureAuthorizationFailed", message: /Microsoft\.KeyVault\/vaults\/keys\/rotate\/action/ });
@@ -145,10 +120,7 @@ t.test("without keys/rotate/action, RotateKey fails naming the data action", asy
 
 t.test("with only the reader role: validations, health and a compliance scan work, a change fails at its first write", async (t) => {
   const stack = await startStack(t, { lroMs: 200, env: FAST });
-  const reader = JSON.parse(await readFile(new URL("../../deploy/cmk-service-reader-role.json", import.meta.url), "utf8"));
-  await scenario(stack, { action: "defineRole", role: { ...reader, AssignableScopes: SUBSCRIPTIONS } });
-  await scenario(stack, { action: "removeRoleAssignments", principalId: seed.SERVICE_APP.objectId });
-  for (const scope of SUBSCRIPTIONS) await scenario(stack, { action: "addRoleAssignment", principalId: seed.SERVICE_APP.objectId, role: reader.Name, scope });
+  await onlyRole(stack.sandbox, { name: "cmk-service-reader-role" });
 
   const validation = await stack.app.inject({ method: "POST", url: "/v1/validations", payload: setKey("fhir-sys"), headers: { "x-api-key": KEYS.reader } });
   t.equal(validation.json().valid, true, JSON.stringify(validation.json().checks.filter((check: { status: string }) => check.status === "Failed")));
@@ -187,7 +159,7 @@ const NEEDS: Array<{
   { missing: "Microsoft.KeyVault/vaults/keys/read", body: () => setKey("fhir-sys") },
   {
     missing: "Microsoft.KeyVault/vaults/keys/recover/action",
-    before: (stack) => scenario(stack, { action: "deleteKey", keyUrl: `${KEY}/${seed.VERSION_1}` }),
+    before: (stack) => scenario(stack.sandbox, { action: "deleteKey", keyUrl: `${KEY}/${seed.VERSION_1}` }),
     body: () => ({ operation: "RecoverKeyAccess", fhirServiceId: fhirId("fhir-uami"), recoverDeletedKey: true }),
   },
   { missing: "Microsoft.HealthcareApis/workspaces/read", url: "/v1/key-rotations", body: () => ({ keyUrl: KEY, dryRun: true }), then: (t, monitor) => notListedBoth(t, monitor) },
@@ -234,8 +206,8 @@ function notListedBoth(t: Test, monitor: Monitor): void {
 for (const need of NEEDS) {
   t.test(`without ${need.missing}, the job that needs it names it`, async (t) => {
     const stack = await startStack(t, { lroMs: 200, env: { ...FAST, CMK_READ_CACHE_MS: "0" } });
-    await onlyCustomRole(stack);
-    await onlyCustomRole(stack, [need.missing]);
+    await onlyRole(stack.sandbox);
+    await onlyRole(stack.sandbox, { without: [need.missing] });
     await need.before?.(stack);
     const monitor = await run(stack, need.url ?? "/v1/change-requests", await need.body(stack));
     const said = JSON.stringify({ error: monitor.error, steps: monitor.steps, result: monitor.result });
