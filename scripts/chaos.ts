@@ -107,6 +107,40 @@ function killWorkersRepeatedly(workers: Started[], env: Record<string, string>, 
   };
 }
 
+/**
+ * The API and two workers against `redisUrl` and the sandbox, each run's settings on top of the shared ones,
+ * and once the API answers, the sandbox's transient ARM faults (FAULT_RATE, half 503, half 429).
+ */
+async function startServiceUnderFaults(sandbox: RunningSandbox, options: { redisUrl: string; dir: string; prefix: string; env?: Record<string, string>; readyTimeoutMs?: number }) {
+  const apiPort = await freePort();
+  const env: Record<string, string> = {
+    REDIS_URL: options.redisUrl,
+    CMK_QUEUE_PREFIX: options.prefix,
+    CMK_SANDBOX_URL: sandbox.url,
+    CMK_SANDBOX_CA_FILE: join(options.dir, "ca.pem"),
+    CMK_API_KEYS: JSON.stringify([{ name: "chaos", sha256: sha256Hex(API_KEY), roles: ["operator"] }]),
+    CMK_WORKER_LOCK_MS: "2000",
+    CMK_WORKER_CONCURRENCY: "25",
+    CMK_ARM_POLL_INTERVAL_MS: "300",
+    ...options.env,
+    PORT: String(apiPort),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "error",
+  };
+  const api = startProcess("api", env);
+  const workers: Started[] = [startProcess("worker", env), startProcess("worker", env)];
+  const base = `http://127.0.0.1:${apiPort}`;
+  await waitFor("api", async () => (await fetch(`${base}/healthz`)).ok, options.readyTimeoutMs);
+  await sandboxAdmin(sandbox, "PUT", "/_sandbox/faults", {
+    rules: [
+      { service: "arm", status: 503, probability: FAULT_RATE / 2, retryAfterSeconds: 0 },
+      { service: "arm", status: 429, probability: FAULT_RATE / 2, retryAfterSeconds: 1 },
+    ],
+    lroDurationMs: 1000,
+  });
+  return { env, api, workers, base };
+}
+
 async function setKeyChaos() {
   const dir = await mkdtemp(join(tmpdir(), "cmk-chaos-"));
   const cleanups: Array<() => unknown> = [];
@@ -147,32 +181,7 @@ async function setKeyChaos() {
   log(`created ${names.length} FHIR services`);
 
   // 2. API and two workers, against our Redis and the sandbox.
-  const apiPort = await freePort();
-  const env = {
-    REDIS_URL: redisUrl,
-    CMK_QUEUE_PREFIX: "chaos",
-    ...(cluster ? { CMK_REDIS_CLUSTER: "true" } : {}),
-    CMK_SANDBOX_URL: sandbox.url,
-    CMK_SANDBOX_CA_FILE: join(dir, "ca.pem"),
-    CMK_API_KEYS: JSON.stringify([{ name: "chaos", sha256: sha256Hex(API_KEY), roles: ["operator"] }]),
-    CMK_WORKER_LOCK_MS: "2000",
-    CMK_WORKER_CONCURRENCY: "25",
-    CMK_ARM_POLL_INTERVAL_MS: "300",
-    PORT: String(apiPort),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "error",
-  };
-  const api = startProcess("api", env);
-  const workers: Started[] = [startProcess("worker", env), startProcess("worker", env)];
-  const base = `http://127.0.0.1:${apiPort}`;
-  await waitFor("api", async () => (await fetch(`${base}/healthz`)).ok);
-  await sandboxAdmin(sandbox, "PUT", "/_sandbox/faults", {
-    rules: [
-      { service: "arm", status: 503, probability: FAULT_RATE / 2, retryAfterSeconds: 0 },
-      { service: "arm", status: 429, probability: FAULT_RATE / 2, retryAfterSeconds: 1 },
-    ],
-    lroDurationMs: 1000,
-  });
+  const { env, api, workers, base } = await startServiceUnderFaults(sandbox, { redisUrl, dir, prefix: "chaos", env: cluster ? { CMK_REDIS_CLUSTER: "true" } : {} });
 
   // 3. Chaos: kill and restart workers at random moments; restart Redis once.
   const killer = killWorkersRepeatedly(workers, env);
@@ -295,40 +304,23 @@ async function fleetChaos(services: number) {
   const versionsBefore = await keyVersions(sandbox);
   log(`redis ${redis.url} (AOF), sandbox ${sandbox.url}: ${created.created} FHIR services over ${subscriptions.length} subscriptions, write budget ${writes.capacity} + ${writes.refillPerSecond}/s per subscription, ${FAULT_RATE * 100}% transient ARM faults, seed ${SEED}`);
 
-  const apiPort = await freePort();
-  const env = {
-    REDIS_URL: redis.url,
-    CMK_QUEUE_PREFIX: "chaosfleet",
-    CMK_SANDBOX_URL: sandbox.url,
-    CMK_SANDBOX_CA_FILE: join(dir, "ca.pem"),
-    CMK_API_KEYS: JSON.stringify([{ name: "chaos", sha256: sha256Hex(API_KEY), roles: ["operator"] }]),
-    CMK_WORKER_LOCK_MS: "2000",
-    CMK_WORKER_CONCURRENCY: "25",
-    CMK_ARM_POLL_INTERVAL_MS: "300",
-    CMK_ARM_WRITES_PER_SECOND: String(writes.refillPerSecond),
-    CMK_ARM_WRITE_BURST: String(writes.capacity),
-    CMK_RATE_LIMIT_PER_MINUTE: "1000000",
-    // The fleet's role assignments are minutes old on the emulator's clock.
-    CMK_ROLE_PROPAGATION_WINDOW_MS: "0",
-    PORT: String(apiPort),
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "error",
-  };
-  const api = startProcess("api", env);
-  const workers: Started[] = [startProcess("worker", env), startProcess("worker", env)];
-  const base = `http://127.0.0.1:${apiPort}`;
+  const { env, api, workers, base } = await startServiceUnderFaults(sandbox, {
+    redisUrl: redis.url,
+    dir,
+    prefix: "chaosfleet",
+    env: {
+      CMK_ARM_WRITES_PER_SECOND: String(writes.refillPerSecond),
+      CMK_ARM_WRITE_BURST: String(writes.capacity),
+      CMK_RATE_LIMIT_PER_MINUTE: "1000000",
+      // The fleet's role assignments are minutes old on the emulator's clock.
+      CMK_ROLE_PROPAGATION_WINDOW_MS: "0",
+    },
+    readyTimeoutMs: 60_000,
+  });
   const call = async (method: string, path: string, body?: unknown) => {
     const response = await fetch(`${base}${path}`, { method, headers: { "x-api-key": API_KEY, ...(body ? { "content-type": "application/json", "idempotency-key": "chaos-fleet" } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
     return { status: response.status, json: (await response.json().catch(() => ({}))) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
   };
-  await waitFor("api", async () => (await fetch(`${base}/healthz`)).ok, 60_000);
-  await sandboxAdmin(sandbox, "PUT", "/_sandbox/faults", {
-    rules: [
-      { service: "arm", status: 503, probability: FAULT_RATE / 2, retryAfterSeconds: 0 },
-      { service: "arm", status: 429, probability: FAULT_RATE / 2, retryAfterSeconds: 1 },
-    ],
-    lroDurationMs: 1000,
-  });
 
   // The kills start with the request: the parent's steps (discovery, the new version, fan-out) are hit too.
   // Each worker runs 2-6 s between kills: long enough to take jobs and write, short enough to die mid-step.
